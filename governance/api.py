@@ -1,0 +1,103 @@
+"""Shared pieces of the public API v1: the error format and pagination.
+
+Errors are ``{"detail": "...", "code": "..."}``, plus the field errors for 400.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from governance.errors import ActionError
+from governance.registry.intake import IntakeError
+from governance.registry.services import RegistryError
+
+
+class Conflict(exceptions.APIException):
+    """409: the transition or action is not allowed in the current state."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "This action is not allowed in the current state."
+    default_code = "conflict"
+
+
+class UnsupportedArtifact(exceptions.APIException):
+    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+    default_code = "unsupported_format"
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def field_error(field: str | None, message: str, code: str, status_code: int = 400) -> Response:
+    body = {"detail": message, "code": code}
+    if field:
+        body[field] = [message]
+    return Response(body, status=status_code)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, IntakeError):
+        return field_error(exc.field, exc.message, exc.code, exc.status)
+    if isinstance(exc, RegistryError):
+        return field_error(exc.field, exc.message, exc.code)
+    if isinstance(exc, ActionError):
+        return field_error(exc.field, exc.message, exc.code, exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound("Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+        first = _first_message(fields)
+        body = {"detail": first or "Invalid input.", "code": _first_code(exc.get_codes()) or "invalid"}
+        body.update(fields)
+        response.data = body
+        return response
+    detail = response.data.get("detail") if isinstance(response.data, dict) else None
+    code = getattr(getattr(exc, "detail", None), "code", None) or getattr(exc, "default_code", "error")
+    response.data = {"detail": str(detail) if detail is not None else str(exc), "code": code}
+    return response
+
+
+def _first_message(errors) -> str:
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            message = _first_message(value)
+            if message:
+                return message if key == "non_field_errors" else f"{key}: {message}"
+    elif isinstance(errors, list):
+        for value in errors:
+            message = _first_message(value)
+            if message:
+                return message
+    elif errors:
+        return str(errors)
+    return ""
+
+
+def _first_code(codes) -> str:
+    if isinstance(codes, dict):
+        for value in codes.values():
+            code = _first_code(value)
+            if code:
+                return code
+    elif isinstance(codes, list):
+        for value in codes:
+            code = _first_code(value)
+            if code:
+                return code
+    elif codes:
+        return str(codes)
+    return ""

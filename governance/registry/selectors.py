@@ -1,0 +1,92 @@
+"""Reads of the registry, always filtered by what the user may see.
+
+An object the user may not see is answered with 404, so that its existence does not leak.
+"""
+
+from __future__ import annotations
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.http import Http404
+from guardian.shortcuts import get_objects_for_user
+
+from governance.access.permissions import sees_all_models
+
+from .models import Dataset, MLModel, ModelVersion, VersionState
+
+
+def models_visible_to(user) -> QuerySet[MLModel]:
+    if not user.is_authenticated or not user.is_active:
+        return MLModel.objects.none()
+    if sees_all_models(user):
+        return MLModel.objects.all()
+    return get_objects_for_user(
+        user, "registry.view_mlmodel", klass=MLModel, accept_global_perms=False, with_superuser=False
+    )
+
+
+def model_list(
+    *, user, search: str = "", risk_tier: str = "", state: str = ""
+) -> QuerySet[MLModel]:
+    """The model list: each row annotated with its champion and its newest version's state."""
+    newest = ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-number")
+    champion = ModelVersion.objects.filter(model=OuterRef("pk"), state=VersionState.CHAMPION)
+    models = models_visible_to(user).annotate(
+        champion_number=Subquery(champion.values("number")[:1]),
+        newest_number=Subquery(newest.values("number")[:1]),
+        newest_state=Subquery(newest.values("state")[:1]),
+    )
+    if search:
+        models = models.filter(Q(name__icontains=search) | Q(slug__icontains=search) | Q(description__icontains=search))
+    if risk_tier:
+        models = models.filter(risk_tier=risk_tier)
+    if state:
+        models = models.filter(newest_state=state)
+    return models.order_by("name", "pk")
+
+
+def model_get(*, user, slug: str) -> MLModel:
+    model = models_visible_to(user).filter(slug=slug).first()
+    if model is None:
+        raise Http404("No such model.")
+    return model
+
+
+def versions_of(*, model: MLModel) -> QuerySet[ModelVersion]:
+    return model.versions.select_related("training_dataset", "validation_dataset", "submitted_by").order_by("-number")
+
+
+def version_get(*, user, slug: str, number: int) -> ModelVersion:
+    model = model_get(user=user, slug=slug)
+    version = (
+        ModelVersion.objects.select_related("model", "training_dataset", "validation_dataset", "submitted_by")
+        .filter(model=model, number=number)
+        .first()
+    )
+    if version is None:
+        raise Http404("No such version.")
+    return version
+
+
+def champion_of(model: MLModel) -> ModelVersion | None:
+    return model.versions.filter(state=VersionState.CHAMPION).first()
+
+
+def datasets_visible_to(user) -> QuerySet[Dataset]:
+    """Datasets the user uploaded, or that versions of the models they may see use."""
+    if not user.is_authenticated or not user.is_active:
+        return Dataset.objects.none()
+    if sees_all_models(user):
+        return Dataset.objects.all()
+    versions = ModelVersion.objects.filter(model__in=models_visible_to(user))
+    return Dataset.objects.filter(
+        Q(uploaded_by=user)
+        | Q(pk__in=versions.values("training_dataset"))
+        | Q(pk__in=versions.values("validation_dataset"))
+    )
+
+
+def dataset_get(*, user, pk: int) -> Dataset:
+    dataset = datasets_visible_to(user).filter(pk=pk).first()
+    if dataset is None:
+        raise Http404("No such dataset.")
+    return dataset

@@ -1,0 +1,94 @@
+"""API serializers of the registry. They validate and shape; services decide."""
+
+from rest_framework import serializers
+
+from governance.access.roles import ObjectRole
+
+from .models import Dataset, MLModel, ModelVersion, RiskTier, Task
+
+
+class ModelCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    slug = serializers.SlugField(max_length=100, required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    risk_tier = serializers.ChoiceField(choices=RiskTier.choices)
+    task = serializers.ChoiceField(choices=Task.choices)
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    owners = serializers.SerializerMethodField()
+    champion = serializers.SerializerMethodField()
+    newest_version = serializers.SerializerMethodField()
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+
+    class Meta:
+        model = MLModel
+        fields = [
+            "slug", "name", "description", "risk_tier", "task", "owners", "champion",
+            "newest_version", "created_by", "created_at",
+        ]
+
+    def get_owners(self, model: MLModel) -> list[str]:
+        owners = []
+        for grant in model.grants.all():
+            if grant.role == ObjectRole.OWNER:
+                owners.append(grant.user.username if grant.user_id else f"group:{grant.group.name}")
+        return owners
+
+    def get_champion(self, model: MLModel):
+        if hasattr(model, "champion_number"):
+            return model.champion_number
+        champion = model.versions.filter(state="champion").values_list("number", flat=True).first()
+        return champion
+
+    def get_newest_version(self, model: MLModel):
+        if hasattr(model, "newest_number"):
+            number, state = model.newest_number, model.newest_state
+        else:
+            newest = model.versions.order_by("-number").values("number", "state").first()
+            number, state = (newest["number"], newest["state"]) if newest else (None, None)
+        return {"number": number, "state": state} if number else None
+
+
+class DatasetCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    file = serializers.FileField(allow_empty_file=True)
+    target = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True)
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "name", "sha256", "rows", "columns", "target", "size", "uploaded_by", "created_at"]
+
+
+class DatasetRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Dataset
+        fields = ["id", "name", "sha256", "rows"]
+
+
+class VersionCreateSerializer(serializers.Serializer):
+    artifact = serializers.FileField(allow_empty_file=True)
+    training_dataset = serializers.IntegerField()
+    validation_dataset = serializers.IntegerField()
+    code_ref = serializers.CharField(max_length=600, required=False, allow_blank=True, default="")
+    annotation = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.slug", read_only=True)
+    submitted_by = serializers.CharField(source="submitted_by.username", read_only=True)
+    training_dataset = DatasetRefSerializer(read_only=True)
+    validation_dataset = DatasetRefSerializer(read_only=True)
+    code_ref = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "model", "number", "state", "format", "artifact_sha256", "artifact_size", "input_schema",
+            "training_dataset", "validation_dataset", "code_ref", "note", "submitted_by", "created_at",
+            "state_changed_at",
+        ]

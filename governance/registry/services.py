@@ -1,0 +1,175 @@
+"""Writes of the registry: models, datasets and versions.
+
+Uploads are checked completely before anything is stored; a refused upload leaves nothing
+behind (the temporary copy is removed, no row is written).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils.text import slugify
+
+from governance.access import permissions
+from governance.access.roles import GlobalRole, ObjectRole
+from governance.access.services import grant_create
+
+from .intake import IntakeError, inspect_artifact, inspect_dataset_csv, resolve_input_schema
+from .models import Dataset, MLModel, ModelVersion
+from .storage import spooled_upload, store_blob
+
+
+class RegistryError(ValueError):
+    """Bad input to a registry write, with the form field it concerns."""
+
+    def __init__(self, message: str, *, field: str | None = None, code: str = "invalid"):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.code = code
+
+
+def can_create_models(user) -> bool:
+    return user.is_active and (user.has_role(GlobalRole.DATA_SCIENTIST) or user.has_role(GlobalRole.ADMIN))
+
+
+def model_create(
+    *, user, name: str, risk_tier: str, task: str, slug: str = "", description: str = ""
+) -> MLModel:
+    """Register a model; its creator becomes its owner."""
+    if not can_create_models(user):
+        raise PermissionDenied("Only data scientists and admins register models.")
+    slug = slug or slugify(name)[:100]
+    if not slug:
+        raise RegistryError("Give the model a name or slug made of letters or digits.", field="slug")
+    try:
+        with transaction.atomic():
+            model = MLModel.objects.create(
+                name=name, slug=slug, description=description, risk_tier=risk_tier, task=task, created_by=user
+            )
+            grant_create(model=model, user=user, role=ObjectRole.OWNER, granted_by=user)
+    except IntegrityError:
+        raise RegistryError(f"A model with the slug '{slug}' already exists.", field="slug", code="duplicate")
+    return model
+
+
+def dataset_create(*, user, name: str, upload: UploadedFile, target: str = "") -> Dataset:
+    """Store a CSV under its SHA-256 with its row count and column types."""
+    if not user.is_active or not (
+        user.has_role(GlobalRole.DATA_SCIENTIST) or user.has_role(GlobalRole.VALIDATOR) or user.has_role(GlobalRole.ADMIN)
+    ):
+        raise PermissionDenied("Only data scientists, validators and admins upload datasets.")
+    limit = settings.GOVERNANCE_MAX_DATASET_BYTES
+    with spooled_upload(upload, max_bytes=limit, field="file") as tmp:
+        info = inspect_dataset_csv(tmp, target=target or None, max_bytes=limit)
+        path = store_blob(tmp, kind="datasets", sha256=info.sha256, suffix=".csv")
+    return Dataset.objects.create(
+        name=name or upload.name,
+        sha256=info.sha256,
+        path=path,
+        size=info.size,
+        rows=info.rows,
+        columns=info.columns,
+        target=target or "",
+        uploaded_by=user,
+    )
+
+
+def version_create(
+    *,
+    user,
+    model: MLModel,
+    artifact: UploadedFile,
+    training_dataset: Dataset,
+    validation_dataset: Dataset,
+    code_repository: str = "",
+    code_commit: str = "",
+    note: str = "",
+) -> ModelVersion:
+    """Check and store a new version of a model, numbered after the last one (race-safe)."""
+    if not permissions.can_contribute(user, model):
+        raise PermissionDenied("You need the owner or contributor grant on this model to upload versions.")
+    _check_datasets(training_dataset, validation_dataset)
+    limit = settings.GOVERNANCE_MAX_ARTIFACT_BYTES
+    with spooled_upload(artifact, max_bytes=limit, field="artifact") as tmp:
+        info = inspect_artifact(tmp, artifact.name or "", max_bytes=limit)
+        schema = resolve_input_schema(info, training_dataset.column_names, training_dataset.target or None)
+        path = store_blob(tmp, kind="artifacts", sha256=info.sha256, suffix=f".{info.format}")
+    with transaction.atomic():
+        # The UPDATE takes the model row's lock (PostgreSQL) or the write lock (SQLite) until
+        # commit, so two uploads racing each get their own number and none is ever reused.
+        MLModel.objects.filter(pk=model.pk).update(last_version_number=F("last_version_number") + 1)
+        number = MLModel.objects.values_list("last_version_number", flat=True).get(pk=model.pk)
+        version = ModelVersion.objects.create(
+            model=model,
+            number=number,
+            artifact_sha256=info.sha256,
+            artifact_path=path,
+            artifact_size=info.size,
+            artifact_filename=(artifact.name or "")[:255],
+            format=info.format,
+            input_schema=schema,
+            artifact_details={
+                "inputs": info.inputs,
+                "outputs": info.outputs,
+                "n_features": info.n_features,
+                "model_class": info.model_class,
+            },
+            training_dataset=training_dataset,
+            validation_dataset=validation_dataset,
+            code_repository=code_repository,
+            code_commit=code_commit,
+            note=note,
+            submitted_by=user,
+        )
+    return version
+
+
+def parse_code_ref(code_ref: str) -> tuple[str, str]:
+    """Split 'repository@commit' (the API's code_ref) into its parts."""
+    code_ref = (code_ref or "").strip()
+    if not code_ref:
+        return "", ""
+    repository, sep, commit = code_ref.rpartition("@")
+    if not sep or not repository or not commit:
+        raise RegistryError(
+            "code_ref must look like 'repository@commit', for example "
+            "'https://git.example.com/risk/churn@3f2a1b9'.",
+            field="code_ref",
+        )
+    return repository, commit
+
+
+def _check_datasets(training: Dataset, validation: Dataset) -> None:
+    if not training.target:
+        raise RegistryError(
+            f"The training dataset '{training.name}' has no target column; upload it with its target named.",
+            field="training_dataset",
+            code="missing_target",
+        )
+    if not validation.target:
+        raise RegistryError(
+            f"The validation dataset '{validation.name}' has no target column; upload it with its target named.",
+            field="validation_dataset",
+            code="missing_target",
+        )
+    missing = [name for name in training.feature_names + [training.target] if name not in validation.column_names]
+    if missing:
+        raise RegistryError(
+            "The validation dataset lacks columns of the training dataset: " + ", ".join(missing) + ".",
+            field="validation_dataset",
+            code="schema_mismatch",
+        )
+
+
+__all__ = [
+    "IntakeError",
+    "RegistryError",
+    "dataset_create",
+    "model_create",
+    "parse_code_ref",
+    "version_create",
+]

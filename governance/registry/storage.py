@@ -1,0 +1,87 @@
+"""Immutable, content-addressed storage for artifacts and datasets under MEDIA_ROOT.
+
+A blob lives at ``<kind>/<sha256[:2]>/<sha256><suffix>`` and is written once: a second upload
+of the same bytes finds it already there and leaves it alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+
+from .intake import IntakeError
+
+CHUNK = 1024 * 1024
+
+
+def blob_path(relative: str) -> Path:
+    return Path(settings.MEDIA_ROOT) / relative
+
+
+@contextmanager
+def spooled_upload(upload: UploadedFile, *, max_bytes: int, field: str):
+    """Copy an upload to a private temporary file, refusing it past max_bytes (413)."""
+    if upload.size is not None and upload.size > max_bytes:
+        raise IntakeError(
+            f"The file is {upload.size:,} bytes; the limit is {max_bytes:,} bytes.",
+            code="too_large",
+            status=413,
+            field=field,
+        )
+    fd, name = tempfile.mkstemp(prefix="upload-", dir=_tmp_dir())
+    try:
+        written = 0
+        with os.fdopen(fd, "wb") as out:
+            for chunk in upload.chunks(CHUNK):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise IntakeError(
+                        f"The file is larger than the limit of {max_bytes:,} bytes.",
+                        code="too_large",
+                        status=413,
+                        field=field,
+                    )
+                out.write(chunk)
+        yield Path(name)
+    finally:
+        try:
+            os.unlink(name)
+        except FileNotFoundError:
+            pass
+
+
+def store_blob(source: Path, *, kind: str, sha256: str, suffix: str) -> str:
+    """Place a file under its hash; return the path relative to MEDIA_ROOT."""
+    relative = f"{kind}/{sha256[:2]}/{sha256}{suffix}"
+    target = blob_path(relative)
+    if target.exists():
+        return relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=target.parent)
+    os.close(fd)
+    shutil.copyfile(source, tmp_name)
+    os.chmod(tmp_name, 0o444)
+    # Atomic on one filesystem: readers never see a half-written blob.
+    os.replace(tmp_name, target)
+    return relative
+
+
+def verify_blob(relative: str, sha256: str) -> bool:
+    digest = hashlib.sha256()
+    with open(blob_path(relative), "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest() == sha256
+
+
+def _tmp_dir() -> str:
+    path = Path(settings.MEDIA_ROOT) / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)

@@ -1,0 +1,15 @@
+"""URLs: browser pages, the API v1 under /api/v1/, allauth under /accounts/, the admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+api_v1 = [
+    path("", include("governance.registry.api_urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("api/v1/", include(api_v1)),
+    path("", include("governance.registry.urls")),
+]

@@ -1,0 +1,89 @@
+"""Named users as fixtures (healthchecks style) and shared settings for the suite.
+
+alice owns the model; bob is a contributor; carol and dave are validators with the reviewer
+grant; oscar is an operator with the operator grant; audrey is an auditor; admin is a
+superuser; eve is an outsider with a data-scientist role and no grant on the model.
+"""
+
+import pytest
+from rest_framework.test import APIClient
+
+from governance.access.services import token_create
+
+from . import factories
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+
+
+@pytest.fixture
+def alice(db):
+    return factories.make_user("alice", "data_scientist")
+
+
+@pytest.fixture
+def bob(db):
+    return factories.make_user("bob", "data_scientist")
+
+
+@pytest.fixture
+def carol(db):
+    return factories.make_user("carol", "validator")
+
+
+@pytest.fixture
+def dave(db):
+    return factories.make_user("dave", "validator")
+
+
+@pytest.fixture
+def oscar(db):
+    return factories.make_user("oscar", "operator")
+
+
+@pytest.fixture
+def audrey(db):
+    return factories.make_user("audrey", "auditor")
+
+
+@pytest.fixture
+def admin_user(db):
+    return factories.make_user("admin", "admin", is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def eve(db):
+    return factories.make_user("eve", "data_scientist")
+
+
+@pytest.fixture
+def credit_model(alice, bob, carol, dave, oscar):
+    return factories.make_model(
+        alice, contributor=[bob], reviewer=[carol, dave], operator=[oscar]
+    )
+
+
+@pytest.fixture
+def datasets(alice):
+    return factories.make_datasets(alice)
+
+
+@pytest.fixture
+def version(credit_model, alice, datasets):
+    return factories.make_version(credit_model, alice, datasets=datasets)
+
+
+def _api_client_for(user):
+    client = APIClient()
+    _, raw = token_create(user=user, label="tests")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+@pytest.fixture
+def api_for():
+    """api_for(user) -> an APIClient that sends that user's Bearer token."""
+    return _api_client_for

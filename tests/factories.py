@@ -1,0 +1,97 @@
+"""Test data in one place: users with roles, models with grants, datasets and versions."""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+
+from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from governance.access.models import User
+from governance.access.services import grant_create
+from governance.registry import sample_models, services
+from governance.registry.models import Dataset, MLModel, ModelVersion
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def make_user(username: str, *roles: str, password: str = PASSWORD, **extra) -> User:
+    extra.setdefault("first_name", username.capitalize())
+    extra.setdefault("last_name", "Tester")
+    extra.setdefault("email", f"{username}@example.com")
+    user = User.objects.create_user(username=username, password=password, **extra)
+    for role in roles:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@lru_cache(maxsize=None)
+def classifier_files() -> dict[str, bytes]:
+    """A small breast-cancer classifier as ONNX and skops, with its CSVs (built once)."""
+    train, valid, target = sample_models.breast_cancer_frames()
+    features = list(train.columns.drop(target))[:8]
+    model = sample_models.train_classifier(train, target, features=features)
+    columns = features + [target]
+    return {
+        "train_csv": sample_models.dataframe_to_csv_bytes(train[columns]),
+        "valid_csv": sample_models.dataframe_to_csv_bytes(valid[columns]),
+        "onnx": sample_models.to_onnx_bytes(model, len(features)),
+        "skops": sample_models.to_skops_bytes(model),
+        "target": target,
+    }
+
+
+@lru_cache(maxsize=None)
+def regressor_files() -> dict[str, bytes]:
+    train, valid, target = sample_models.diabetes_frames()
+    model = sample_models.train_regressor(train, target)
+    return {
+        "train_csv": sample_models.dataframe_to_csv_bytes(train),
+        "valid_csv": sample_models.dataframe_to_csv_bytes(valid),
+        "onnx": sample_models.to_onnx_bytes(model, train.shape[1] - 1),
+        "target": target,
+    }
+
+
+def upload(name: str, content: bytes, content_type: str = "application/octet-stream") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type=content_type)
+
+
+def make_model(owner: User, *, name: str = "Credit risk", risk_tier: str = "medium", task: str = "classification", **grants) -> MLModel:
+    """A model owned by ``owner``; ``grants`` maps a role to users, e.g. reviewer=[carol]."""
+    model = services.model_create(user=owner, name=name, risk_tier=risk_tier, task=task)
+    for role, users in grants.items():
+        for user in users:
+            grant_create(model=model, user=user, role=role, granted_by=owner)
+    return model
+
+
+def make_datasets(user: User, files: dict | None = None) -> tuple[Dataset, Dataset]:
+    files = files or classifier_files()
+    training = services.dataset_create(
+        user=user, name="training", upload=upload("train.csv", files["train_csv"], "text/csv"), target=files["target"]
+    )
+    validation = services.dataset_create(
+        user=user, name="validation", upload=upload("valid.csv", files["valid_csv"], "text/csv"), target=files["target"]
+    )
+    return training, validation
+
+
+def make_version(model: MLModel, user: User, *, datasets: tuple[Dataset, Dataset] | None = None, fmt: str = "onnx") -> ModelVersion:
+    files = classifier_files()
+    training, validation = datasets or make_datasets(user)
+    return services.version_create(
+        user=user,
+        model=model,
+        artifact=upload(f"model.{fmt}", files[fmt]),
+        training_dataset=training,
+        validation_dataset=validation,
+        code_repository="https://git.example.com/risk/credit",
+        code_commit="3f2a1b9",
+        note="First version.",
+    )
+
+
+def csv_bytes(text: str) -> io.BytesIO:
+    return io.BytesIO(text.encode())

@@ -1,0 +1,67 @@
+"""Who may call which transition, and which need an annotation (API.md, "Lifecycle")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from governance.access import permissions
+
+
+@dataclass(frozen=True)
+class Rule:
+    who: Callable[[object, object], bool]
+    annotation_required: bool
+    description: str
+    # Agent transitions are run by workers and scheduled jobs, never from a page or the API.
+    agent_only: bool = False
+    # Reached only through the sign-off service, never called by name.
+    via_signoff: bool = False
+
+
+def _owner_or_contributor(user, model) -> bool:
+    return permissions.can_contribute(user, model)
+
+
+def _owner(user, model) -> bool:
+    return permissions.is_owner(user, model)
+
+
+def _validator_reviewer(user, model) -> bool:
+    return permissions.is_reviewer(user, model)
+
+
+def _operator(user, model) -> bool:
+    return permissions.is_operator(user, model)
+
+
+def _operator_or_owner(user, model) -> bool:
+    return permissions.is_operator(user, model) or permissions.is_owner(user, model)
+
+
+def _agent(user, model) -> bool:
+    return user is None or getattr(user, "is_service_account", False)
+
+
+def _nobody(user, model) -> bool:
+    return False
+
+
+RULES: dict[str, Rule] = {
+    "submit": Rule(_owner_or_contributor, False, "Send the version to its test suite"),
+    "pass_tests": Rule(_agent, True, "Tests passed", agent_only=True),
+    "fail_tests": Rule(_agent, True, "Tests failed", agent_only=True),
+    "pass_warmup": Rule(_agent, True, "Warm-up passed", agent_only=True),
+    "fail_warmup": Rule(_agent, True, "Warm-up failed", agent_only=True),
+    "approve": Rule(_nobody, True, "Approved by the required sign-offs", via_signoff=True),
+    "reject": Rule(_nobody, True, "Rejected by a reviewer", via_signoff=True),
+    "rerun_tests": Rule(_validator_reviewer, True, "Run the tests again"),
+    "withdraw": Rule(_owner, True, "Withdraw the version"),
+    "promote_to_challenger": Rule(_operator, True, "Promote to challenger (shadow scoring)"),
+    "promote_to_champion": Rule(_operator, True, "Promote to champion"),
+    "retire": Rule(_operator_or_owner, True, "Retire the version"),
+    "rollback": Rule(_operator, True, "Roll back to this former champion"),
+}
+
+# The names a person may call from a page or the API.
+USER_TRANSITIONS = [name for name, rule in RULES.items() if not rule.agent_only and not rule.via_signoff]
