@@ -182,7 +182,7 @@ class ModelVersion(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse(
-            "lifecycle:version_detail", kwargs={"slug": self.model.slug, "number": self.number}
+            "registry:version_detail", kwargs={"slug": self.model.slug, "number": self.number}
         )
 
     @property

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from governance.access.roles import ObjectRole
 
+from .extensions import VERSION_API_FIELDS
 from .models import Dataset, MLModel, ModelVersion, RiskTier, Task
 
 
@@ -92,3 +93,10 @@ class VersionSerializer(serializers.ModelSerializer):
             "training_dataset", "validation_dataset", "code_ref", "note", "submitted_by", "created_at",
             "state_changed_at",
         ]
+
+    def to_representation(self, version):
+        data = super().to_representation(version)
+        request = self.context.get("request")
+        for name, func in VERSION_API_FIELDS.items():
+            data[name] = func(version, request)
+        return data
