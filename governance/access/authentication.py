@@ -24,7 +24,14 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raw = header[1].decode()
         except UnicodeError:
             raise exceptions.AuthenticationFailed("Malformed token.")
-        token = ApiToken.objects.usable().select_related("user").filter(key_hash=hash_token(raw)).first()
+        token = (
+            ApiToken.objects.usable()
+            .select_related("user")
+            # Role checks read the user's groups on most requests: load them with the token.
+            .prefetch_related("user__groups")
+            .filter(key_hash=hash_token(raw))
+            .first()
+        )
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         now = timezone.now()

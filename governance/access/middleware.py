@@ -1,9 +1,19 @@
-"""Sign out a deactivated user on their very next request."""
+"""Request checks of people and access: deactivated users, and MFA where it is required."""
 
+from django.conf import settings
 from django.contrib.auth import logout
+from django.http import JsonResponse
+from django.shortcuts import redirect
+
+from .roles import GlobalRole
+
+# Global roles that must enrol in MFA when GOVERNANCE_MFA_REQUIRED is on.
+MFA_REQUIRED_ROLES = (GlobalRole.VALIDATOR, GlobalRole.OPERATOR, GlobalRole.ADMIN)
 
 
 class ActiveUserMiddleware:
+    """Sign out a deactivated user on their very next request."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -13,4 +23,44 @@ class ActiveUserMiddleware:
         # clears the session itself so nothing of it lingers.
         if user is not None and user.is_authenticated and not user.is_active:
             logout(request)
+        return self.get_response(request)
+
+
+def mfa_required_for(user) -> bool:
+    """True when the user must enrol in MFA before using the portal."""
+    if not getattr(settings, "GOVERNANCE_MFA_REQUIRED", False):
+        return False
+    if not user.is_authenticated or user.is_service_account:
+        return False
+    if not (user.is_superuser or any(user.has_role(role) for role in MFA_REQUIRED_ROLES)):
+        return False
+    from allauth.mfa.utils import is_mfa_enabled
+
+    return not is_mfa_enabled(user)
+
+
+class MFARequiredMiddleware:
+    """With GOVERNANCE_MFA_REQUIRED on, validators, operators and admins enrol in MFA first.
+
+    Until they have an authenticator, every page sends them to the TOTP enrolment page and
+    session calls to the API get 403; sign-in, sign-out and the MFA pages themselves (all under
+    /accounts/) stay reachable. Bearer-token calls are not sessions and are not affected.
+    """
+
+    EXEMPT_PREFIXES = ("/accounts/",)
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        path = request.path_info
+        exempt = path.startswith(self.EXEMPT_PREFIXES) or path.startswith("/" + settings.STATIC_URL.lstrip("/"))
+        user = getattr(request, "user", None)
+        if not exempt and user is not None and mfa_required_for(user):
+            if path.startswith("/api/"):
+                return JsonResponse(
+                    {"detail": "Enrol in two-factor authentication before using the portal.", "code": "mfa_required"},
+                    status=403,
+                )
+            return redirect("mfa_activate_totp")
         return self.get_response(request)

@@ -27,7 +27,7 @@ class ModelListCreate(APIView):
             search=request.query_params.get("search", ""),
             risk_tier=request.query_params.get("risk_tier", ""),
             state=request.query_params.get("state", ""),
-        ).prefetch_related("grants__user", "grants__group")
+        )
         paginator = Pagination()
         page = paginator.paginate_queryset(models, request, view=self)
         return paginator.get_paginated_response(ModelSerializer(page, many=True).data)

@@ -5,11 +5,13 @@ An object the user may not see is answered with 404, so that its existence does 
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
 from guardian.shortcuts import get_objects_for_user
 
+from governance.access.models import ModelGrant
 from governance.access.permissions import sees_all_models
+from governance.access.roles import ObjectRole
 
 from .models import Dataset, MLModel, ModelVersion, VersionState
 
@@ -27,8 +29,14 @@ def models_visible_to(user) -> QuerySet[MLModel]:
 def model_list(
     *, user, search: str = "", risk_tier: str = "", state: str = ""
 ) -> QuerySet[MLModel]:
-    """The model list: each row annotated with its champion and its newest version's state."""
-    newest = ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-number")
+    """The model list: each row annotated with its champion and its newest version's state.
+
+    Rows carry their creator and their owner grants (``owner_grants``), loaded with the page
+    in a fixed number of queries whatever its size.
+    """
+    # Version numbers are never reused and versions never deleted, so the newest version is
+    # the one numbered last_version_number: a unique-index lookup rather than a sort per row.
+    newest = ModelVersion.objects.filter(model=OuterRef("pk"), number=OuterRef("last_version_number"))
     champion = ModelVersion.objects.filter(model=OuterRef("pk"), state=VersionState.CHAMPION)
     models = models_visible_to(user).annotate(
         champion_number=Subquery(champion.values("number")[:1]),
@@ -41,7 +49,14 @@ def model_list(
         models = models.filter(risk_tier=risk_tier)
     if state:
         models = models.filter(newest_state=state)
-    return models.order_by("name", "pk")
+    owners = Prefetch(
+        "grants",
+        queryset=ModelGrant.objects.filter(role=ObjectRole.OWNER)
+        .select_related("user", "group")
+        .only("model_id", "role", "user__username", "group__name"),
+        to_attr="owner_grants",
+    )
+    return models.select_related("created_by").prefetch_related(owners).order_by("name", "pk")
 
 
 def model_get(*, user, slug: str) -> MLModel:

@@ -31,7 +31,11 @@ class ModelSerializer(serializers.ModelSerializer):
 
     def get_owners(self, model: MLModel) -> list[str]:
         owners = []
-        for grant in model.grants.all():
+        # model_list() loads the owner grants with the page; a single model reads them here.
+        grants = getattr(model, "owner_grants", None)
+        if grants is None:
+            grants = model.grants.filter(role=ObjectRole.OWNER).select_related("user", "group")
+        for grant in grants:
             if grant.role == ObjectRole.OWNER:
                 owners.append(grant.user.username if grant.user_id else f"group:{grant.group.name}")
         return owners

@@ -1,0 +1,91 @@
+"""API v1 for people and per-model grants (API.md, "Users and roles" and "Models").
+
+Who may call what:
+- ``POST /users/`` and ``POST /users/{username}/deactivate/``: admins only (403 for others).
+- ``GET /users/{username}/``: admins, and the user themself; anyone else gets 404, so the API
+  does not reveal which usernames exist.
+- ``/models/{slug}/grants/``: anyone who can see the model may list its grants; owners and
+  admins add and remove them (403 for other holders); a model you cannot see is 404.
+"""
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from governance.api import Pagination
+from governance.registry import selectors as registry_selectors
+
+from . import permissions, selectors, services
+from .models import User
+from .serializers import GrantCreateSerializer, GrantSerializer, UserCreateSerializer, UserSerializer
+
+
+def _require_admin(user) -> None:
+    if not selectors.is_admin(user):
+        raise PermissionDenied("Only admins manage users.")
+
+
+class UserCreate(APIView):
+    def post(self, request):
+        _require_admin(request.user)
+        data = UserCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_create(created_by=request.user, **data.validated_data)
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class UserDetail(APIView):
+    def get(self, request, username):
+        return Response(UserSerializer(selectors.user_get(viewer=request.user, username=username)).data)
+
+
+class UserDeactivate(APIView):
+    def post(self, request, username):
+        _require_admin(request.user)
+        user = selectors.user_get(viewer=request.user, username=username)
+        user = services.user_deactivate(user=user, deactivated_by=request.user)
+        return Response(UserSerializer(user).data)
+
+
+class GrantListCreate(APIView):
+    def get(self, request, slug):
+        model = registry_selectors.model_get(user=request.user, slug=slug)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.grants_of(model=model), request, view=self)
+        return paginator.get_paginated_response(GrantSerializer(page, many=True).data)
+
+    def post(self, request, slug):
+        model = registry_selectors.model_get(user=request.user, slug=slug)
+        if not permissions.can_manage_grants(request.user, model):
+            raise PermissionDenied("Only the model's owners and admins manage its grants.")
+        data = GrantCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = group = None
+        if data.validated_data["username"]:
+            user = User.objects.filter(username=data.validated_data["username"]).first()
+            if user is None:
+                raise services.GrantError(f"No user called '{data.validated_data['username']}'.", field="username")
+        else:
+            group = Group.objects.filter(name=data.validated_data["group"]).first()
+            if group is None:
+                raise services.GrantError(f"No group called '{data.validated_data['group']}'.", field="group")
+        grant, created = services.grant_give(
+            model=model, role=data.validated_data["role"], user=user, group=group, granted_by=request.user
+        )
+        grant = selectors.grant_get(model=model, pk=grant.pk)
+        return Response(GrantSerializer(grant).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class GrantDetail(APIView):
+    def get(self, request, slug, pk):
+        model = registry_selectors.model_get(user=request.user, slug=slug)
+        return Response(GrantSerializer(selectors.grant_get(model=model, pk=pk)).data)
+
+    def delete(self, request, slug, pk):
+        model = registry_selectors.model_get(user=request.user, slug=slug)
+        if not permissions.can_manage_grants(request.user, model):
+            raise PermissionDenied("Only the model's owners and admins manage its grants.")
+        services.grant_revoke(grant=selectors.grant_get(model=model, pk=pk), revoked_by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

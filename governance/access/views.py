@@ -1,0 +1,87 @@
+"""Pages for sharing a model and for one's own API tokens."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from governance.errors import ActionError
+from governance.registry import selectors as registry_selectors
+
+from . import permissions, selectors, services
+from .forms import GrantForm, TokenForm
+
+
+def _managed_model(request, slug):
+    """The model, if the user may manage its grants: 404 when they cannot see it, else 403."""
+    model = registry_selectors.model_get(user=request.user, slug=slug)
+    if not permissions.can_manage_grants(request.user, model):
+        raise PermissionDenied("Only the model's owners and admins share it.")
+    return model
+
+
+@login_required
+def model_sharing(request, slug):
+    model = _managed_model(request, slug)
+    form = GrantForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            grant, created = services.grant_give(
+                model=model,
+                role=form.cleaned_data["role"],
+                user=form.cleaned_data.get("user"),
+                group=form.cleaned_data.get("group"),
+                granted_by=request.user,
+            )
+        except ActionError as exc:
+            form.add_error(None, exc.message)
+        else:
+            if created:
+                messages.success(request, f"{grant.grantee_name} is now {grant.role} of {model.name}.")
+            else:
+                messages.info(request, f"{grant.grantee_name} already was {grant.role} of {model.name}.")
+            return redirect("access:model_sharing", slug=model.slug)
+    context = {"model": model, "grants": selectors.grants_of(model=model), "form": form}
+    return render(request, "access/model_sharing.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def grant_remove(request, slug, pk):
+    model = _managed_model(request, slug)
+    grant = selectors.grant_get(model=model, pk=pk)
+    try:
+        services.grant_revoke(grant=grant, revoked_by=request.user)
+    except ActionError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{grant.grantee_name} is no longer {grant.role} of {model.name}.")
+    return redirect("access:model_sharing", slug=model.slug)
+
+
+@login_required
+def token_list(request):
+    form = TokenForm(request.POST or None)
+    secret = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            token, secret = services.token_create(
+                user=request.user, label=form.cleaned_data["label"], expires_at=form.expires_at
+            )
+        except ActionError as exc:
+            form.add_error(None, exc.message)
+        else:
+            # The secret is shown in this response only: it is stored nowhere, not even in a message.
+            form = TokenForm()
+    context = {"tokens": selectors.tokens_of(user=request.user), "form": form, "secret": secret}
+    return render(request, "access/token_list.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def token_revoke(request, pk):
+    token = selectors.token_get(user=request.user, pk=pk)
+    services.token_revoke(token=token, revoked_by=request.user)
+    messages.success(request, f"The token '{token.label or token.key_prefix}' is revoked.")
+    return redirect("access:token_list")
