@@ -1,0 +1,52 @@
+"""Fixtures of the access tests: a viewer, browser clients, and the registry page stand-ins."""
+
+import pytest
+from django.test import Client
+from django.urls import NoReverseMatch, clear_url_caches, reverse
+
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def _registry_pages(settings):
+    """Use stand-ins for the registry's page names until that branch is merged."""
+    try:
+        reverse("registry:model_list")
+        reverse("registry:model_detail", kwargs={"slug": "x"})
+    except NoReverseMatch:
+        settings.ROOT_URLCONF = "tests.access.urls"
+        clear_url_caches()
+    yield
+    clear_url_caches()
+
+
+@pytest.fixture
+def victor(db):
+    """A data scientist with only the viewer grant on credit_model (see credit_model_shared)."""
+    return factories.make_user("victor", "data_scientist")
+
+
+@pytest.fixture
+def shared_model(credit_model, victor, alice):
+    from governance.access.services import grant_create
+
+    grant_create(model=credit_model, user=victor, role="viewer", granted_by=alice)
+    return credit_model
+
+
+@pytest.fixture
+def browser_for():
+    """browser_for(user) -> a Django test client signed in as that user (a real session)."""
+
+    def make(user):
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The named users each hash a password; PBKDF2 at full strength costs most of a test's time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
