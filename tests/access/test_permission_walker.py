@@ -1,0 +1,183 @@
+"""Walk every URL that names a model, a version or a dataset with three callers.
+
+- an outsider (eve: a data scientist with no grant) gets 404 everywhere, so nothing leaks;
+- a viewer (victor: only the viewer grant) may read but gets 403 when trying to write;
+- the right holder (owner, contributor, ...) succeeds.
+
+The table ``ROUTES`` drives the walk: to cover a new page or endpoint, add one row (method,
+URL with ``{slug}``, ``{number}``, ``{dataset}`` or ``{grant}`` placeholders, what it needs,
+who holds it, the success status and, for writes, a payload). ``test_every_route_is_walked``
+fails when the URLconf has a model, version or dataset URL that the table does not cover.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pytest
+from django.urls import get_resolver
+from django.urls.resolvers import URLPattern, URLResolver
+
+from tests import factories
+from tests.access.urls import _stand_in
+
+pytestmark = pytest.mark.django_db
+
+READ, WRITE = "read", "write"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    url: str
+    access: str  # READ: viewers may; WRITE: viewers get 403
+    holder: str  # the fixture name of a user who may do it
+    success: int
+    payload: Callable[["World"], dict] | None = None
+    api: bool = True  # Bearer-token API call, or a signed-in browser page
+    fmt: str = "json"
+    # A callable run before the holder's call, for routes that need a particular state.
+    prepare: Callable[["World"], None] | None = field(default=None, compare=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.url}"
+
+
+@dataclass
+class World:
+    model: object
+    version: object
+    datasets: tuple
+    grant: object  # a grant the owner may take away (dave's reviewer grant)
+
+    def url(self, template: str) -> str:
+        return template.format(
+            slug=self.model.slug, number=self.version.number, dataset=self.datasets[0].pk, grant=self.grant.pk
+        )
+
+
+def _version_upload(world: World) -> dict:
+    files = factories.classifier_files()
+    return {
+        "artifact": factories.upload("model.onnx", files["onnx"]),
+        "training_dataset": world.datasets[0].pk,
+        "validation_dataset": world.datasets[1].pk,
+        "annotation": "walker",
+    }
+
+
+def _new_grant(world: World) -> dict:
+    return {"username": "audrey", "role": "viewer"}
+
+
+ROUTES: list[Route] = [
+    # --- API: registry -------------------------------------------------------------------
+    Route("GET", "/api/v1/models/{slug}/", READ, "alice", 200),
+    Route("GET", "/api/v1/models/{slug}/versions/", READ, "bob", 200),
+    Route("POST", "/api/v1/models/{slug}/versions/", WRITE, "bob", 201, _version_upload, fmt="multipart"),
+    Route("GET", "/api/v1/models/{slug}/versions/{number}/", READ, "carol", 200),
+    Route("GET", "/api/v1/datasets/{dataset}/", READ, "alice", 200),
+    # --- API: grants ---------------------------------------------------------------------
+    Route("GET", "/api/v1/models/{slug}/grants/", READ, "alice", 200),
+    Route("POST", "/api/v1/models/{slug}/grants/", WRITE, "alice", 201, _new_grant),
+    Route("GET", "/api/v1/models/{slug}/grants/{grant}/", READ, "alice", 200),
+    Route("DELETE", "/api/v1/models/{slug}/grants/{grant}/", WRITE, "alice", 204),
+    # --- Pages: sharing (only owners and admins even look at it) -------------------------
+    Route("GET", "/models/{slug}/sharing/", WRITE, "alice", 200, api=False),
+    Route("POST", "/models/{slug}/sharing/", WRITE, "alice", 302, _new_grant, api=False),
+    Route("POST", "/models/{slug}/sharing/{grant}/remove/", WRITE, "alice", 302, api=False),
+]
+
+
+@pytest.fixture
+def world(shared_model, version, datasets, dave, audrey) -> World:
+    grant = shared_model.grants.get(user=dave, role="reviewer")
+    return World(model=shared_model, version=version, datasets=datasets, grant=grant)
+
+
+def _call(route: Route, world: World, user, api_for, browser_for):
+    url = world.url(route.url)
+    data = route.payload(world) if route.payload else None
+    method = route.method.lower()
+    if route.api:
+        client = api_for(user)
+        if data is None:
+            return getattr(client, method)(url)
+        return getattr(client, method)(url, data, format=route.fmt)
+    client = browser_for(user)
+    return getattr(client, method)(url, data or {})
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.id)
+def test_outsider_gets_404(route, world, eve, api_for, browser_for):
+    response = _call(route, world, eve, api_for, browser_for)
+    assert response.status_code == 404, (route.id, response.status_code)
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.id)
+def test_viewer_reads_but_cannot_write(route, world, victor, api_for, browser_for):
+    response = _call(route, world, victor, api_for, browser_for)
+    expected = route.success if route.access == READ else 403
+    assert response.status_code == expected, (route.id, response.status_code)
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.id)
+def test_holder_succeeds(route, world, request, api_for, browser_for):
+    holder = request.getfixturevalue(route.holder)
+    if route.prepare:
+        route.prepare(world)
+    response = _call(route, world, holder, api_for, browser_for)
+    assert response.status_code == route.success, (route.id, response.status_code, getattr(response, "content", b"")[:300])
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.method == "GET" and r.api], ids=lambda route: route.id)
+def test_auditor_reads_everything(route, world, audrey, api_for, browser_for):
+    response = _call(route, world, audrey, api_for, browser_for)
+    assert response.status_code == route.success, (route.id, response.status_code)
+
+
+def test_lists_and_counts_leave_out_what_the_caller_cannot_see(world, eve, victor, audrey, api_for):
+    for user, expected in ((eve, 0), (victor, 1), (audrey, 1)):
+        models = api_for(user).get("/api/v1/models/").json()
+        assert models["count"] == expected and len(models["results"]) == expected
+        searched = api_for(user).get("/api/v1/models/?search=credit").json()
+        assert searched["count"] == expected
+    datasets = api_for(eve).get("/api/v1/datasets/").json()
+    assert datasets["count"] == 0 and datasets["results"] == []
+
+
+# --- Coverage of the table ---------------------------------------------------------------
+
+_NAMES_AN_OBJECT = re.compile(r"(^|/)(models|datasets)/<")
+_SKIP_PREFIXES = ("admin/", "accounts/")
+
+
+def _routes(patterns, prefix=""):
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            yield from _routes(pattern.url_patterns, route)
+        elif isinstance(pattern, URLPattern) and pattern.callback is not _stand_in:
+            yield route
+
+
+def _shape(path: str) -> str:
+    path = path.lstrip("^/").rstrip("$")
+    return re.sub(r"<[^>]+>|\{[^}]+\}", "{}", path)
+
+
+def test_every_route_is_walked():
+    """Every URL naming a model, version or dataset has a row in ROUTES (add rows after a merge)."""
+    walked = {_shape(route.url) for route in ROUTES}
+    missing = sorted(
+        {
+            _shape(route)
+            for route in _routes(get_resolver().url_patterns)
+            if _NAMES_AN_OBJECT.search(route) and not route.startswith(_SKIP_PREFIXES)
+        }
+        - walked
+    )
+    assert not missing, f"Add these URLs to ROUTES in {__name__}: {missing}"
