@@ -21,6 +21,10 @@ def _grant_roles_form(request, holder_kind: str):
     """
 
     class GrantRolesForm(forms.Form):
+        # Always posted, so that unticking every role still submits a (bound) form: guardian
+        # treats an empty POST as no POST at all.
+        submitted = forms.CharField(widget=forms.HiddenInput, initial="1", required=False, label="")
+
         def __init__(self, holder, obj, *args, **kwargs):
             self.holder, self.obj = holder, obj
             super().__init__(*args, **kwargs)
@@ -41,7 +45,8 @@ def _grant_roles_form(request, holder_kind: str):
             if ObjectRole.OWNER in self.current and ObjectRole.OWNER not in roles:
                 others = ModelGrant.objects.filter(model=self.obj, role=ObjectRole.OWNER).exclude(**{holder_kind: self.holder})
                 if not others.exists():
-                    raise forms.ValidationError("A model keeps at least one owner: add another owner first.")
+                    # guardian's page shows field errors only.
+                    self.add_error("permissions", "A model keeps at least one owner: add another owner first.")
             return data
 
         def save_obj_perms(self):
