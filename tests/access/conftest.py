@@ -50,3 +50,27 @@ def browser_for():
 def _fast_password_hashing(settings):
     # The named users each hash a password; PBKDF2 at full strength costs most of a test's time.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # allauth keeps login rate-limit counters in the cache; tests must not share them.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def login_for():
+    """login_for(user) -> a test client signed in through the real sign-in form (allauth)."""
+    from tests.factories import PASSWORD
+
+    def make(user):
+        client = Client()
+        response = client.post("/accounts/login/", {"login": user.username, "password": PASSWORD})
+        assert response.status_code == 302, response.content.decode()[:500]
+        return client
+
+    return make

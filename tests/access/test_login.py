@@ -1,0 +1,169 @@
+"""Signing in: MFA enrolment (and MFA required for some roles), rate limits, company SSO."""
+
+import pytest
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+from django.test import RequestFactory
+
+from governance.access.adapters import SocialAccountAdapter
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+ENROL = "/accounts/2fa/totp/activate/"
+
+
+def _reauthenticate(browser):
+    """allauth asks for the password again before MFA can be changed."""
+    response = browser.post("/accounts/reauthenticate/", {"password": PASSWORD})
+    assert response.status_code == 302, response.content.decode()[:500]
+
+
+def test_mfa_enrolment_pages_render_inside_the_portal(alice, login_for):
+    browser = login_for(alice)
+    assert browser.get(ENROL)["Location"].startswith("/accounts/reauthenticate/")
+    _reauthenticate(browser)
+    page = browser.get(ENROL)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'class="topbar"' in html and "portal.css" in html  # the portal's layout
+    assert "otpauth://" in html or "secret" in html.lower()
+    index = browser.get("/accounts/2fa/")
+    assert index.status_code == 200 and 'class="topbar"' in index.content.decode()
+
+
+def test_enrolling_totp_creates_recovery_codes(alice, login_for):
+    browser = login_for(alice)
+    _reauthenticate(browser)
+    browser.get(ENROL)
+    secret = browser.session["mfa.totp.secret"]
+    from allauth.mfa.totp.internal.auth import hotp_value, yield_hotp_counters_from_time
+
+    code = format(hotp_value(secret, next(yield_hotp_counters_from_time())), "06d")
+    response = browser.post(ENROL, {"code": code})
+    assert response.status_code == 302, response.content.decode()[:500]
+    types = set(Authenticator.objects.filter(user=alice).values_list("type", flat=True))
+    assert Authenticator.Type.TOTP in types and Authenticator.Type.RECOVERY_CODES in types
+
+
+@pytest.mark.parametrize("who", ["carol", "oscar", "admin_user"])
+def test_mfa_required_sends_validators_operators_and_admins_to_enrol(who, request, settings, login_for):
+    settings.GOVERNANCE_MFA_REQUIRED = True
+    user = request.getfixturevalue(who)
+    browser = login_for(user)
+    response = browser.get("/account/tokens/")
+    assert response.status_code == 302 and response["Location"] == ENROL
+    assert browser.get("/admin/").status_code == 302
+    api = browser.get("/api/v1/models/")
+    assert api.status_code == 403 and api.json()["code"] == "mfa_required"
+    # The way to enrol stays open: the password check, then the enrolment page.
+    _reauthenticate(browser)
+    assert browser.get(ENROL).status_code == 200
+
+
+def test_mfa_required_lets_enrolled_users_and_other_roles_through(carol, alice, settings, browser_for):
+    settings.GOVERNANCE_MFA_REQUIRED = True
+    assert browser_for(alice).get("/account/tokens/").status_code == 200  # data scientists may choose
+    TOTP.activate(carol, generate_totp_secret())
+    assert browser_for(carol).get("/account/tokens/").status_code == 200
+
+
+def test_mfa_not_required_when_setting_is_off(carol, settings, browser_for):
+    settings.GOVERNANCE_MFA_REQUIRED = False
+    assert browser_for(carol).get("/account/tokens/").status_code == 200
+
+
+def test_mfa_requirement_does_not_touch_bearer_tokens(carol, credit_model, settings, api_for):
+    settings.GOVERNANCE_MFA_REQUIRED = True
+    assert api_for(carol).get("/api/v1/models/").status_code == 200
+
+
+def test_repeated_failed_logins_are_refused(alice, client):
+    for _ in range(5):
+        response = client.post("/accounts/login/", {"login": "alice", "password": "wrong password"})
+        assert response.status_code == 200
+        assert "_auth_user_id" not in client.session
+    # Even the right password is refused now, until the window passes.
+    response = client.post("/accounts/login/", {"login": "alice", "password": PASSWORD})
+    assert "_auth_user_id" not in client.session
+    assert "Too many failed login attempts" in response.content.decode()
+
+
+def test_login_works_with_the_right_password(alice, client):
+    response = client.post("/accounts/login/", {"login": "alice", "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(alice.pk)
+
+
+OIDC = {
+    "openid_connect": {
+        "APPS": [
+            {
+                "provider_id": "acme",
+                "name": "Acme directory",
+                "client_id": "portal",
+                "secret": "s3cret",
+                "settings": {"server_url": "https://login.acme.example/realms/staff"},
+            }
+        ]
+    }
+}
+
+
+def test_login_page_offers_the_company_directory_when_configured(client, settings, db):
+    settings.SOCIALACCOUNT_PROVIDERS = {}
+    assert "Acme directory" not in client.get("/accounts/login/").content.decode()
+    settings.SOCIALACCOUNT_PROVIDERS = OIDC
+    html = client.get("/accounts/login/").content.decode()
+    assert "Acme directory" in html
+    assert "/accounts/oidc/acme/login/" in html
+
+
+def _directory_login(email: str):
+    from allauth.account.models import EmailAddress
+    from allauth.socialaccount.models import SocialAccount, SocialLogin
+
+    from governance.access.models import User
+
+    return SocialLogin(
+        user=User(username="", email=email),
+        account=SocialAccount(provider="acme", uid=f"uid-{email}", extra_data={"email": email}),
+        email_addresses=[EmailAddress(email=email, verified=True, primary=True)],
+    )
+
+
+def _request(user=None):
+    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.sessions.backends.db import SessionStore
+
+    request = RequestFactory().get("/accounts/oidc/acme/login/callback/")
+    request.session = SessionStore()
+    request.user = user or AnonymousUser()
+    return request
+
+
+def test_directory_sign_in_lands_on_the_account_an_admin_made(alice, settings):
+    settings.SOCIALACCOUNT_PROVIDERS = OIDC
+    sociallogin = _directory_login("Alice@Example.com")
+    SocialAccountAdapter().pre_social_login(_request(), sociallogin)
+    assert sociallogin.is_existing
+    assert sociallogin.user == alice
+    assert alice.socialaccount_set.filter(provider="acme").exists()
+
+
+def test_directory_sign_in_without_an_account_gets_none(alice, eve, settings):
+    from governance.access.adapters import directory_account_for
+
+    settings.SOCIALACCOUNT_PROVIDERS = OIDC
+    stranger = _directory_login("mallory@example.com")
+    SocialAccountAdapter().pre_social_login(_request(), stranger)
+    assert not stranger.is_existing
+    assert not SocialAccountAdapter().is_open_for_signup(_request(), stranger)
+    # Deactivated people and ambiguous addresses are never matched.
+    eve.is_active = False
+    eve.save(update_fields=["is_active"])
+    assert directory_account_for(_directory_login("eve@example.com")) is None
+    from tests.factories import make_user
+
+    make_user("alice2", email="ALICE@example.com")
+    assert directory_account_for(_directory_login("alice@example.com")) is None
