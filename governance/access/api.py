@@ -3,7 +3,8 @@
 Who may call what:
 - ``POST /users/`` and ``POST /users/{username}/deactivate/``: admins only (403 for others).
 - ``GET /users/{username}/``: admins, and the user themself; anyone else gets 404, so the API
-  does not reveal which usernames exist.
+  does not reveal which usernames exist. ``PATCH /users/{username}/`` ``{roles}`` replaces the
+  user's global roles: admins only (403 for others, who see themselves; 404 for the rest).
 - ``/models/{slug}/grants/``: anyone who can see the model may list its grants; owners and
   admins add and remove them (403 for other holders); a model you cannot see is 404.
 """
@@ -19,7 +20,13 @@ from governance.registry import selectors as registry_selectors
 
 from . import permissions, selectors, services
 from .models import User
-from .serializers import GrantCreateSerializer, GrantSerializer, UserCreateSerializer, UserSerializer
+from .serializers import (
+    GrantCreateSerializer,
+    GrantSerializer,
+    UserCreateSerializer,
+    UserRolesSerializer,
+    UserSerializer,
+)
 
 
 def _require_admin(user) -> None:
@@ -39,6 +46,14 @@ class UserCreate(APIView):
 class UserDetail(APIView):
     def get(self, request, username):
         return Response(UserSerializer(selectors.user_get(viewer=request.user, username=username)).data)
+
+    def patch(self, request, username):
+        user = selectors.user_get(viewer=request.user, username=username)
+        _require_admin(request.user)
+        data = UserRolesSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_set_roles(user=user, roles=data.validated_data["roles"], changed_by=request.user)
+        return Response(UserSerializer(selectors.user_get(viewer=request.user, username=user.username)).data)
 
 
 class UserDeactivate(APIView):

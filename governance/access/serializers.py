@@ -16,6 +16,10 @@ class UserCreateSerializer(serializers.Serializer):
     is_service_account = serializers.BooleanField(required=False, default=False)
 
 
+class UserRolesSerializer(serializers.Serializer):
+    roles = serializers.ListField(child=serializers.ChoiceField(choices=GlobalRole.choices), allow_empty=True)
+
+
 class UserSerializer(serializers.ModelSerializer):
     roles = serializers.ListField(source="role_names", read_only=True)
 

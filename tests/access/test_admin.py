@@ -160,3 +160,25 @@ def test_version_admin_is_read_only(version, admin_user, browser_for):
     assert admin.get(f"/admin/registry/modelversion/{version.pk}/change/").status_code == 200
     response = admin.post(f"/admin/registry/modelversion/{version.pk}/change/", {"note": "changed"})
     assert response.status_code == 403
+
+
+def test_admin_adds_a_service_account_without_password(admin_user, browser_for):
+    from governance.access.models import User
+
+    scientist = Group.objects.get(name="data_scientist")
+    response = browser_for(admin_user).post(
+        "/admin/access/user/add/",
+        {
+            "username": "drift-monitor",
+            "email": "",
+            "usable_password": "false",
+            "groups": [scientist.pk],
+            "is_service_account": "on",
+            "_save": "Save",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    agent = User.objects.get(username="drift-monitor")
+    assert agent.is_service_account and not agent.has_usable_password()
+    assert agent.role_names == ["data_scientist"]
+    assert LogEntry.objects.get_for_object(agent).filter(action=LogEntry.Action.CREATE).get().actor == admin_user

@@ -122,3 +122,31 @@ def test_unauthenticated_is_401(db):
     from rest_framework.test import APIClient
 
     assert APIClient().post("/api/v1/users/", _new_user(), format="json").status_code == 401
+
+
+def test_admin_changes_roles_and_the_change_is_audited(admin_user, eve, api_for):
+    response = api_for(admin_user).patch("/api/v1/users/eve/", {"roles": ["validator", "admin"]}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["roles"] == ["admin", "validator"]
+    eve.refresh_from_db()
+    assert eve.is_staff  # the admin role opens the admin site
+    entry = LogEntry.objects.get_for_object(eve).filter(changes__icontains="groups").latest("timestamp")
+    assert entry.actor == admin_user
+    response = api_for(admin_user).patch("/api/v1/users/eve/", {"roles": ["data_scientist"]}, format="json")
+    eve.refresh_from_db()
+    assert eve.role_names == ["data_scientist"] and not eve.is_staff
+
+
+def test_role_change_keeps_team_groups(admin_user, eve, api_for):
+    from django.contrib.auth.models import Group
+
+    eve.groups.add(Group.objects.create(name="risk-team"))
+    api_for(admin_user).patch("/api/v1/users/eve/", {"roles": ["validator"]}, format="json")
+    assert set(eve.groups.values_list("name", flat=True)) == {"risk-team", "validator"}
+
+
+def test_only_admins_change_roles(alice, eve, api_for):
+    assert api_for(alice).patch("/api/v1/users/alice/", {"roles": ["admin"]}, format="json").status_code == 403
+    assert api_for(alice).patch("/api/v1/users/eve/", {"roles": ["admin"]}, format="json").status_code == 404
+    alice.refresh_from_db()
+    assert alice.role_names == ["data_scientist"]
