@@ -100,7 +100,7 @@ def version_create(
     limit = settings.GOVERNANCE_MAX_ARTIFACT_BYTES
     with spooled_upload(artifact, max_bytes=limit, field="artifact") as tmp:
         info = inspect_artifact(tmp, artifact.name or "", max_bytes=limit)
-        schema = resolve_input_schema(info, training_dataset.column_names, training_dataset.target or None)
+        schema = resolve_input_schema(info, training_dataset.columns, training_dataset.target or None)
         path = store_blob(tmp, kind="artifacts", sha256=info.sha256, suffix=f".{info.format}")
     with transaction.atomic():
         # The UPDATE takes the model row's lock (PostgreSQL) or the write lock (SQLite) until
