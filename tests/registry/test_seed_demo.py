@@ -54,11 +54,12 @@ def test_seed_demo_makes_a_living_portal_and_is_idempotent(client):
 
     cancer = MLModel.objects.get(slug="breast-cancer-screening")
     diabetes = MLModel.objects.get(slug="diabetes-progression")
+    wine = MLModel.objects.get(slug="wine-cultivar")
     assert (cancer.risk_tier, cancer.task) == ("high", "classification")
     assert (diabetes.risk_tier, diabetes.task) == ("medium", "regression")
     assert sorted(cancer.versions.values_list("format", flat=True)) == ["onnx", "skops"]
     assert set(ModelVersion.objects.values_list("state", flat=True)) == {"draft"}
-    for model in (cancer, diabetes):
+    for model in (cancer, diabetes, wine):
         assert permissions.is_owner(dana, model)
         assert permissions.is_reviewer(val, model) and permissions.is_reviewer(vera, model)
         assert permissions.is_operator(otto, model)
@@ -69,7 +70,7 @@ def test_seed_demo_makes_a_living_portal_and_is_idempotent(client):
     assert client.login(username="dana", password=DEMO_PASSWORD)
     page = client.get("/models/").content.decode()
     assert "Breast cancer screening" in page and "Diabetes progression" in page
-    assert list(selectors.models_visible_to(audra).order_by("slug")) == [cancer, diabetes]
+    assert list(selectors.models_visible_to(audra).order_by("slug")) == [cancer, diabetes, wine]
 
 
 def test_seed_demo_completes_a_half_seeded_model():

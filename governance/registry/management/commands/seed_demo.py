@@ -76,6 +76,18 @@ def _diabetes():
     return train, valid, target, sample_models.train_regressor(train, target)
 
 
+def _wine():
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import train_test_split
+
+    frame = load_wine(as_frame=True).frame
+    train, valid = train_test_split(
+        frame, test_size=sample_models.VALID_FRACTION, random_state=sample_models.RANDOM_STATE, stratify=frame["target"]
+    )
+    train, valid = train.reset_index(drop=True), valid.reset_index(drop=True)
+    return train, valid, "target", sample_models.train_classifier(train, "target")
+
+
 DEMO_MODELS = [
     DemoModel(
         name="Breast cancer screening",
@@ -106,6 +118,17 @@ DEMO_MODELS = [
         code_repository="https://git.example.com/health/diabetes-progression",
         build=_diabetes,
         versions=[DemoVersion("onnx", "Ridge regression on the ten baseline variables.", "5e0f9aa")],
+    ),
+    DemoModel(
+        name="Wine cultivar",
+        slug="wine-cultivar",
+        task=Task.CLASSIFICATION,
+        risk_tier=RiskTier.LOW,
+        description="Tells which of three cultivars a wine comes from, from 13 chemical measurements. "
+        "A low-risk model for trying the workflow end to end.",
+        code_repository="https://git.example.com/lab/wine-cultivar",
+        build=_wine,
+        versions=[DemoVersion("skops", "Logistic regression on the 13 measurements.", "0d4be71")],
     ),
 ]
 
