@@ -47,6 +47,19 @@ def _ensure_role_groups() -> None:
             group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _leave_role_groups_behind(django_db_setup, django_db_blocker):
+    """Put the role groups back after the last flush of this module.
+
+    A transactional test ends by emptying every table; Django then recreates content types and
+    permissions but not the groups of data migrations, which later tests rely on. A module
+    fixture's teardown runs after that flush.
+    """
+    yield
+    with django_db_blocker.unblock():
+        _ensure_role_groups()
+
+
 @pytest.fixture
 def browser_page(settings, monkeypatch):
     if not Path(CHROMIUM).exists():
