@@ -84,6 +84,12 @@ def test_login_with_a_wrong_password_shows_the_error(client, alice):
     assert "_auth_user_id" not in client.session
 
 
+def test_allauth_pages_use_the_portal_layout(client, alice):
+    page = login(client, alice).get(reverse("account_reset_password"))
+    assert page.status_code == 200
+    assert "css/portal.css" in page.content.decode() and 'class="topbar"' in page.content.decode()
+
+
 # --- Every page renders for the right user ---------------------------------------------------
 
 
@@ -381,6 +387,7 @@ def test_pickle_renamed_onnx_is_refused_next_to_the_artifact_field(client, alice
     errors = " ".join(response.context["form"].errors["artifact"])
     assert "ONNX (.onnx) and skops (.skops)" in errors
     assert 'id="artifact-errors"' in response.content.decode()
+    assert "choose the file again" in response.content.decode()
     # The rest of the form is kept for the second try.
     assert response.context["form"]["training_dataset"].value() == str(datasets[0].pk)
     assert not ModelVersion.objects.exists() and blobs("artifacts") == before

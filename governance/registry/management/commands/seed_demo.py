@@ -37,12 +37,12 @@ class DemoUser:
 
 
 DEMO_USERS = [
-    DemoUser("dana", "Dana", "Data", GlobalRole.DATA_SCIENTIST),
-    DemoUser("val", "Val", "Idator", GlobalRole.VALIDATOR),
-    DemoUser("vera", "Vera", "Fy", GlobalRole.VALIDATOR),
-    DemoUser("otto", "Otto", "Operator", GlobalRole.OPERATOR),
-    DemoUser("audra", "Audra", "Auditor", GlobalRole.AUDITOR),
-    DemoUser("adam", "Adam", "Admin", GlobalRole.ADMIN, is_superuser=True),
+    DemoUser("dana", "Dana", "Whitfield", GlobalRole.DATA_SCIENTIST),
+    DemoUser("val", "Val", "Ortiz", GlobalRole.VALIDATOR),
+    DemoUser("vera", "Vera", "Lindqvist", GlobalRole.VALIDATOR),
+    DemoUser("otto", "Otto", "Brandt", GlobalRole.OPERATOR),
+    DemoUser("audra", "Audra", "Kowalski", GlobalRole.AUDITOR),
+    DemoUser("adam", "Adam", "Reyes", GlobalRole.ADMIN, is_superuser=True),
 ]
 
 
