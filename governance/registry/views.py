@@ -86,7 +86,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
 def model_create(request: HttpRequest) -> HttpResponse:
     if not services.can_create_models(request.user):
         raise PermissionDenied("Only data scientists and admins register models.")
-    form = ModelCreateForm(request.POST or None)
+    form = ModelCreateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             model = services.model_create(user=request.user, **form.cleaned_data)
@@ -122,7 +122,9 @@ def version_create(request: HttpRequest, slug: str) -> HttpResponse:
     model = selectors.model_get(user=request.user, slug=slug)
     if not permissions.can_contribute(request.user, model):
         raise PermissionDenied("You need the owner or contributor grant on this model to upload versions.")
-    form = VersionUploadForm(request.POST or None, request.FILES or None, user=request.user)
+    # Bound on every POST, even one with no fields at all, so that it says what is missing.
+    bound = request.method == "POST"
+    form = VersionUploadForm(request.POST if bound else None, request.FILES if bound else None, user=request.user)
     status = 200
     if request.method == "POST":
         status = 400
@@ -191,7 +193,8 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
 def dataset_create(request: HttpRequest) -> HttpResponse:
     if not services.can_upload_datasets(request.user):
         raise PermissionDenied("Only data scientists, validators and admins upload datasets.")
-    form = DatasetUploadForm(request.POST or None, request.FILES or None)
+    bound = request.method == "POST"
+    form = DatasetUploadForm(request.POST if bound else None, request.FILES if bound else None)
     status = 200
     if request.method == "POST":
         status = 400

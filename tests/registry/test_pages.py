@@ -457,6 +457,17 @@ def test_missing_file_is_a_field_error(client, alice):
     assert "file" in response.context["form"].errors
 
 
+def test_an_empty_post_says_what_is_missing(client, alice, credit_model):
+    login(client, alice)
+    response = client.post(reverse("registry:version_create", args=[credit_model.slug]), {})
+    assert response.status_code == 400
+    assert {"artifact", "training_dataset", "validation_dataset"} <= set(response.context["form"].errors)
+    response = client.post(reverse("registry:dataset_create"), {})
+    assert response.status_code == 400 and "file" in response.context["form"].errors
+    response = client.post(reverse("registry:model_create"), {})
+    assert response.status_code == 400 and "name" in response.context["form"].errors
+
+
 # --- List: search, filters, pagination -------------------------------------------------------------
 
 
