@@ -9,7 +9,9 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from guardian.shortcuts import get_objects_for_user
 
+from governance.access.models import ModelGrant
 from governance.access.permissions import sees_all_models
+from governance.access.roles import ObjectRole
 
 from .models import Dataset, MLModel, ModelVersion, VersionState
 
@@ -100,3 +102,9 @@ def versions_using_dataset(*, user, dataset: Dataset) -> QuerySet[ModelVersion]:
         .select_related("model")
         .order_by("model__name", "-number")
     )
+
+
+def owners_of(model: MLModel) -> list[str]:
+    """Usernames (and ``group:<name>``) holding the owner grant on the model."""
+    grants = ModelGrant.objects.filter(model=model, role=ObjectRole.OWNER).select_related("user", "group")
+    return [grant.grantee_name for grant in grants]

@@ -102,13 +102,12 @@ def model_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
     model = selectors.model_get(user=request.user, slug=slug)
-    owners = [grant.grantee_name for grant in model.grants.filter(role=ObjectRole.OWNER).select_related("user", "group")]
     return render(
         request,
         "registry/model_detail.html",
         {
             "model": model,
-            "owners": owners,
+            "owners": selectors.owners_of(model),
             "versions": selectors.versions_of(model=model),
             "can_contribute": permissions.can_contribute(request.user, model),
             "panels": render_panels(MODEL_PANELS, request, model),
