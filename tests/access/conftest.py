@@ -1,28 +1,14 @@
-"""Fixtures of the access tests: a viewer, browser clients, and the registry page stand-ins."""
+"""Fixtures of the access tests: a viewer, browser clients, fast hashing, a fresh cache."""
 
 import pytest
 from django.test import Client
-from django.urls import NoReverseMatch, clear_url_caches, reverse
 
 from tests import factories
 
 
-@pytest.fixture(autouse=True)
-def _registry_pages(settings):
-    """Use stand-ins for the registry's page names until that branch is merged."""
-    try:
-        reverse("registry:model_list")
-        reverse("registry:model_detail", kwargs={"slug": "x"})
-    except NoReverseMatch:
-        settings.ROOT_URLCONF = "tests.access.urls"
-        clear_url_caches()
-    yield
-    clear_url_caches()
-
-
 @pytest.fixture
 def victor(db):
-    """A data scientist with only the viewer grant on credit_model (see credit_model_shared)."""
+    """A data scientist with only the viewer grant on credit_model (see shared_model)."""
     return factories.make_user("victor", "data_scientist")
 
 
