@@ -36,8 +36,9 @@ def model_list(
     """
     # Version numbers are never reused and versions never deleted, so the newest version is
     # the one numbered last_version_number: a unique-index lookup rather than a sort per row.
-    newest = ModelVersion.objects.filter(model=OuterRef("pk"), number=OuterRef("last_version_number"))
-    champion = ModelVersion.objects.filter(model=OuterRef("pk"), state=VersionState.CHAMPION)
+    # No ordering in the subqueries: ModelVersion's default one would join the model table.
+    newest = ModelVersion.objects.filter(model=OuterRef("pk"), number=OuterRef("last_version_number")).order_by()
+    champion = ModelVersion.objects.filter(model=OuterRef("pk"), state=VersionState.CHAMPION).order_by()
     models = models_visible_to(user).annotate(
         champion_number=Subquery(champion.values("number")[:1]),
         newest_number=Subquery(newest.values("number")[:1]),

@@ -105,28 +105,3 @@ def test_someone_elses_token_is_404(alice, eve, browser_for):
 def test_token_pages_need_sign_in(client, db):
     response = client.get("/account/tokens/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
-
-
-def test_create_api_token_command_prints_only_the_token(alice, capsys):
-    from django.core.management import call_command, get_commands
-
-    if "create_api_token" not in get_commands():
-        pytest.skip("the create_api_token command is built on the pages branch")
-    call_command("create_api_token", "alice", "--label", "cli")
-    raw = capsys.readouterr().out.strip()
-    assert ApiToken.objects.get(user=alice, label="cli").key_hash == hash_token(raw)
-
-
-def test_create_api_token_refuses_unknown_and_inactive_users(alice):
-    from django.core.management import call_command, get_commands
-    from django.core.management.base import CommandError
-
-    if "create_api_token" not in get_commands():
-        pytest.skip("the create_api_token command is built on the pages branch")
-    with pytest.raises(CommandError):
-        call_command("create_api_token", "nobody")
-    alice.is_active = False
-    alice.save(update_fields=["is_active"])
-    with pytest.raises(CommandError):
-        call_command("create_api_token", "alice")
-    assert not ApiToken.objects.filter(user=alice).exists()
