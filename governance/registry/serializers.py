@@ -20,7 +20,7 @@ class ModelSerializer(serializers.ModelSerializer):
     owners = serializers.SerializerMethodField()
     champion = serializers.SerializerMethodField()
     newest_version = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    created_by = serializers.SerializerMethodField()
 
     class Meta:
         model = MLModel
@@ -28,6 +28,11 @@ class ModelSerializer(serializers.ModelSerializer):
             "slug", "name", "description", "risk_tier", "task", "owners", "champion",
             "newest_version", "created_by", "created_at",
         ]
+
+    def get_created_by(self, model: MLModel) -> str:
+        # model_list() annotates the username; a single model reads its creator.
+        username = getattr(model, "created_by_username", None)
+        return username if username is not None else model.created_by.username
 
     def get_owners(self, model: MLModel) -> list[str]:
         owners = []
