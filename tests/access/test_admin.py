@@ -182,3 +182,22 @@ def test_admin_adds_a_service_account_without_password(admin_user, browser_for):
     assert agent.is_service_account and not agent.has_usable_password()
     assert agent.role_names == ["data_scientist"]
     assert LogEntry.objects.get_for_object(agent).filter(action=LogEntry.Action.CREATE).get().actor == admin_user
+
+
+def test_admin_list_pages_render(version, admin_user, browser_for):
+    admin = browser_for(admin_user)
+    services.token_create(user=admin_user, label="ci")
+    for url in (
+        "/admin/",
+        "/admin/access/user/",
+        "/admin/access/user/?role=validator",
+        "/admin/access/modelgrant/",
+        "/admin/access/modelgrant/add/",
+        "/admin/access/apitoken/",
+        "/admin/auth/group/",
+        "/admin/registry/mlmodel/",
+        f"/admin/registry/mlmodel/{version.model.pk}/change/",
+        "/admin/registry/dataset/",
+        "/admin/registry/modelversion/",
+    ):
+        assert admin.get(url).status_code == 200, url

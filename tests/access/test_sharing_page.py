@@ -87,9 +87,16 @@ def test_model_panel_lists_grants_and_links_sharing_for_managers_only(credit_mod
     assert context["can_manage"] is True
     from django.template.loader import render_to_string
 
-    html = render_to_string(panel.template, context, request=request)
+    html = render_to_string(panel.template, {"panel": context}, request=request)
     assert "/models/credit-risk/sharing/" in html and "Carol Tester" in html
     request.user = bob
     context = model_access_context(request, credit_model)
     assert context["can_manage"] is False
-    assert "/sharing/" not in render_to_string(panel.template, context, request=request)
+    assert "/sharing/" not in render_to_string(panel.template, {"panel": context}, request=request)
+
+
+def test_model_page_shows_the_access_panel(credit_model, alice, bob, browser_for):
+    owner_page = browser_for(alice).get("/models/credit-risk/").content.decode()
+    assert 'id="access"' in owner_page and "Manage sharing" in owner_page and "Carol Tester" in owner_page
+    contributor_page = browser_for(bob).get("/models/credit-risk/").content.decode()
+    assert 'id="access"' in contributor_page and "Manage sharing" not in contributor_page
