@@ -54,7 +54,7 @@ class MFARequiredMiddleware:
 
     def __call__(self, request):
         path = request.path_info
-        exempt = path.startswith(self.EXEMPT_PREFIXES) or path.startswith("/" + settings.STATIC_URL.lstrip("/"))
+        exempt = path.startswith((*self.EXEMPT_PREFIXES, "/" + settings.STATIC_URL.lstrip("/")))
         user = getattr(request, "user", None)
         if not exempt and user is not None and mfa_required_for(user):
             if path.startswith("/api/"):

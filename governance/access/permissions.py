@@ -5,7 +5,7 @@ Pages, API endpoints, downloads and reports all ask these helpers.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from guardian.core import ObjectPermissionChecker
 
@@ -58,7 +58,10 @@ def model_perms(user, model, checker: ObjectPermissionChecker | None = None) -> 
 
 def _explicit_perms(user, models) -> dict:
     """{model pk: codenames} granted to the user directly or through groups (two queries)."""
-    from governance.registry.models import MLModelGroupObjectPermission, MLModelUserObjectPermission
+    from governance.registry.models import (
+        MLModelGroupObjectPermission,
+        MLModelUserObjectPermission,
+    )
 
     pks = [model.pk for model in models]
     found: dict = {pk: set() for pk in pks}

@@ -8,8 +8,8 @@ goes through a function here. django-auditlog records the rows they touch (see `
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Iterable, Iterator
 
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password

@@ -66,7 +66,7 @@ def token_list(request):
     secret = None
     if request.method == "POST" and form.is_valid():
         try:
-            token, secret = services.token_create(
+            _, secret = services.token_create(
                 user=request.user, label=form.cleaned_data["label"], expires_at=form.expires_at
             )
         except ActionError as exc:

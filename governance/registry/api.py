@@ -1,6 +1,5 @@
 """API v1 endpoints of the registry: models, datasets and versions (see API.md)."""
 
-from django.shortcuts import get_object_or_404
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,7 +15,6 @@ from governance.registry.serializers import (
     VersionSerializer,
 )
 
-from .models import ModelVersion
 from .services import RegistryError
 
 

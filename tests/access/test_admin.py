@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group
 from django.contrib.sessions.models import Session
 
 from governance.access import permissions, services
-from governance.access.models import ApiToken, ModelGrant
+from governance.access.models import ModelGrant
 from governance.registry.models import MLModelUserObjectPermission
 from tests import factories
 

@@ -13,8 +13,8 @@ fails when the URLconf has a model, version or dataset URL that the table does n
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 from django.urls import get_resolver
@@ -34,11 +34,11 @@ class Route:
     access: str  # READ: viewers may; WRITE: viewers get 403
     holder: str  # the fixture name of a user who may do it
     success: int
-    payload: Callable[["World"], dict] | None = None
+    payload: Callable[[World], dict] | None = None
     api: bool = True  # Bearer-token API call, or a signed-in browser page
     fmt: str = "json"
     # A callable run before the holder's call, for routes that need a particular state.
-    prepare: Callable[["World"], None] | None = field(default=None, compare=False)
+    prepare: Callable[[World], None] | None = field(default=None, compare=False)
 
     @property
     def id(self) -> str:

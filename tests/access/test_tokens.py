@@ -94,7 +94,7 @@ def test_token_page_needs_a_label(alice, browser_for):
 
 
 def test_someone_elses_token_is_404(alice, eve, browser_for):
-    token, raw = services.token_create(user=alice, label="mine")
+    token, _ = services.token_create(user=alice, label="mine")
     response = browser_for(eve).post(f"/account/tokens/{token.pk}/revoke/")
     assert response.status_code == 404
     token.refresh_from_db()
