@@ -136,6 +136,20 @@ def was_champion(version: "ModelVersion") -> bool:
     return version.was_champion
 
 
+class ModelVersionQuerySet(models.QuerySet):
+    """Bulk writes never touch the state: only a transition, with its record, changes it."""
+
+    def update(self, **kwargs):
+        if "state" in kwargs:
+            raise TypeError("A version's state changes only through its transitions (workflows.lifecycle.services).")
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        if "state" in fields:
+            raise TypeError("A version's state changes only through its transitions (workflows.lifecycle.services).")
+        return super().bulk_update(objs, fields, batch_size=batch_size)
+
+
 class ModelVersion(models.Model):
     """One uploaded version of a model, and the lifecycle graph it moves through.
 
@@ -167,6 +181,8 @@ class ModelVersion(models.Model):
     state_changed_at = models.DateTimeField(auto_now_add=True)
     # Set when a version first becomes champion, so rollback can tell former champions apart.
     was_champion = models.BooleanField(default=False)
+
+    objects = ModelVersionQuerySet.as_manager()
 
     class Meta:
         ordering = ["model", "-number"]
