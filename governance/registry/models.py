@@ -131,8 +131,12 @@ S = VersionState
 WITHDRAWABLE = [S.DRAFT, S.TESTING, S.TESTS_FAILED, S.WARMING_UP, S.WARMUP_FAILED, S.IN_REVIEW]
 
 
-def was_champion(version: "ModelVersion") -> bool:
-    """Only a former champion can be rolled back to."""
+def is_former_champion(version: "ModelVersion") -> bool:
+    """Only a former champion can be rolled back to.
+
+    (Not named ``was_champion``: inside the class body that name is the field, which
+    django-fsm would then try to call as the condition.)
+    """
     return version.was_champion
 
 
@@ -201,6 +205,12 @@ class ModelVersion(models.Model):
             "registry:version_detail", kwargs={"slug": self.model.slug, "number": self.number}
         )
 
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None):
+        # The protected state refuses assignment, reloading included; reading back what the
+        # database holds is not a change, so let the reload set it.
+        self.__dict__.pop("state", None)
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+
     @property
     def code_ref(self) -> str:
         if self.code_repository and self.code_commit:
@@ -261,6 +271,6 @@ class ModelVersion(models.Model):
     def retire(self):
         """An operator or owner retires the version; also used when a champion is replaced."""
 
-    @transition(field=state, source=S.RETIRED, target=S.CHAMPION, conditions=[was_champion])
+    @transition(field=state, source=S.RETIRED, target=S.CHAMPION, conditions=[is_former_champion])
     def rollback(self):
         """An operator reinstates a former champion."""
