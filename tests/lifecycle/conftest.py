@@ -53,9 +53,12 @@ def _registry_pages(settings):
         settings.ROOT_URLCONF = "tests.lifecycle.urls"
 
 
-@pytest.fixture
-def seed_roles(transactional_db):
-    """Data-migration rows that a flush by an earlier transactional test may have removed."""
+def restore_seed_data() -> None:
+    """Put back the rows data migrations make (role groups, approval policies).
+
+    A transactional test ends with a flush of every table, which removes them for the tests
+    that follow; the lifecycle's transactional tests restore them before and after they run.
+    """
     from workflows.lifecycle.models import ApprovalPolicy
 
     for role, perms in GLOBAL_ROLE_PERMISSIONS.items():
@@ -65,6 +68,11 @@ def seed_roles(transactional_db):
             group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
     for tier, number in DEFAULT_REQUIRED_APPROVALS.items():
         ApprovalPolicy.objects.get_or_create(risk_tier=tier, defaults={"required_approvals": number})
+
+
+@pytest.fixture
+def seed_roles(transactional_db):
+    restore_seed_data()
 
 
 @pytest.fixture
