@@ -516,3 +516,11 @@ def test_history_is_read_only_in_the_admin(admin_user, client, in_review):
     assert client.get("/admin/lifecycle/transitionrecord/add/").status_code == 403
     assert client.post(f"/admin/lifecycle/transitionrecord/{record.pk}/delete/", {"post": "yes"}).status_code == 403
     assert TransitionRecord.objects.filter(pk=record.pk).exists()
+
+
+def test_a_reviewer_without_a_portal_password_cannot_sign(in_review, carol, api_for):
+    carol.set_unusable_password()
+    carol.save(update_fields=["password"])
+    response = sign(api_for(carol), in_review)
+    assert (response.status_code, response.json()["code"]) == (403, "no_password")
+    assert not SignOff.objects.exists()

@@ -176,3 +176,29 @@ def test_after_commit_hooks_run_once_per_committed_transition(version, alice, dj
         services.AFTER_COMMIT["submit"].pop()
     record = TransitionRecord.objects.get(version=version)
     assert calls == [{"version_id": version.pk, "record_id": record.pk}]
+
+
+def test_management_command_runs_the_same_service_with_the_same_rules(version_in, oscar, alice):
+    from django.core.management import CommandError, call_command
+
+    approved = version_in("approved")
+    call_command("version_transition", approved.model.slug, str(approved.number), "promote_to_challenger",
+                 "--as", "oscar", "--annotation", "shadow it")
+    assert ModelVersion.objects.get(pk=approved.pk).state == VersionState.CHALLENGER
+    record = TransitionRecord.objects.filter(version=approved).latest("id")
+    assert (record.name, record.actor) == ("promote_to_challenger", oscar)
+    with pytest.raises(CommandError, match="403"):
+        call_command("version_transition", approved.model.slug, str(approved.number), "promote_to_champion",
+                     "--as", "alice", "--annotation", "me too")
+    with pytest.raises(CommandError, match="400 annotation_required"):
+        call_command("version_transition", approved.model.slug, str(approved.number), "promote_to_champion", "--as", "oscar")
+
+
+def test_policy_falls_back_to_the_defaults_without_a_row():
+    from workflows.lifecycle import policy
+    from workflows.lifecycle.models import ApprovalPolicy
+
+    ApprovalPolicy.objects.filter(risk_tier="critical").delete()
+    ApprovalPolicy.objects.filter(risk_tier="low").update(required_approvals=2)
+    assert policy.required_approvals("critical") == 3
+    assert policy.policy_table() == {"low": 2, "medium": 1, "high": 2, "critical": 3}

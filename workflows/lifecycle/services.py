@@ -384,7 +384,13 @@ def _check_signing_credentials(*, signer, password: str, otp: str, request: Http
         logger.warning("Refused sign-off by %s: %s", signer.username, code)
         raise ActionForbidden(message, code=code)
 
-    if not password or not signer.has_usable_password() or not signer.check_password(password):
+    if not signer.has_usable_password():
+        # People who sign in through single sign-on have no portal password to sign with.
+        raise ActionForbidden(
+            "Your account has no portal password, and a signature needs one: ask an admin to set one.",
+            code="no_password",
+        )
+    if not password or not signer.check_password(password):
         refuse("The password is not right; nothing was signed.", "wrong_password")
     authenticators = list(Authenticator.objects.filter(user=signer).exclude(type=Authenticator.Type.WEBAUTHN))
     if not authenticators:
