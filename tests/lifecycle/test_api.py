@@ -524,3 +524,10 @@ def test_a_reviewer_without_a_portal_password_cannot_sign(in_review, carol, api_
     response = sign(api_for(carol), in_review)
     assert (response.status_code, response.json()["code"]) == (403, "no_password")
     assert not SignOff.objects.exists()
+
+
+def test_a_signature_on_other_bytes_than_the_versions_is_409(in_review, carol, api_for):
+    response = sign(api_for(carol), in_review, artifact_sha256="0" * 64)
+    assert (response.status_code, response.json()["code"]) == (409, "artifact_mismatch")
+    assert not SignOff.objects.exists()
+    assert sign(api_for(carol), in_review, artifact_sha256=in_review.artifact_sha256.upper()).status_code == 201

@@ -140,7 +140,7 @@ def test_signing_form_asks_for_the_password_and_a_code_only_with_mfa(in_review, 
     client.force_login(carol)
     body = client.get(page(in_review, "sign")).content.decode()
     assert 'type="password"' in body and 'name="otp"' not in body
-    assert in_review.artifact_sha256 in body
+    assert f'name="artifact_sha256" value="{in_review.artifact_sha256}"' in body
     TOTP.activate(dave, generate_totp_secret())
     client.force_login(dave)
     assert 'name="otp"' in client.get(page(in_review, "sign")).content.decode()
@@ -160,7 +160,8 @@ def test_signing_form_refuses_the_owner_and_outsiders(in_review, alice, eve, cli
 def test_signing_form_with_a_wrong_password_records_nothing_and_keeps_the_text(in_review, carol, client):
     client.force_login(carol)
     response = client.post(
-        page(in_review, "sign"), {"decision": "approve", "annotation": "Fairness report read.", "password": "nope"}
+        page(in_review, "sign"), {"decision": "approve", "annotation": "Fairness report read.", "password": "nope",
+         "artifact_sha256": in_review.artifact_sha256}
     )
     assert response.status_code == 403
     body = response.content.decode()
@@ -174,7 +175,8 @@ def test_signing_form_approves(in_review, carol, client):
     client.force_login(carol)
     response = client.post(
         page(in_review, "sign"),
-        {"decision": "approve", "meaning": "", "annotation": "All checks read.", "password": factories.PASSWORD},
+        {"decision": "approve", "meaning": "", "annotation": "All checks read.", "password": factories.PASSWORD,
+         "artifact_sha256": in_review.artifact_sha256},
     )
     assert response.status_code == 302
     assert fresh(in_review).state == VersionState.APPROVED
@@ -185,7 +187,8 @@ def test_signing_form_outside_review_is_409(version_in, carol, client):
     approved = version_in("approved")
     client.force_login(carol)
     response = client.post(
-        page(approved, "sign"), {"decision": "approve", "annotation": "late", "password": factories.PASSWORD}
+        page(approved, "sign"),
+        {"decision": "approve", "annotation": "late", "password": factories.PASSWORD, "artifact_sha256": approved.artifact_sha256},
     )
     assert response.status_code == 409
 

@@ -45,6 +45,9 @@ class SignOffForm(forms.Form):
         help_text="The code from your authenticator app.",
     )
 
+    # The SHA-256 shown on the page, so the signature binds what the signer saw.
+    artifact_sha256 = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
+
     def __init__(self, *args, needs_otp: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.needs_otp = needs_otp

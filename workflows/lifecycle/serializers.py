@@ -17,6 +17,8 @@ class SignOffRequestSerializer(serializers.Serializer):
     annotation = serializers.CharField(required=False, allow_blank=True, default="")
     password = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
     otp = serializers.CharField(required=False, allow_blank=True, default="", max_length=20)
+    # Optional: the SHA-256 the signer reviewed; a signature on other bytes is refused (409).
+    artifact_sha256 = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
 
 
 class AnnotationRequestSerializer(serializers.Serializer):

@@ -292,12 +292,13 @@ def signoff_record(
     password: str,
     otp: str = "",
     request: HttpRequest | None = None,
+    artifact_sha256: str = "",
 ) -> SignOff:
     """Record ``signer``'s signature on ``version``, and approve or reject it when due.
 
     Refusals: 400 (bad decision, no annotation), 403 (four eyes, not a reviewer, wrong password
     or code; nothing is recorded), 429 (too many wrong attempts), 409 (not in review, or signed
-    already). With an approval that brings the count to the policy's number the version is
+    already, or ``artifact_sha256`` - what the signer reviewed - is not the version's). With an approval that brings the count to the policy's number the version is
     approved in the same transaction; the row lock makes that happen exactly once.
     """
     if decision not in Decision.values:
@@ -317,6 +318,11 @@ def signoff_record(
             raise ActionConflict(
                 f"Only a version in review is signed off; this one is '{locked.state}'.",
                 code="not_in_review",
+            )
+        if artifact_sha256 and artifact_sha256.strip().lower() != locked.artifact_sha256:
+            raise ActionConflict(
+                "The artifact you reviewed is not this version's artifact; nothing was signed.",
+                code="artifact_mismatch",
             )
         if SignOff.objects.filter(version=locked, signer=signer).exists():
             raise ActionConflict("You have signed this version already.", code="already_signed")

@@ -113,6 +113,7 @@ def version_sign(request, slug, number):
                     password=form.cleaned_data["password"],
                     otp=form.cleaned_data.get("otp", ""),
                     request=request,
+                    artifact_sha256=form.cleaned_data["artifact_sha256"],
                 )
             except ActionError as exc:
                 field = SIGNOFF_ERROR_FIELDS.get(exc.code)
@@ -124,7 +125,7 @@ def version_sign(request, slug, number):
         else:
             status = 400
     else:
-        form = SignOffForm(needs_otp=needs_otp)
+        form = SignOffForm(needs_otp=needs_otp, initial={"artifact_sha256": version.artifact_sha256})
     return render(
         request,
         "lifecycle/sign.html",
