@@ -202,3 +202,18 @@ def test_policy_falls_back_to_the_defaults_without_a_row():
     ApprovalPolicy.objects.filter(risk_tier="low").update(required_approvals=2)
     assert policy.required_approvals("critical") == 3
     assert policy.policy_table() == {"low": 2, "medium": 1, "high": 2, "critical": 3}
+
+
+@pytest.mark.postgres
+def test_postgresql_refuses_raw_changes_to_the_history(version_in, alice):
+    from django.db import DatabaseError, connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the triggers are PostgreSQL's")
+    version = version_in("testing")
+    services.annotation_add(version=version, author=alice, text="note")
+    for table in ("lifecycle_transitionrecord", "lifecycle_annotation"):
+        for sql in (f"UPDATE {table} SET agent_name = 'x'", f"DELETE FROM {table}"):
+            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql)
+    assert TransitionRecord.objects.filter(version=version).count() == 1

@@ -44,7 +44,11 @@ def review_queue(*, user) -> QuerySet[ModelVersion]:
 
 
 def signoffs_of(version: ModelVersion) -> list[SignOff]:
-    return list(version.signoffs.select_related("signer").order_by("at", "id"))
+    """The version's sign-offs, oldest first; uses ``prefetch_related("signoffs")`` when done."""
+    prefetched = getattr(version, "_prefetched_objects_cache", {}).get("signoffs")
+    if prefetched is not None:
+        return sorted(prefetched, key=lambda signoff: (signoff.at, signoff.pk))
+    return list(version.signoffs.order_by("at", "id"))
 
 
 def required_signoffs(version: ModelVersion, table: dict[str, int] | None = None) -> int:
