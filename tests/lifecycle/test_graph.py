@@ -217,3 +217,22 @@ def test_postgresql_refuses_raw_changes_to_the_history(version_in, alice):
             with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(sql)
     assert TransitionRecord.objects.filter(version=version).count() == 1
+
+
+def test_deactivated_people_are_refused_by_the_services_themselves(version_in, alice, carol):
+    from governance.errors import ActionForbidden
+    from tests import factories as f
+
+    in_review = version_in("in_review")
+    draft = version_in("draft")
+    for user in (alice, carol):
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+    with pytest.raises(ActionForbidden):
+        services.version_transition(version=draft, name="submit", actor=alice)
+    with pytest.raises(ActionForbidden):
+        services.signoff_record(version=in_review, signer=carol, decision="approve", annotation="ok", password=f.PASSWORD)
+    with pytest.raises(ActionForbidden):
+        services.annotation_add(version=draft, author=alice, text="still here?")
+    assert ModelVersion.objects.get(pk=draft.pk).state == VersionState.DRAFT
+    assert not in_review.signoffs.exists()
