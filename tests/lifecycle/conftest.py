@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
-from django.urls import NoReverseMatch, reverse
 
 from governance.access.roles import GLOBAL_ROLE_PERMISSIONS
 from governance.access.services import grant_create, service_account_get
@@ -41,16 +40,6 @@ def _fast_passwords_and_fresh_limits(settings):
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def _registry_pages(settings):
-    """Redirects go to the registry's version page; stand in for it where it is not built yet."""
-    try:
-        reverse("registry:version_detail", kwargs={"slug": "x", "number": 1})
-        reverse("registry:model_list")
-    except NoReverseMatch:
-        settings.ROOT_URLCONF = "tests.lifecycle.urls"
 
 
 def restore_seed_data() -> None:
