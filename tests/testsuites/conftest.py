@@ -11,12 +11,16 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
+from contextlib import contextmanager
 
 import pytest
 from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
 from django.db import connections
+from kombu import pools as kombu_pools
+from kombu.asynchronous import set_event_loop
 
 from governance.celery import app as celery_app
 
@@ -39,8 +43,8 @@ def use_broker(url: str) -> None:
         "unacked_restore_throttle": 1,
     }
     celery_app.conf.broker_connection_retry_on_startup = False
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    # Drop kombu's process-wide pools too: a closed pool stays registered under its URL.
+    kombu_pools.reset()
     celery_app._pool = None
     try:
         celery_app.amqp._producer_pool = None
@@ -86,10 +90,12 @@ def _role_groups(request):
                 group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
 
 
-@pytest.fixture
-def celery_worker(transactional_db, _fast_jobs):
-    """A real worker (solo pool, in a thread) consuming from the test Redis."""
-    purge()
+@contextmanager
+def in_thread_worker():
+    """A real worker (solo pool) in a thread of this process, on the app's current broker."""
+    # Each worker needs its own event loop: celery reuses the process-wide one, which the
+    # previous embedded worker closed when it stopped.
+    set_event_loop(None)
     task_postrun.connect(_close_db, weak=False)
     try:
         with start_worker(celery_app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=30) as worker:
@@ -97,6 +103,14 @@ def celery_worker(transactional_db, _fast_jobs):
     finally:
         task_postrun.disconnect(_close_db)
         connections.close_all()
+
+
+@pytest.fixture
+def celery_worker(transactional_db, _fast_jobs):
+    """A real worker consuming from the test Redis (database 15), emptied first."""
+    purge()
+    with in_thread_worker() as worker:
+        yield worker
 
 
 def free_port() -> int:
@@ -154,6 +168,39 @@ def throwaway_redis(tmp_path):
         use_broker(TEST_REDIS_URL)
 
 
+def worker_subprocess(*, broker_url: str, media_root, name: str, log_path) -> subprocess.Popen:
+    """``celery -A governance worker`` as a real process on the test database and ``broker_url``."""
+    from django.conf import settings
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        database_url = f"sqlite:///{db['NAME']}"
+    else:
+        database_url = f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = {
+        **os.environ,
+        "DJANGO_ENV": "test",
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": broker_url,
+        "REDIS_URL": broker_url,
+        "MEDIA_ROOT": str(media_root),
+        "CELERY_VISIBILITY_TIMEOUT": "3",
+        "CELERY_UNACKED_RESTORE_INTERVAL": "1",
+        "GOVERNANCE_JOB_HEARTBEAT_SECONDS": str(settings.GOVERNANCE_JOB_HEARTBEAT_SECONDS),
+        "GOVERNANCE_JOB_STALE_SECONDS": str(settings.GOVERNANCE_JOB_STALE_SECONDS),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "governance", "worker", "--pool=solo", "--concurrency=1",
+         f"--hostname={name}@%h", "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel=INFO"],
+        cwd=str(settings.BASE_DIR),
+        env=env,
+        stdout=open(log_path, "ab"),  # noqa: SIM115 - the process owns it
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def wait_for(predicate, *, timeout: float, interval: float = 0.1, message: str = "condition"):
     """Poll until predicate() is truthy; fail with a message naming what did not happen."""
     deadline = time.monotonic() + timeout
@@ -163,4 +210,25 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.1, message: str =
         if last:
             return last
         time.sleep(interval)
-    pytest.fail(f"Timed out after {timeout} s waiting for {message} (last value: {last!r})")
+    pytest.fail(f"Timed out after {timeout} s waiting for {message} (last value: {last!r}); {diagnostics()}")
+
+
+def diagnostics() -> str:
+    """What the jobs and the broker looked like, for a failure message."""
+    from workflows.testsuites.models import TestRun, WarmupRun
+
+    jobs = [
+        f"{type(job).__name__} {job.pk}: {job.status} attempt {job.attempt} worker {job.worker!r} error {job.error!r}"
+        for model in (TestRun, WarmupRun)
+        for job in model.objects.all()
+    ]
+    try:
+        with celery_app.connection_for_write() as conn:
+            client = conn.default_channel.client
+            queued = f"{client.llen('celery')} queued, {client.hlen('unacked')} unacknowledged"
+    except Exception as exc:  # noqa: BLE001 - diagnostics only
+        queued = f"unknown ({exc})"
+    import threading
+
+    threads = [t.name for t in threading.enumerate()]
+    return f"jobs: {jobs or 'none'}; messages in Redis: {queued}; threads: {threads}"
