@@ -65,6 +65,8 @@ def _close_db(**kwargs):
 
 @pytest.fixture(autouse=True)
 def _fast_jobs(settings):
+    # Named users are made in every test: hash their passwords cheaply.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     for name, value in FAST_JOB_SETTINGS.items():
         setattr(settings, name, value)
     use_broker(TEST_REDIS_URL)

@@ -179,6 +179,11 @@ class CheckContext:
     def __init__(self, *, version, champion=None, production_inputs: pd.DataFrame | None = None):
         self.version = version
         self.champion_version = champion
+        # Read the related rows here, in the caller's thread: checks run in threads of their
+        # own and must not query the database.
+        for related in (version, champion):
+            if related is not None:
+                _ = related.model, related.training_dataset, related.validation_dataset
         self.task = version.model.task
         self.features = version.feature_names
         self.target = version.validation_dataset.target
@@ -293,8 +298,12 @@ def _check_schema(spec: dict, ctx: CheckContext) -> Measured:
         else:
             problems.append("features are in a different order from the champion's")
     if champion_features is not None:
-        champion_types = {f["name"]: f.get("type") for f in ctx.champion_version.input_schema}
-        changed = [f["name"] for f in ctx.version.input_schema if f["name"] in champion_types and champion_types[f["name"]] != f.get("type")]
+        champion_types = {f["name"]: _type_family(f.get("type")) for f in ctx.champion_version.input_schema}
+        changed = [
+            f["name"] for f in ctx.version.input_schema
+            if f["name"] in champion_types and None not in (champion_types[f["name"]], _type_family(f.get("type")))
+            and champion_types[f["name"]] != _type_family(f.get("type"))
+        ]
         if changed:
             problems.append(f"types differ from the champion's for {', '.join(changed[:10])}")
     details = {
@@ -304,6 +313,18 @@ def _check_schema(spec: dict, ctx: CheckContext) -> Measured:
         "problems": problems,
     }
     return Measured(float(len(problems)), 0.0, "<=", not problems, details)
+
+
+def _type_family(type_name: str | None) -> str | None:
+    """ONNX says float or double, a CSV says float or integer: all are numbers to a schema check."""
+    if not type_name or type_name == "unknown":
+        return None
+    name = type_name.lower()
+    if name.startswith(("float", "double", "int", "uint")) or name in ("number", "numeric"):
+        return "number"
+    if name.startswith("bool"):
+        return "boolean"
+    return "string"
 
 
 def _check_fairness(spec: dict, ctx: CheckContext) -> Measured:

@@ -128,6 +128,10 @@ class TestRun(AgentJob):
     def __str__(self) -> str:
         return f"Test run {self.sequence} of {self.version}"
 
+    @property
+    def checks_planned(self) -> int:
+        return self.checks_total or len(self.config_snapshot)
+
 
 class CheckResult(models.Model):
     """The evidence of one check in one run; written once with the run's final status."""

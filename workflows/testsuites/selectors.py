@@ -50,7 +50,7 @@ def run_progress(run: TestRun) -> dict:
         "sequence": run.sequence,
         "status": run.status,
         "attempt": run.attempt,
-        "checks_total": run.checks_total or len(run.config_snapshot),
+        "checks_total": run.checks_planned,
         "checks_done": run.checks_done,
         "current_check": run.current_check,
         "queued_at": _iso(run.queued_at),
@@ -175,7 +175,7 @@ def history_entries(version) -> list[dict]:
 
 def _run_summary(run: TestRun) -> str:
     if run.status in ACTIVE_STATUSES:
-        return f"Test run {run.sequence} {run.status} ({run.checks_done} of {run.checks_total or len(run.config_snapshot)} checks done)."
+        return f"Test run {run.sequence} {run.status} ({run.checks_done} of {run.checks_planned} checks done)."
     if run.status == "errored":
         return f"Test run {run.sequence} errored: {run.error}."
     results = list(run.results.all())

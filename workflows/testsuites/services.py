@@ -27,7 +27,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from governance.access.services import service_account_get
-from governance.errors import ActionConflict
+from governance.errors import ActionConflict, ActionError, ActionForbidden
 from governance.registry.models import ModelVersion, VersionState
 from workflows.lifecycle.models import TransitionRecord
 from workflows.lifecycle.services import annotation_add, version_transition
@@ -64,8 +64,18 @@ def suite_checks_for(model) -> list[dict]:
 
 @transaction.atomic
 def suite_config_update(*, model, raw_checks, user) -> TestSuiteConfig:
-    """Replace a model's checks (the caller checks that the user may); auditlog records it."""
-    clean = checks.validate_checks(raw_checks, task=model.task)
+    """Replace a model's checks: its owners, its reviewers and admins may; auditlog records it.
+
+    Runs already queued keep the checks they were queued with (their config snapshot).
+    """
+    from .selectors import can_edit_suite
+
+    if not (can_edit_suite(user, model) or (user.is_active and user.has_role("admin"))):
+        raise ActionForbidden("Only the model's owners, validators with the reviewer grant and admins edit its test suite.")
+    try:
+        clean = checks.validate_checks(raw_checks, task=model.task)
+    except checks.CheckConfigError as exc:
+        raise ActionError(str(exc), code="invalid_checks", field="checks") from exc
     config = TestSuiteConfig.objects.select_for_update().filter(model=model).first()
     if config is None:
         config = TestSuiteConfig(model=model)
@@ -224,7 +234,7 @@ def test_run_execute(*, run_id: int, worker: str | None = None) -> str:
         "version__model", "version__training_dataset", "version__validation_dataset"
     ).get(pk=run_id)
     if status == "exhausted":
-        job_error(run, f"its worker stopped {run.attempt} times before finishing")
+        job_error(run, f"its worker stopped before finishing on each of {run.attempt} attempt(s)")
         return "errored"
     version = run.version
     if version.state != VersionState.TESTING:
@@ -380,7 +390,7 @@ def warmup_execute(*, run_id: int, worker: str | None = None) -> str:
         return "skipped"
     run = WarmupRun.objects.select_related("version__model", "version__validation_dataset", "version__training_dataset").get(pk=run_id)
     if status == "exhausted":
-        job_error(run, f"its worker stopped {run.attempt} times before finishing")
+        job_error(run, f"its worker stopped before finishing on each of {run.attempt} attempt(s)")
         return "errored"
     if run.version.state != VersionState.WARMING_UP:
         job_error(run, f"the version left warming_up (it is {run.version.state})", attempt=attempt)
@@ -655,7 +665,7 @@ def jobs_recover() -> AgentRun:
                 if requeued:
                     data["requeued"].append(f"{label}:{job.pk}")
                     job_enqueue(job)
-            elif job_error(job, f"its worker stopped responding {job.attempt} times (no heartbeat since {job.heartbeat_at:%H:%M:%S} UTC)", attempt=job.attempt):
+            elif job_error(job, f"its worker stopped responding on its last allowed attempt ({job.attempt}; no heartbeat since {job.heartbeat_at:%H:%M:%S} UTC)", attempt=job.attempt):
                 data["errored"].append(f"{label}:{job.pk}")
     summary = (
         f"Enqueued {len(data['enqueued'])} waiting job(s), re-queued {len(data['requeued'])} and "
