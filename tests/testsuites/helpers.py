@@ -80,3 +80,25 @@ def record_production(model, version, frame, *, per_request: int = 50) -> None:
         ScoringRecord.objects.create(
             model=model, version=version, trace_id=uuid.uuid4().hex, inputs=rows[start : start + per_request], outputs={}
         )
+
+
+def disagreeing_classifier_onnx(flip_share: float = 0.3) -> bytes:
+    """The sample classifier's features, trained on labels with a share flipped: it disagrees."""
+    from governance.registry import sample_models
+
+    train, _valid, target = sample_models.breast_cancer_frames()
+    features = list(train.columns.drop(target))[:8]
+    rng = np.random.default_rng(7)
+    flipped = train.copy()
+    mask = rng.random(len(flipped)) < flip_share
+    flipped.loc[mask, target] = 1 - flipped.loc[mask, target]
+    model = sample_models.train_classifier(flipped, target, features=features)
+    return sample_models.to_onnx_bytes(model, len(features))
+
+
+def upload_version(model, user, artifact: bytes, datasets, fmt: str = "onnx") -> ModelVersion:
+    training, validation = datasets
+    return registry_services.version_create(
+        user=user, model=model, artifact=factories.upload(f"model.{fmt}", artifact),
+        training_dataset=training, validation_dataset=validation,
+    )
