@@ -34,6 +34,8 @@ class TestSuiteConfig(models.Model):
     Changes are recorded by django-auditlog (registered in apps.py).
     """
 
+    __test__ = False  # not a pytest class
+
     model = models.OneToOneField("registry.MLModel", on_delete=models.CASCADE, related_name="test_suite")
     # [{"kind": "metric", "metric": "accuracy", "threshold": 0.8}, ...]; validated by checks.validate_checks.
     checks = models.JSONField()

@@ -16,6 +16,7 @@ import logging
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Callable
 
@@ -409,27 +410,35 @@ def warmup_execute(*, run_id: int, worker: str | None = None) -> str:
     return _warmup_finish(run, attempt, report, log)
 
 
-def _score_in_chunks(model: scoring.LoadedModel, frame: pd.DataFrame, chunk: int, log: RunLog, who: str):
-    """Score all rows; a chunk the model fails on counts its rows as errors (values NaN)."""
+def _score_in_chunks(model: scoring.LoadedModel, frame: pd.DataFrame, chunk: int, log: RunLog, who: str, inputs=None):
+    """Score all rows in chunks; a chunk the model fails on counts its rows as errors.
+
+    Returns (values, scores, ok, reasons, inputs): values as numbers where they are numbers
+    (NaN for failed rows), scores the positive-class probabilities (NaN where absent).
+    """
     n = len(frame)
-    values = np.full(n, np.nan, dtype=object)
-    scores = np.full(n, np.nan)
-    ok = np.zeros(n, dtype=bool)
-    reasons = []
+    inputs = model.inputs_for(frame) if inputs is None else inputs
+    ok = np.ones(n, dtype=bool)
+    reasons: list[str] = []
+    value_parts: list[np.ndarray] = []
+    score_parts: list[np.ndarray] = []
     for start in range(0, n, chunk):
-        part = frame.iloc[start : start + chunk]
+        stop = min(start + chunk, n)
         try:
-            predicted = model.predict(part)
+            predicted = model.predict_inputs(scoring.LoadedModel.slice_inputs(inputs, start, stop), stop - start)
         except scoring.ModelOutputError as exc:
             reasons.append(str(exc))
+            ok[start:stop] = False
+            value_parts.append(np.full(stop - start, np.nan))
+            score_parts.append(np.full(stop - start, np.nan))
             continue
-        values[start : start + len(part)] = predicted.values
-        if predicted.scores is not None:
-            scores[start : start + len(part)] = predicted.scores
-        ok[start : start + len(part)] = True
+        value_parts.append(predicted.values)
+        score_parts.append(predicted.scores if predicted.scores is not None else np.full(stop - start, np.nan))
+    values = np.concatenate(value_parts) if value_parts else np.empty(0)
+    scores = np.concatenate(score_parts) if score_parts else np.empty(0)
     if reasons:
         log(f"{who}: {int((~ok).sum())} rows failed; first reason: {reasons[0]}")
-    return values, scores, ok, reasons
+    return values, scores, ok, reasons, inputs
 
 
 def warmup_measure(version, *, log: Callable[[str], None]) -> dict:
@@ -439,22 +448,30 @@ def warmup_measure(version, *, log: Callable[[str], None]) -> dict:
     champion_version = (
         ModelVersion.objects.select_related("model").filter(model=model, state=VersionState.CHAMPION).exclude(pk=version.pk).first()
     )
-    frame = production_inputs(model, limit=policy["max_rows"])
-    source = WarmupSource.PRODUCTION
-    if frame is None:
-        frame = scoring.load_dataset(version.validation_dataset).head(policy["max_rows"])
-        source = WarmupSource.VALIDATION
+    # The artifacts load in a thread while the inputs are read: onnxruntime and pandas' parser
+    # both release the GIL, so the two overlap.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        loading = pool.submit(
+            lambda: (scoring.load_version(version), scoring.load_version(champion_version) if champion_version else None)
+        )
+        frame = production_inputs(model, limit=policy["max_rows"])
+        source = WarmupSource.PRODUCTION
+        if frame is None:
+            frame = scoring.load_dataset(version.validation_dataset)
+            source = WarmupSource.VALIDATION
+            if len(frame) > policy["max_rows"]:
+                frame = frame.iloc[: policy["max_rows"]]
+        new, champ = loading.result()
     log(f"Source: {source} ({len(frame)} rows); champion: {champion_version.number if champion_version else 'none'}.")
     features = version.feature_names
     missing = [f for f in features if f not in frame.columns]
     if missing:
         raise scoring.ModelLoadError(f"the warm-up inputs lack the feature(s) {', '.join(missing[:5])}")
-    new = scoring.load_version(version)
-    champ = scoring.load_version(champion_version) if champion_version else None
-    chunk = 20000
+    # Rows are scored in chunks so that a chunk the model fails on costs only its own rows.
+    chunk = 50000
     timings = {}
     start = time.perf_counter()
-    new_values, new_scores, new_ok, new_reasons = _score_in_chunks(new, frame, chunk, log, "new version")
+    new_values, new_scores, new_ok, new_reasons, new_inputs = _score_in_chunks(new, frame, chunk, log, "new version")
     timings["new_total_ms"] = (time.perf_counter() - start) * 1000
     report: dict = {
         "champion": champion_version,
@@ -464,15 +481,17 @@ def warmup_measure(version, *, log: Callable[[str], None]) -> dict:
         "error_reasons": new_reasons[:3],
         "policy": policy,
     }
-    sample = frame.head(settings.GOVERNANCE_WARMUP_POLICY["latency_sample_rows"])
-    latency = {"new": _latency(new, sample)}
+    sample_rows = min(settings.GOVERNANCE_WARMUP_POLICY["latency_sample_rows"], len(frame))
+    latency = {"new": _latency(new, new_inputs, sample_rows)}
     task = model.task
     new_numeric = new_scores if task == "classification" and not np.isnan(new_scores).all() else _as_float(new_values)
     if champ is not None:
         start = time.perf_counter()
-        champ_values, champ_scores, champ_ok, champ_reasons = _score_in_chunks(champ, frame, chunk, log, "champion")
+        champ_values, champ_scores, champ_ok, champ_reasons, champ_inputs = _score_in_chunks(
+            champ, frame, chunk, log, "champion", inputs=new_inputs if champ.same_inputs_as(new) else None
+        )
         timings["champion_total_ms"] = (time.perf_counter() - start) * 1000
-        latency["champion"] = _latency(champ, sample)
+        latency["champion"] = _latency(champ, champ_inputs, sample_rows)
         both = new_ok & champ_ok
         champ_numeric = champ_scores if task == "classification" and not np.isnan(champ_scores).all() else _as_float(champ_values)
         diff = new_numeric[both] - champ_numeric[both]
@@ -497,12 +516,14 @@ def _as_float(values: np.ndarray) -> np.ndarray:
         return np.full(len(values), np.nan)
 
 
-def _latency(model: scoring.LoadedModel, sample: pd.DataFrame) -> dict:
-    if not len(sample):
+def _latency(model: scoring.LoadedModel, inputs, rows: int) -> dict:
+    """Single-row latency on the first rows of the (already converted) warm-up inputs."""
+    if not rows:
         return {}
     try:
-        model.predict(sample.iloc[:1])
-        timings = scoring.latency_sample(model, sample, batch_rows=1, repeats=len(sample))
+        head = scoring.LoadedModel.slice_inputs(inputs, 0, rows)
+        model.predict_inputs(scoring.LoadedModel.slice_inputs(head, 0, 1), 1)
+        timings = scoring.latency_sample(model, head, n=rows, batch_rows=1, repeats=rows)
     except scoring.ModelOutputError as exc:
         return {"error": str(exc)}
     return {"p50_ms": float(np.percentile(timings, 50)), "p95_ms": float(np.percentile(timings, 95)), "calls": len(timings)}
@@ -512,7 +533,9 @@ def _quantiles(diff: np.ndarray) -> dict:
     diff = diff[np.isfinite(diff)]
     if not len(diff):
         return {}
-    points = {f"p{q}": float(np.percentile(diff, q)) for q in (5, 25, 50, 75, 95)}
+    quantiles = (5, 25, 50, 75, 95)
+    # One call: NumPy partitions once for all the quantiles.
+    points = {f"p{q}": float(v) for q, v in zip(quantiles, np.percentile(diff, quantiles))}
     return {**points, "mean": float(diff.mean()), "mean_abs": float(np.abs(diff).mean()), "max_abs": float(np.abs(diff).max())}
 
 
@@ -535,7 +558,11 @@ def _histograms(new: np.ndarray, champion: np.ndarray | None, bins: int = 20) ->
 def _largest(frame, features, both, new_values, champ_values, new_numeric, champ_numeric, task, count: int = 5) -> list[dict]:
     gap = np.where(both, np.abs(new_numeric - champ_numeric), -1.0)
     gap = np.nan_to_num(gap, nan=-1.0)
-    order = np.argsort(-gap)[:count]
+    if len(gap) > count:
+        top = np.argpartition(-gap, count)[:count]  # the largest few without sorting every row
+        order = top[np.argsort(-gap[top])]
+    else:
+        order = np.argsort(-gap)
     out = []
     for index in order:
         if gap[index] <= 0:
