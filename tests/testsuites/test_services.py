@@ -244,3 +244,20 @@ def test_owner_and_reviewer_edit_the_suite_contributor_and_outsider_cannot(credi
             services.suite_config_update(model=credit_model, raw_checks=[{"kind": "schema"}], user=user)
     with pytest.raises(ActionError, match="Check 1: unknown kind"):
         services.suite_config_update(model=credit_model, raw_checks=[{"kind": "nope"}], user=alice)
+
+
+def test_recovery_errors_a_run_past_its_hard_time_limit_even_with_a_live_heartbeat(
+    version, alice, settings, django_capture_on_commit_callbacks
+):
+    settings.GOVERNANCE_JOB_MAX_ATTEMPTS = 1
+    settings.CELERY_TASK_TIME_LIMIT = 60
+    submit(version, alice, django_capture_on_commit_callbacks)
+    run = TestRun.objects.get(version=version)
+    services.job_claim(TestRun, run.pk, "w1")
+    # A model stuck in native code: the heartbeat thread still beats, the run never ends.
+    TestRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(minutes=5), heartbeat_at=timezone.now())
+
+    assert services.jobs_recover().data["errored"] == [f"test_run:{run.pk}"]
+    run.refresh_from_db()
+    assert run.status == "errored" and "ran past its time limit of 60 s" in run.error
+    assert state_of(version) == "tests_failed"

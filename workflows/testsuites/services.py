@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection, transaction
-from django.db.models import F
+from django.db.models import Q
 from django.utils import timezone
 
 from governance.access.services import service_account_get
@@ -684,7 +684,13 @@ def jobs_recover() -> AgentRun:
         for job in list(never_sent) + list(long_waiting):
             if job_enqueue(job):
                 data["enqueued"].append(f"{label}:{job.pk}")
-        for job in model_cls.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=_stale_before()):
+        # A dead worker stops beating; a stuck one may beat on (its heartbeat is a thread), so a
+        # run past the task's hard time limit is recovered too.
+        overdue = started - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + settings.GOVERNANCE_JOB_STALE_SECONDS)
+        stuck = model_cls.objects.filter(status=RunStatus.RUNNING).filter(
+            Q(heartbeat_at__lt=_stale_before()) | Q(heartbeat_at__isnull=True) | Q(started_at__lt=overdue)
+        )
+        for job in stuck:
             if job.attempt < settings.GOVERNANCE_JOB_MAX_ATTEMPTS:
                 requeued = model_cls.objects.filter(pk=job.pk, status=RunStatus.RUNNING, attempt=job.attempt).update(
                     status=RunStatus.QUEUED, enqueued_at=None, heartbeat_at=None
@@ -692,13 +698,20 @@ def jobs_recover() -> AgentRun:
                 if requeued:
                     data["requeued"].append(f"{label}:{job.pk}")
                     job_enqueue(job)
-            elif job_error(job, f"its worker stopped responding on its last allowed attempt ({job.attempt}; no heartbeat since {job.heartbeat_at:%H:%M:%S} UTC)", attempt=job.attempt):
+            elif job_error(job, _stuck_reason(job, overdue), attempt=job.attempt):
                 data["errored"].append(f"{label}:{job.pk}")
     summary = (
         f"Enqueued {len(data['enqueued'])} waiting job(s), re-queued {len(data['requeued'])} and "
         f"marked {len(data['errored'])} errored whose worker died."
     )
     return agent_run_record(agent_name=RECOVERY_AGENT, action="recover_stuck_jobs", summary=summary, data=data, started_at=started)
+
+
+def _stuck_reason(job, overdue) -> str:
+    if job.started_at and job.started_at < overdue:
+        return f"it ran past its time limit of {settings.CELERY_TASK_TIME_LIMIT} s on its last allowed attempt ({job.attempt})"
+    since = f" since {job.heartbeat_at:%H:%M:%S} UTC" if job.heartbeat_at else ""
+    return f"its worker stopped responding on its last allowed attempt ({job.attempt}; no heartbeat{since})"
 
 
 def review_due_at(version, now) -> "timezone.datetime | None":
