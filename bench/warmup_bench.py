@@ -109,7 +109,11 @@ def run_bench(rows: int, repeat: int) -> dict:
     from governance.registry.models import ModelVersion
     from governance.registry.storage import blob_path
     from tests import factories
-    from tests.testsuites.helpers import disagreeing_classifier_onnx, make_champion, upload_version
+    from tests.testsuites.helpers import (
+        disagreeing_classifier_onnx,
+        make_champion,
+        upload_version,
+    )
     from workflows.lifecycle.services import version_transition
     from workflows.testsuites import services
     from workflows.testsuites.models import WarmupRun

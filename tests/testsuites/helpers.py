@@ -48,7 +48,6 @@ def matmul_onnx(weights: np.ndarray) -> bytes:
 
 def reshape_onnx(k: int) -> bytes:
     """A model that raises at run time: it reshapes N x k inputs into rows of k + 1."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     graph = helper.make_graph(

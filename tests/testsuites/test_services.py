@@ -16,10 +16,21 @@ from governance.registry.models import ModelVersion
 from workflows.lifecycle.models import Annotation, TransitionRecord
 from workflows.lifecycle.services import version_transition
 from workflows.testsuites import checks, selectors, services
-from workflows.testsuites.models import AgentRun, CheckResult, ReviewReminder, TestRun, WarmupRun
+from workflows.testsuites.models import (
+    AgentRun,
+    CheckResult,
+    ReviewReminder,
+    TestRun,
+    WarmupRun,
+)
 
 from .. import factories
-from .helpers import disagreeing_classifier_onnx, make_champion, record_production, upload_version
+from .helpers import (
+    disagreeing_classifier_onnx,
+    make_champion,
+    record_production,
+    upload_version,
+)
 
 pytestmark = pytest.mark.django_db
 

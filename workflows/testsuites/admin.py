@@ -4,7 +4,14 @@ from django import forms
 from django.contrib import admin
 
 from . import checks
-from .models import AgentRun, CheckResult, ScoringRecord, TestRun, TestSuiteConfig, WarmupRun
+from .models import (
+    AgentRun,
+    CheckResult,
+    ScoringRecord,
+    TestRun,
+    TestSuiteConfig,
+    WarmupRun,
+)
 
 
 class TestSuiteConfigForm(forms.ModelForm):

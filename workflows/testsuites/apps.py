@@ -9,7 +9,10 @@ class TestSuitesConfig(AppConfig):
     def ready(self):
         from auditlog.registry import auditlog
 
-        from governance.registry.extensions import register_version_api_field, register_version_panel
+        from governance.registry.extensions import (
+            register_version_api_field,
+            register_version_panel,
+        )
         from workflows.lifecycle.services import on_transition_committed
 
         from . import selectors, services

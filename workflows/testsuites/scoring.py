@@ -108,7 +108,7 @@ class LoadedModel:
         except (TypeError, ValueError) as exc:
             raise ModelOutputError(f"The inputs cannot be converted to the model's input types: {_first_line(exc)}") from exc
 
-    def same_inputs_as(self, other: "LoadedModel") -> bool:
+    def same_inputs_as(self, other: LoadedModel) -> bool:
         """Whether ``other.inputs_for(frame)`` can be fed to this model as it is."""
         if self.format != "onnx" or other.format != "onnx" or self.features != other.features:
             return False

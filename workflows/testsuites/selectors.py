@@ -11,7 +11,14 @@ from django.db.models import Prefetch
 from governance.access import permissions
 
 from . import charts, checks
-from .models import ACTIVE_STATUSES, AgentRun, CheckResult, TestRun, TestSuiteConfig, WarmupRun
+from .models import (
+    ACTIVE_STATUSES,
+    AgentRun,
+    CheckResult,
+    TestRun,
+    TestSuiteConfig,
+    WarmupRun,
+)
 
 
 def test_runs_of(version) -> list[TestRun]:

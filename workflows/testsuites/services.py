@@ -16,14 +16,14 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
-from typing import Callable
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -714,7 +714,7 @@ def _stuck_reason(job, overdue) -> str:
     return f"its worker stopped responding on its last allowed attempt ({job.attempt}; no heartbeat{since})"
 
 
-def review_due_at(version, now) -> "timezone.datetime | None":
+def review_due_at(version, now: datetime) -> datetime | None:
     """The latest due date of the champion's periodic review that has passed, or None."""
     days = settings.GOVERNANCE_REVIEW_INTERVAL_DAYS[version.model.risk_tier]
     since = version.state_changed_at
