@@ -258,6 +258,8 @@ GOVERNANCE_WARMUP_POLICY = {
 GOVERNANCE_REVIEW_INTERVAL_DAYS = {"low": 365, "medium": 365, "high": 180, "critical": 90}
 # Test-only check kinds (a check that sleeps, to kill a worker in the middle of a run).
 GOVERNANCE_TEST_HOOKS = TESTING
+# Submitted models run only in Celery workers; unit tests call the checks directly.
+GOVERNANCE_SCORING_OUTSIDE_WORKERS = TESTING or env_bool("GOVERNANCE_SCORING_OUTSIDE_WORKERS")
 
 # --- Mail ------------------------------------------------------------------------------------
 if os.environ.get("EMAIL_HOST"):

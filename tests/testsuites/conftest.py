@@ -75,10 +75,9 @@ def _fast_jobs(settings):
 @pytest.fixture(autouse=True)
 def _role_groups(request):
     """Transactional tests flush the role groups the migrations made; put them back."""
-    if "transactional_db" not in request.fixturenames and "live_server" not in request.fixturenames:
-        marker = request.node.get_closest_marker("django_db")
-        if not marker or not marker.kwargs.get("transaction"):
-            return
+    marker = request.node.get_closest_marker("django_db")
+    if not marker or not marker.kwargs.get("transaction"):
+        return
     request.getfixturevalue("transactional_db")
     from django.contrib.auth.models import Group, Permission
 

@@ -169,3 +169,11 @@ def test_psi_is_zero_for_the_same_distribution_and_grows_with_shift():
     assert checks.psi(base, base) == pytest.approx(0.0, abs=1e-9)
     assert checks.psi(base, base + 0.1) < checks.psi(base, base + 1.0)
     assert checks.psi(pd.Series(["a", "b"] * 50), pd.Series(["a"] * 100)) > 1
+
+
+def test_submitted_models_are_not_loaded_outside_a_worker(version, settings):
+    settings.GOVERNANCE_SCORING_OUTSIDE_WORKERS = False
+    with pytest.raises(scoring.NotInWorker, match="only in Celery workers"):
+        scoring.load_version(version)
+    record = run(spec(kind="metric", metric="accuracy", threshold=0.5), checks.CheckContext(version=version))
+    assert record.outcome == "error" and "only in Celery workers" in record.details["reason"]

@@ -18,6 +18,10 @@ class TestSuitesConfig(AppConfig):
         from . import selectors, services
         from .models import TestSuiteConfig
 
+        from celery.signals import worker_init, worker_process_init
+
+        worker_init.connect(_mark_worker, weak=False)
+        worker_process_init.connect(_mark_worker, weak=False)
         auditlog.register(TestSuiteConfig)
         # After a committed submit or rerun, the run is made and queued; after pass_tests, the warm-up.
         on_transition_committed("submit", "rerun_tests")(services.test_run_request)
@@ -25,3 +29,9 @@ class TestSuitesConfig(AppConfig):
         register_version_panel("testsuites", "testsuites/_version_panel.html", selectors.version_panel_context, order=30)
         register_version_api_field("test_runs", selectors.test_runs_api)
         register_version_api_field("warmup", selectors.warmup_api)
+
+
+def _mark_worker(**kwargs):
+    from . import scoring
+
+    scoring.RUNNING_IN_WORKER = True

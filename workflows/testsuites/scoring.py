@@ -205,8 +205,21 @@ def _first_line(exc: Exception) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
+class NotInWorker(RuntimeError):
+    """A submitted model was about to be loaded outside a Celery worker."""
+
+
+# Set when this process starts as a Celery worker (see apps.py): submitted artifacts are run
+# only there, never in the web process, whatever code path asks.
+RUNNING_IN_WORKER = False
+
+
 def load_version(version) -> LoadedModel:
-    """Load a ModelVersion's artifact (call in a worker only)."""
+    """Load a ModelVersion's artifact: in a Celery worker only (tests and the bench may allow it)."""
+    from django.conf import settings
+
+    if not (RUNNING_IN_WORKER or getattr(settings, "GOVERNANCE_SCORING_OUTSIDE_WORKERS", False)):
+        raise NotInWorker("Submitted models are loaded and run only in Celery workers, never in the web process.")
     return LoadedModel(
         fmt=version.format,
         path=blob_path(version.artifact_path),
