@@ -492,6 +492,8 @@ def warmup_measure(version, *, log: Callable[[str], None]) -> dict:
         )
         timings["champion_total_ms"] = (time.perf_counter() - start) * 1000
         latency["champion"] = _latency(champ, champ_inputs, sample_rows)
+        timings["latency_and_champion_ms"] = (time.perf_counter() - start) * 1000
+        start = time.perf_counter()
         both = new_ok & champ_ok
         champ_numeric = champ_scores if task == "classification" and not np.isnan(champ_scores).all() else _as_float(champ_values)
         diff = new_numeric[both] - champ_numeric[both]
@@ -501,11 +503,13 @@ def warmup_measure(version, *, log: Callable[[str], None]) -> dict:
         report["psi"] = checks.psi(pd.Series(champ_numeric[both]), pd.Series(new_numeric[both])) if both.any() else None
         report["histograms"] = _histograms(new_numeric[new_ok], champ_numeric[champ_ok])
         report["largest_disagreements"] = _largest(frame, features, both, new_values, champ_values, new_numeric, champ_numeric, task)
+        timings["comparison_ms"] = (time.perf_counter() - start) * 1000
     else:
         report["histograms"] = _histograms(new_numeric[new_ok], None)
         report["diff_distribution"] = {}
     report["latency"] = {**latency, "timings": timings}
     log(f"Scored {report['rows']} rows: {report['errors']} errors; agreement {report.get('agreement')}; PSI {report.get('psi')}.")
+    log("Timings: " + ", ".join(f"{name} {value:.1f}" for name, value in timings.items()) + ".")
     return report
 
 
