@@ -272,3 +272,48 @@ def test_recovery_errors_a_run_past_its_hard_time_limit_even_with_a_live_heartbe
     run.refresh_from_db()
     assert run.status == "errored" and "ran past its time limit of 60 s" in run.error
     assert state_of(version) == "tests_failed"
+
+
+def test_rerun_after_failed_tests_queues_a_new_run_with_the_current_suite(
+    version, alice, carol, django_capture_on_commit_callbacks
+):
+    submit(version, alice, django_capture_on_commit_callbacks)
+    first = TestRun.objects.get(version=version)
+    assert services.job_claim(TestRun, first.pk, "w1") == ("claimed", 1)
+    services.job_error(first, "the worker hit an unexpected error (test)", attempt=1)
+    assert state_of(version) == "tests_failed"
+    services.suite_config_update(model=version.model, raw_checks=[{"kind": "schema"}], user=carol)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        version_transition(version=version, name="rerun_tests", actor=carol, annotation="flaky worker")
+
+    second = TestRun.objects.get(version=version, sequence=2)
+    assert second.status == "queued" and second.config_snapshot == [{"kind": "schema"}]
+    assert TestRun.objects.get(pk=first.pk).config_snapshot != second.config_snapshot
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_deliveries_claiming_at_once_get_one_claim(version, alice):
+    import threading
+
+    from django.db import connection
+
+    version_transition(version=version, name="submit", actor=alice)
+    run = TestRun.objects.get(version=version)
+    barrier = threading.Barrier(4)
+    outcomes = []
+
+    def claim(name):
+        try:
+            barrier.wait()
+            outcomes.append(services.job_claim(TestRun, run.pk, name)[0])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim, args=(f"w{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["claimed", "skip", "skip", "skip"]
+    assert TestRun.objects.get(pk=run.pk).attempt == 1
