@@ -30,7 +30,7 @@ def agent_records(version, name):
     return list(TransitionRecord.objects.filter(version=version, name=name))
 
 
-def test_submit_reaches_in_review_with_evidence_and_agent_annotations(celery_worker, version, alice):
+def test_submit_reaches_in_review_with_evidence_and_agent_annotations(celery_worker, version, alice, api_for):
     version_transition(version=version, name="submit", actor=alice)
 
     wait_for(lambda: state_of(version) == "in_review", timeout=60, message="the version to reach in_review")
@@ -57,6 +57,14 @@ def test_submit_reaches_in_review_with_evidence_and_agent_annotations(celery_wor
     (warmed,) = agent_records(version, "pass_warmup")
     assert warmed.actor.username == "warmup-runner" and warmed.agent_name == "warmup-runner"
     assert "validation data (no production traffic yet)" in warmed.annotation
+
+    # The version's one history (API) carries the agents' runs beside the transitions.
+    history = api_for(alice).get(f"/api/v1/models/{version.model.slug}/versions/{version.number}/history/").json()
+    kinds = [entry["kind"] for entry in history]
+    assert kinds.count("test_run") == 1 and kinds.count("warmup") == 1
+    test_run_entry = next(entry for entry in history if entry["kind"] == "test_run")
+    assert test_run_entry["actor"] == "test-runner" and test_run_entry["actor_kind"] == "agent"
+    assert "8 of 8 checks passed" in test_run_entry["annotation"]
 
 
 def test_failing_threshold_moves_to_tests_failed_naming_the_check(celery_worker, version, alice):

@@ -13,6 +13,7 @@ class TestSuitesConfig(AppConfig):
             register_version_api_field,
             register_version_panel,
         )
+        from workflows.lifecycle.history import register_history_source
         from workflows.lifecycle.services import on_transition_committed
 
         from . import selectors, services
@@ -29,6 +30,27 @@ class TestSuitesConfig(AppConfig):
         register_version_panel("testsuites", "testsuites/_version_panel.html", selectors.version_panel_context, order=30)
         register_version_api_field("test_runs", selectors.test_runs_api)
         register_version_api_field("warmup", selectors.warmup_api)
+        register_history_source("testsuites", _history_source)
+
+
+def _history_source(version):
+    """Test runs and warm-ups in the version's one history (API and timeline)."""
+    from workflows.lifecycle.history import HistoryEntry
+
+    from .selectors import history_entries
+
+    return [
+        HistoryEntry(
+            kind=entry["kind"],
+            at=entry["at"],
+            actor=None,
+            actor_kind=entry["actor_kind"],
+            agent_name=entry["actor"],
+            annotation=entry["annotation"],
+            title="test run" if entry["kind"] == "test_run" else "warm-up",
+        )
+        for entry in history_entries(version)
+    ]
 
 
 def _mark_worker(**kwargs):
