@@ -221,9 +221,49 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A task whose worker died is handed back after this many seconds (see LIBRARIES.md).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "300")),
+    # Look for such tasks every 30 s (kombu's default is 10 s x a throttle of 10).
+    "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "30")),
+    "unacked_restore_throttle": 1,
 }
 CELERY_TASK_ALWAYS_EAGER = False
-CELERY_BEAT_SCHEDULE: dict = {}
+# A task past its soft limit gets an exception it can record; past the hard limit its
+# process is killed (prefork pool) and the run is recovered by the scheduled agent.
+CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "900"))
+CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "960"))
+CELERY_BEAT_SCHEDULE: dict = {
+    # Re-enqueue runs the broker never got (Redis was down) and recover runs whose worker died.
+    "recover-stuck-jobs": {"task": "testsuites.recover_stuck_jobs", "schedule": 60.0},
+    # Flag champions whose periodic review is due and mail their owners (once per due date).
+    "flag-reviews-due": {"task": "testsuites.flag_reviews_due", "schedule": 3600.0},
+}
+
+# --- Test suites, warm-up and scheduled agents (workflows.testsuites) -------------------------
+# A running job refreshes its heartbeat this often; one silent for STALE seconds has lost its worker.
+GOVERNANCE_JOB_HEARTBEAT_SECONDS = float(os.environ.get("GOVERNANCE_JOB_HEARTBEAT_SECONDS", "15"))
+GOVERNANCE_JOB_STALE_SECONDS = float(os.environ.get("GOVERNANCE_JOB_STALE_SECONDS", "120"))
+# Deliveries a job may have before it is marked errored.
+GOVERNANCE_JOB_MAX_ATTEMPTS = int(os.environ.get("GOVERNANCE_JOB_MAX_ATTEMPTS", "2"))
+# An enqueued job still queued after this long is enqueued again (its message may be lost).
+GOVERNANCE_JOB_REQUEUE_SECONDS = float(os.environ.get("GOVERNANCE_JOB_REQUEUE_SECONDS", "600"))
+GOVERNANCE_CHECK_TIME_LIMIT = float(os.environ.get("GOVERNANCE_CHECK_TIME_LIMIT", "300"))
+# Warm-up pass criteria per risk tier, and how many recent production rows it replays.
+GOVERNANCE_WARMUP_POLICY = {
+    "max_rows": int(os.environ.get("GOVERNANCE_WARMUP_MAX_ROWS", "10000")),
+    # Single-row calls timed per model for the latency p50/p95 of the report.
+    "latency_sample_rows": int(os.environ.get("GOVERNANCE_WARMUP_LATENCY_ROWS", "50")),
+    "tiers": {
+        "low": {"max_error_rate": 0.01, "min_agreement": 0.85, "max_psi": 0.25, "max_p95_latency_ms": 100.0},
+        "medium": {"max_error_rate": 0.0, "min_agreement": 0.90, "max_psi": 0.25, "max_p95_latency_ms": 50.0},
+        "high": {"max_error_rate": 0.0, "min_agreement": 0.95, "max_psi": 0.20, "max_p95_latency_ms": 50.0},
+        "critical": {"max_error_rate": 0.0, "min_agreement": 0.97, "max_psi": 0.10, "max_p95_latency_ms": 50.0},
+    },
+}
+# Days between periodic reviews of a champion, per risk tier.
+GOVERNANCE_REVIEW_INTERVAL_DAYS = {"low": 365, "medium": 365, "high": 180, "critical": 90}
+# Test-only check kinds (a check that sleeps, to kill a worker in the middle of a run).
+GOVERNANCE_TEST_HOOKS = TESTING
+# Submitted models run only in Celery workers; unit tests call the checks directly.
+GOVERNANCE_SCORING_OUTSIDE_WORKERS = TESTING or env_bool("GOVERNANCE_SCORING_OUTSIDE_WORKERS")
 
 # --- Mail ------------------------------------------------------------------------------------
 if os.environ.get("EMAIL_HOST"):

@@ -6,6 +6,8 @@ from django.urls import include, path
 api_v1 = [
     path("", include("governance.registry.api_urls")),
     path("", include("governance.access.api_urls")),
+    path("", include("workflows.lifecycle.api_urls")),
+    path("", include("workflows.testsuites.api_urls")),
 ]
 
 urlpatterns = [
@@ -13,5 +15,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include(api_v1)),
     path("", include("governance.access.urls")),
+    path("", include("workflows.lifecycle.urls")),
+    path("", include("workflows.testsuites.urls")),
     path("", include("governance.registry.urls")),
 ]

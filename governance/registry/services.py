@@ -32,6 +32,10 @@ class RegistryError(ValueError):
         self.code = code
 
 
+# Path segments of the portal's own pages under /models/, which a model's slug must not shadow.
+RESERVED_SLUGS = {"new"}
+
+
 def can_create_models(user) -> bool:
     return user.is_active and (user.has_role(GlobalRole.DATA_SCIENTIST) or user.has_role(GlobalRole.ADMIN))
 
@@ -51,6 +55,8 @@ def model_create(
     slug = slug or slugify(name)[:100]
     if not slug:
         raise RegistryError("Give the model a name or slug made of letters or digits.", field="slug")
+    if slug in RESERVED_SLUGS:
+        raise RegistryError(f"The slug '{slug}' is reserved by the portal; choose another.", field="slug")
     try:
         with transaction.atomic():
             model = MLModel.objects.create(

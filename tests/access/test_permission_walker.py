@@ -37,7 +37,7 @@ class Route:
     payload: Callable[[World], dict] | None = None
     api: bool = True  # Bearer-token API call, or a signed-in browser page
     fmt: str = "json"
-    # A callable run before the holder's call, for routes that need a particular state.
+    # Run before the call (for every caller), for routes that need the version in some state.
     prepare: Callable[[World], None] | None = field(default=None, compare=False)
 
     @property
@@ -78,6 +78,30 @@ def _new_grant(world: World) -> dict:
     return {"username": "audrey", "role": "viewer"}
 
 
+def _withdraw(world: World) -> dict:
+    return {"name": "withdraw", "annotation": "walker: withdrawn"}
+
+
+def _signature(world: World) -> dict:
+    return {"decision": "approve", "annotation": "walker: reviewed", "password": factories.PASSWORD}
+
+
+def _note(world: World) -> dict:
+    return {"text": "walker: a note"}
+
+
+def _in_review(world: World) -> None:
+    """Submit the version and let the (agent) test and warm-up steps pass it to review."""
+    from workflows.lifecycle.services import version_transition
+
+    version = version_transition(version=world.version, name="submit", actor=world.model.created_by)
+    for name in ("pass_tests", "pass_warmup"):
+        version = version_transition(
+            version=version, name=name, actor=None, agent_name="walker", annotation=f"walker: {name}"
+        )
+    world.version = version
+
+
 ROUTES: list[Route] = [
     # --- API: registry -------------------------------------------------------------------
     Route("GET", "/api/v1/models/{slug}/", READ, "alice", 200),
@@ -90,6 +114,17 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/models/{slug}/grants/", WRITE, "alice", 201, _new_grant),
     Route("GET", "/api/v1/models/{slug}/grants/{grant}/", READ, "alice", 200),
     Route("DELETE", "/api/v1/models/{slug}/grants/{grant}/", WRITE, "alice", 204),
+    # --- API: lifecycle ------------------------------------------------------------------
+    Route("POST", "/api/v1/models/{slug}/versions/{number}/transitions/", WRITE, "alice", 200, _withdraw),
+    Route(
+        "POST", "/api/v1/models/{slug}/versions/{number}/signoffs/", WRITE, "carol", 201, _signature, prepare=_in_review
+    ),
+    # Anyone who can see a version may annotate it.
+    Route("POST", "/api/v1/models/{slug}/versions/{number}/annotations/", READ, "bob", 201, _note),
+    Route("GET", "/api/v1/models/{slug}/versions/{number}/history/", READ, "alice", 200),
+    # --- API: test suites ----------------------------------------------------------------
+    Route("GET", "/api/v1/models/{slug}/test-suite/", READ, "carol", 200),
+    Route("GET", "/api/v1/models/{slug}/versions/{number}/test-progress/", READ, "alice", 200),
     # --- Pages: registry -----------------------------------------------------------------
     Route("GET", "/models/{slug}/", READ, "alice", 200, api=False),
     Route("GET", "/models/{slug}/versions/new/", WRITE, "bob", 200, api=False),
@@ -98,6 +133,12 @@ ROUTES: list[Route] = [
     Route("GET", "/models/{slug}/versions/{number}/artifact", READ, "oscar", 200, api=False),
     Route("GET", "/datasets/{dataset}/", READ, "alice", 200, api=False),
     Route("GET", "/datasets/{dataset}/download", READ, "bob", 200, api=False),
+    # --- Pages: lifecycle and test suites ------------------------------------------------
+    Route("POST", "/models/{slug}/versions/{number}/transition/", WRITE, "alice", 302, _withdraw, api=False),
+    Route("POST", "/models/{slug}/versions/{number}/sign/", WRITE, "dave", 302, _signature, api=False, prepare=_in_review),
+    Route("POST", "/models/{slug}/versions/{number}/annotate/", READ, "oscar", 302, _note, api=False),
+    Route("GET", "/models/{slug}/test-suite/", WRITE, "alice", 200, api=False),  # the suite editor
+    Route("GET", "/models/{slug}/versions/{number}/test-progress/", READ, "bob", 200, api=False),
     # --- Pages: sharing (only owners and admins even look at it) -------------------------
     Route("GET", "/models/{slug}/sharing/", WRITE, "alice", 200, api=False),
     Route("POST", "/models/{slug}/sharing/", WRITE, "alice", 302, _new_grant, api=False),
@@ -112,6 +153,8 @@ def world(shared_model, version, datasets, dave, audrey) -> World:
 
 
 def _call(route: Route, world: World, user, api_for, browser_for):
+    if route.prepare:
+        route.prepare(world)
     url = world.url(route.url)
     data = route.payload(world) if route.payload else None
     method = route.method.lower()
@@ -140,8 +183,6 @@ def test_viewer_reads_but_cannot_write(route, world, victor, api_for, browser_fo
 @pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.id)
 def test_holder_succeeds(route, world, request, api_for, browser_for):
     holder = request.getfixturevalue(route.holder)
-    if route.prepare:
-        route.prepare(world)
     response = _call(route, world, holder, api_for, browser_for)
     assert response.status_code == route.success, (route.id, response.status_code, getattr(response, "content", b"")[:300])
 

@@ -1,0 +1,103 @@
+"""Test helpers: walk a version to champion, build broken ONNX models, record production inputs."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+
+from governance.access.services import service_account_get
+from governance.registry import services as registry_services
+from governance.registry.models import ModelVersion
+from workflows.lifecycle.services import version_transition
+from workflows.testsuites.models import ScoringRecord
+
+from .. import factories
+
+
+def make_champion(version, *, submitter, operator) -> ModelVersion:
+    """Walk a draft version to champion through the transition service (agents and sign-off)."""
+    agent = service_account_get("test-runner")
+    version_transition(version=version, name="submit", actor=submitter)
+    for name in ("pass_tests", "pass_warmup"):
+        version_transition(version=version, name=name, actor=agent, agent_name="test-runner", annotation="ok")
+    version_transition(version=version, name="approve", actor=None, annotation="approved", _internal=True)
+    version_transition(version=version, name="promote_to_challenger", actor=operator, annotation="shadow")
+    version_transition(version=version, name="promote_to_champion", actor=operator, annotation="go")
+    return ModelVersion.objects.get(pk=version.pk)
+
+
+def matmul_onnx(weights: np.ndarray) -> bytes:
+    """A float model X[N, k] @ W: NaN weights give NaN outputs, W of width 3 a wrong shape."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    k, width = weights.shape
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["X", "W"], ["variable"])],
+        "broken",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, k])],
+        [helper.make_tensor_value_info("variable", TensorProto.FLOAT, [None, width])],
+        [numpy_helper.from_array(weights.astype(np.float32), "W")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def reshape_onnx(k: int) -> bytes:
+    """A model that raises at run time: it reshapes N x k inputs into rows of k + 1."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["X", "shape"], ["variable"])],
+        "raises",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, k])],
+        [helper.make_tensor_value_info("variable", TensorProto.FLOAT, [None, k + 1])],
+        [numpy_helper.from_array(np.array([-1, k + 1], dtype=np.int64), "shape")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def regression_version(model, user, artifact: bytes, datasets=None) -> ModelVersion:
+    training, validation = datasets or factories.make_datasets(user, factories.regressor_files())
+    return registry_services.version_create(
+        user=user,
+        model=model,
+        artifact=factories.upload("model.onnx", artifact),
+        training_dataset=training,
+        validation_dataset=validation,
+    )
+
+
+def record_production(model, version, frame, *, per_request: int = 50) -> None:
+    rows = frame.to_dict(orient="records")
+    for start in range(0, len(rows), per_request):
+        ScoringRecord.objects.create(
+            model=model, version=version, trace_id=uuid.uuid4().hex, inputs=rows[start : start + per_request], outputs={}
+        )
+
+
+def disagreeing_classifier_onnx(flip_share: float = 0.3) -> bytes:
+    """The sample classifier's features, trained on labels with a share flipped: it disagrees."""
+    from governance.registry import sample_models
+
+    train, _valid, target = sample_models.breast_cancer_frames()
+    features = list(train.columns.drop(target))[:8]
+    rng = np.random.default_rng(7)
+    flipped = train.copy()
+    mask = rng.random(len(flipped)) < flip_share
+    flipped.loc[mask, target] = 1 - flipped.loc[mask, target]
+    model = sample_models.train_classifier(flipped, target, features=features)
+    return sample_models.to_onnx_bytes(model, len(features))
+
+
+def upload_version(model, user, artifact: bytes, datasets, fmt: str = "onnx") -> ModelVersion:
+    training, validation = datasets
+    return registry_services.version_create(
+        user=user, model=model, artifact=factories.upload(f"model.{fmt}", artifact),
+        training_dataset=training, validation_dataset=validation,
+    )

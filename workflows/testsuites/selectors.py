@@ -1,0 +1,206 @@
+"""Reads of test runs, evidence and warm-ups, for the version page, the API and the history.
+
+The callers have already fetched the version through the registry's selectors, which answer
+404 to anyone who may not see it; these functions only shape what that version holds.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+
+from governance.access import permissions
+
+from . import charts, checks
+from .models import (
+    ACTIVE_STATUSES,
+    AgentRun,
+    CheckResult,
+    TestRun,
+    TestSuiteConfig,
+    WarmupRun,
+)
+
+
+def test_runs_of(version) -> list[TestRun]:
+    return list(
+        TestRun.objects.filter(version=version)
+        .prefetch_related(Prefetch("results", queryset=CheckResult.objects.order_by("position")))
+        .order_by("sequence")
+    )
+
+
+def latest_warmup_of(version) -> WarmupRun | None:
+    return WarmupRun.objects.filter(version=version).select_related("champion").order_by("-id").first()
+
+
+def suite_config_of(model) -> tuple[list[dict], bool]:
+    """(checks in force, whether they are the model's own rather than its tier's defaults)."""
+    config = TestSuiteConfig.objects.filter(model=model).first()
+    if config is not None:
+        return config.checks, True
+    return checks.default_checks(task=model.task, risk_tier=model.risk_tier), False
+
+
+def can_edit_suite(user, model) -> bool:
+    """Owners and validators holding the reviewer grant edit a model's suite in the portal."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return permissions.is_owner(user, model) or permissions.is_reviewer(user, model)
+
+
+def _iso(value):
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def run_progress(run: TestRun) -> dict:
+    return {
+        "sequence": run.sequence,
+        "status": run.status,
+        "attempt": run.attempt,
+        "checks_total": run.checks_planned,
+        "checks_done": run.checks_done,
+        "current_check": run.current_check,
+        "queued_at": _iso(run.queued_at),
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+    }
+
+
+def result_data(result: CheckResult) -> dict:
+    return {
+        "name": result.name,
+        "kind": result.kind,
+        "measured": result.measured,
+        "threshold": result.threshold,
+        "comparison": result.comparison,
+        "outcome": result.outcome,
+        "duration_ms": round(result.duration_ms, 3),
+        "details": result.details,
+    }
+
+
+def test_runs_api(version, request=None) -> list[dict]:
+    """The version API's ``test_runs``: every run with its evidence, oldest first."""
+    return [
+        {
+            **run_progress(run),
+            "worker": run.worker,
+            "error": run.error,
+            "library_versions": run.library_versions,
+            "config": run.config_snapshot,
+            "results": [result_data(r) for r in run.results.all()],
+        }
+        for run in test_runs_of(version)
+    ]
+
+
+def warmup_data(run: WarmupRun) -> dict:
+    return {
+        "status": run.status,
+        "attempt": run.attempt,
+        "source": run.source,
+        "champion": run.champion.number if run.champion_id else None,
+        "rows": run.rows,
+        "errors": run.errors,
+        "agreement": run.agreement,
+        "diff_distribution": run.diff_distribution,
+        "psi": run.psi,
+        "latency": {k: v for k, v in run.latency.items() if k in ("new", "champion")},
+        "largest_disagreements": run.largest_disagreements,
+        "policy": run.policy,
+        "reasons": run.outcome_reasons,
+        "error": run.error,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+    }
+
+
+def warmup_api(version, request=None) -> dict | None:
+    """The version API's ``warmup``: the latest warm-up report, or null."""
+    run = latest_warmup_of(version)
+    return warmup_data(run) if run else None
+
+
+def version_progress(version) -> dict:
+    """What the version page polls while a run is queued or running."""
+    runs = list(TestRun.objects.filter(version=version).order_by("-sequence")[:1])
+    warmup = latest_warmup_of(version)
+    active = bool(runs and runs[0].status in ACTIVE_STATUSES) or bool(warmup and warmup.status in ACTIVE_STATUSES)
+    return {
+        "state": version.state,
+        "active": active,
+        "test_run": run_progress(runs[0]) if runs else None,
+        "warmup": {"status": warmup.status, "attempt": warmup.attempt} if warmup else None,
+    }
+
+
+def version_panel_context(request, version) -> dict:
+    runs = test_runs_of(version)
+    warmup = latest_warmup_of(version)
+    latest = runs[-1] if runs else None
+    progress = version_progress(version)
+    return {
+        "version": version,
+        "runs": list(reversed(runs)),
+        "latest_run": latest,
+        "warmup": warmup,
+        "warmup_charts": charts.warmup_charts(warmup) if warmup and warmup.status not in ACTIVE_STATUSES else None,
+        "active": progress["active"],
+        "can_edit_suite": can_edit_suite(request.user, version.model) if request is not None else False,
+    }
+
+
+def history_entries(version) -> list[dict]:
+    """Test runs and warm-ups as history entries (kind test_run / warmup), for the version history."""
+    entries = []
+    for run in TestRun.objects.filter(version=version).order_by("sequence"):
+        entries.append(
+            {
+                "kind": "test_run",
+                "from_state": None,
+                "to_state": None,
+                "actor": "test-runner",
+                "actor_kind": "agent",
+                "annotation": _run_summary(run),
+                "at": run.finished_at or run.started_at or run.queued_at,
+            }
+        )
+    for run in WarmupRun.objects.filter(version=version).order_by("id"):
+        entries.append(
+            {
+                "kind": "warmup",
+                "from_state": None,
+                "to_state": None,
+                "actor": "warmup-runner",
+                "actor_kind": "agent",
+                "annotation": _warmup_line(run),
+                "at": run.finished_at or run.started_at or run.queued_at,
+            }
+        )
+    return sorted(entries, key=lambda e: e["at"])
+
+
+def _run_summary(run: TestRun) -> str:
+    if run.status in ACTIVE_STATUSES:
+        return f"Test run {run.sequence} {run.status} ({run.checks_done} of {run.checks_planned} checks done)."
+    if run.status == "errored":
+        return f"Test run {run.sequence} errored: {run.error}."
+    results = list(run.results.all())
+    failing = [r.name for r in results if r.outcome != "passed"]
+    text = f"Test run {run.sequence} {run.status}: {len(results) - len(failing)} of {len(results)} checks passed"
+    return text + (f"; failing: {', '.join(failing)}." if failing else ".")
+
+
+def _warmup_line(run: WarmupRun) -> str:
+    if run.status in ACTIVE_STATUSES:
+        return f"Warm-up {run.status}."
+    if run.status == "errored":
+        return f"Warm-up errored: {run.error}."
+    return f"Warm-up {run.status} on {run.rows} rows ({run.source})" + (f": {'; '.join(run.outcome_reasons)}." if run.outcome_reasons else ".")
+
+
+def agent_runs(*, agent_name: str = "", limit: int = 50) -> list[AgentRun]:
+    runs = AgentRun.objects.all()
+    if agent_name:
+        runs = runs.filter(agent_name=agent_name)
+    return list(runs[:limit])
