@@ -40,7 +40,7 @@ def grant_get(*, model, pk: int) -> ModelGrant:
 
 
 def tokens_of(*, user) -> QuerySet[ApiToken]:
-    return ApiToken.objects.filter(user=user).order_by("-created_at", "-id")
+    return ApiToken.objects.filter(user=user).select_related("user").order_by("-created_at", "-id")
 
 
 def token_get(*, user, pk: int) -> ApiToken:
