@@ -9,10 +9,22 @@ import numpy as np
 from governance.access.services import service_account_get
 from governance.registry import services as registry_services
 from governance.registry.models import ModelVersion
-from workflows.lifecycle.services import version_transition
+from workflows.lifecycle.services import signoff_record, version_transition
 from workflows.testsuites.models import ScoringRecord
 
 from .. import factories
+
+
+def _reviewer_of(model):
+    """A validator with the reviewer grant on the model (made if the model has none)."""
+    from governance.access.models import User
+    from governance.access.services import grant_create
+
+    reviewer = User.objects.filter(username="helper-reviewer").first()
+    if reviewer is None:
+        reviewer = factories.make_user("helper-reviewer", "validator")
+    grant_create(model=model, user=reviewer, role="reviewer")
+    return reviewer
 
 
 def make_champion(version, *, submitter, operator) -> ModelVersion:
@@ -21,7 +33,14 @@ def make_champion(version, *, submitter, operator) -> ModelVersion:
     version_transition(version=version, name="submit", actor=submitter)
     for name in ("pass_tests", "pass_warmup"):
         version_transition(version=version, name=name, actor=agent, agent_name="test-runner", annotation="ok")
-    version_transition(version=version, name="approve", actor=None, annotation="approved", _internal=True)
+    reviewer = _reviewer_of(version.model)
+    signoff_record(
+        version=ModelVersion.objects.get(pk=version.pk),
+        signer=reviewer,
+        decision="approve",
+        annotation="Reviewed the evidence.",
+        password=factories.PASSWORD,
+    )
     version_transition(version=version, name="promote_to_challenger", actor=operator, annotation="shadow")
     version_transition(version=version, name="promote_to_champion", actor=operator, annotation="go")
     return ModelVersion.objects.get(pk=version.pk)

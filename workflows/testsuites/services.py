@@ -361,7 +361,7 @@ def job_error(job: TestRun | WarmupRun, reason: str, *, attempt: int | None = No
             version, "fail_tests" if is_test else "fail_warmup", agent, agent_name, text, {"errored": True, "reason": reason}
         )
         if not moved:
-            annotation_add(version=version, author=agent, text=text, agent_name=agent_name)
+            annotation_add(version=version, author=agent, text=text, agent_name=agent_name, _internal=True)
     return True
 
 
@@ -749,7 +749,7 @@ def reviews_flag_due() -> AgentRun:
             with transaction.atomic():
                 reminder = ReviewReminder.objects.create(version=version, due_at=due, notified=[u.username for u in owners])
                 annotation_add(
-                    version=version, author=agent, agent_name=REVIEW_AGENT,
+                    version=version, author=agent, agent_name=REVIEW_AGENT, _internal=True,
                     text=f"Periodic review due since {due:%Y-%m-%d} ({version.model.risk_tier} risk: every "
                     f"{settings.GOVERNANCE_REVIEW_INTERVAL_DAYS[version.model.risk_tier]} days). Owners notified: "
                     f"{', '.join(u.username for u in owners) or 'none'}.",
