@@ -95,7 +95,9 @@ def test_simultaneous_approvals_approve_a_critical_version_exactly_once(alice, r
     assert approve.details == {"signoffs": [s.pk for s in signoffs]}
     assert approve.policy == {"risk_tier": "critical", "required_approvals": 3}
     history = api_for(alice).get(url(version, "history")).json()
-    assert [(e["kind"], e["title"]) for e in history] == [
+    # The test suites' own entries (the queued run) are theirs to test; here the decisions.
+    decisions = [(e["kind"], e["title"]) for e in history if e["kind"] in ("transition", "signoff")]
+    assert decisions == [
         ("transition", "submit"),
         ("transition", "pass_tests"),
         ("transition", "pass_warmup"),
