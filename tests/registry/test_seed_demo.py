@@ -1,5 +1,9 @@
-"""``manage.py seed_demo``: one user per role, living models, and safe to run twice."""
+"""``manage.py seed_demo``: one user per role, living models, and safe to run twice.
 
+``--settle`` is tested with a real Celery worker (in a thread, on the test Redis) and without one.
+"""
+
+import time
 from io import StringIO
 
 import pytest
@@ -8,22 +12,49 @@ from django.core.management.base import CommandError
 
 from governance.access import permissions
 from governance.access.models import ModelGrant, User
-from governance.registry import selectors
+from governance.registry import selectors, services
 from governance.registry.models import Dataset, MLModel, ModelVersion
 from governance.registry.management.commands.seed_demo import DEMO_PASSWORD
+from workflows.lifecycle.models import SignOff, TransitionRecord
+from workflows.testsuites.models import TestRun
+
+from ..factories import upload
+from ..testsuites.conftest import FAST_JOB_SETTINGS, TEST_REDIS_URL, in_thread_worker, purge, use_broker
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
+def _fast_password_hashing(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Submitting enqueues test runs: never on the development broker.
+    use_broker(TEST_REDIS_URL)
 
 
-def seed() -> str:
+def seed(*options: str, files_dir=None) -> str:
     out = StringIO()
-    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", *options, f"--files-dir={files_dir}", stdout=out)
     return out.getvalue()
+
+
+@pytest.fixture
+def files_dir(tmp_path):
+    return tmp_path / "demo-files"
+
+
+@pytest.fixture
+def role_groups(transactional_db):
+    """Transactional tests flush the role groups the migrations made; put them back."""
+    from django.contrib.auth.models import Group, Permission
+
+    from governance.access.roles import GLOBAL_ROLE_PERMISSIONS
+
+    for role, perms in GLOBAL_ROLE_PERMISSIONS.items():
+        group, created = Group.objects.get_or_create(name=role)
+        if created:
+            for dotted in perms:
+                app_label, codename = dotted.split(".")
+                group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
 
 
 def snapshot() -> dict:
@@ -37,11 +68,16 @@ def snapshot() -> dict:
     }
 
 
-def test_seed_demo_makes_a_living_portal_and_is_idempotent(client):
-    first = seed()
+def test_seed_demo_makes_a_living_portal_and_is_idempotent(client, files_dir, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = seed(files_dir=files_dir)
     state = snapshot()
-    second = seed()
+    written = {path.name: path.stat().st_mtime_ns for path in files_dir.iterdir()}
+    with django_capture_on_commit_callbacks(execute=True) as second_callbacks:
+        second = seed(files_dir=files_dir)
     assert snapshot() == state  # nothing changed, passwords included
+    assert second_callbacks == []  # nothing submitted again
+    assert {path.name: path.stat().st_mtime_ns for path in files_dir.iterdir()} == written
 
     for output in (first, second):
         for username, role in [("dana", "data scientist"), ("val", "validator"), ("vera", "validator"),
@@ -58,7 +94,16 @@ def test_seed_demo_makes_a_living_portal_and_is_idempotent(client):
     assert (cancer.risk_tier, cancer.task) == ("high", "classification")
     assert (diabetes.risk_tier, diabetes.task) == ("medium", "regression")
     assert sorted(cancer.versions.values_list("format", flat=True)) == ["onnx", "skops"]
-    assert set(ModelVersion.objects.values_list("state", flat=True)) == {"draft"}
+    # Submitted as the data scientist, through the transition service: a queued test run each.
+    assert dict(ModelVersion.objects.values_list("model__slug", "state").filter(number=1)) == {
+        "breast-cancer-screening": "testing", "diabetes-progression": "testing", "wine-cultivar": "draft",
+    }
+    assert cancer.versions.get(number=2).state == "draft"
+    for version in ModelVersion.objects.filter(state="testing"):
+        record = TransitionRecord.objects.get(version=version, name="submit")
+        assert record.actor == dana
+        assert TestRun.objects.get(version=version).status == "queued"
+    assert not TestRun.objects.filter(version__state="draft").exists()
     for model in (cancer, diabetes, wine):
         assert permissions.is_owner(dana, model)
         assert permissions.is_reviewer(val, model) and permissions.is_reviewer(vera, model)
@@ -72,15 +117,31 @@ def test_seed_demo_makes_a_living_portal_and_is_idempotent(client):
     assert "Breast cancer screening" in page and "Diabetes progression" in page
     assert list(selectors.models_visible_to(audra).order_by("slug")) == [cancer, diabetes, wine]
 
+    # Sample files to upload, printed; they go through the real intake as a matching set.
+    for name in ("breast-cancer-training.csv", "breast-cancer-validation.csv", "breast-cancer-classifier.onnx"):
+        assert str(files_dir / name) in first
+    trial = services.model_create(user=dana, name="Upload trial", slug="upload-trial", task="classification",
+                                  risk_tier="low", description="")
+    training, validation = (
+        services.dataset_create(user=dana, name=name, target="target",
+                                upload=upload(name, (files_dir / f"breast-cancer-{name}.csv").read_bytes()))
+        for name in ("training", "validation")
+    )
+    uploaded = services.version_create(
+        user=dana, model=trial, artifact=upload("model.onnx", (files_dir / "breast-cancer-classifier.onnx").read_bytes()),
+        training_dataset=training, validation_dataset=validation, code_repository="", code_commit="", note="",
+    )
+    assert uploaded.format == "onnx" and len(uploaded.input_schema) == 30
 
-def test_seed_demo_completes_a_half_seeded_model():
-    seed()
+
+def test_seed_demo_completes_a_half_seeded_model(files_dir):
+    seed(files_dir=files_dir)
     cancer = MLModel.objects.get(slug="breast-cancer-screening")
     # As if the first run had stopped after v1: the next run adds what is missing, once.
     ModelVersion.objects.filter(model=cancer, number=2).delete()
-    seed()
+    seed(files_dir=files_dir)
     assert sorted(cancer.versions.values_list("number", flat=True)) == [1, 3]
-    seed()
+    seed(files_dir=files_dir)
     assert cancer.versions.count() == 2
 
 
@@ -89,3 +150,53 @@ def test_seed_demo_refuses_production_without_the_flag(settings):
     with pytest.raises(CommandError, match="production"):
         call_command("seed_demo", stdout=StringIO())
     assert not User.objects.exists()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_settle_with_a_worker_ends_with_a_champion_and_a_version_in_review(role_groups, settings, files_dir):
+    for name, value in FAST_JOB_SETTINGS.items():
+        setattr(settings, name, value)
+    purge()
+    # As ./scripts/start does: seed first (the test runs wait in Redis), then settle once a worker runs.
+    seed(files_dir=files_dir)
+    with in_thread_worker():
+        output = seed("--settle", "--timeout=90", files_dir=files_dir)
+
+    cancer, diabetes, wine = (MLModel.objects.get(slug=s) for s in ("breast-cancer-screening", "diabetes-progression", "wine-cultivar"))
+    champion = selectors.champion_of(cancer)
+    assert champion is not None and champion.number == 1
+    assert [v.state for v in cancer.versions.order_by("number")] == ["champion", "draft"]
+    assert [v.state for v in diabetes.versions.all()] == ["in_review"]
+    assert [v.state for v in wine.versions.all()] == ["draft"]
+    # Reached through the services: the worker's agents, two validators' signatures, the operator.
+    assert list(TransitionRecord.objects.filter(version=champion).order_by("at", "id").values_list("name", "actor__username", "agent_name")) == [
+        ("submit", "dana", ""),
+        ("pass_tests", "test-runner", "test-runner"),
+        ("pass_warmup", "warmup-runner", "warmup-runner"),
+        ("approve", "vera", ""),
+        ("promote_to_challenger", "otto", ""),
+        ("promote_to_champion", "otto", ""),
+    ]
+    assert sorted(SignOff.objects.filter(version=champion).values_list("signer__username", "decision")) == [
+        ("val", "approve"), ("vera", "approve")
+    ]
+    assert not SignOff.objects.filter(version__model=diabetes).exists()
+    assert "v1 (champion)" in output and "v1 (in review)" in output
+
+    # Settling again changes nothing.
+    before = TransitionRecord.objects.count(), SignOff.objects.count()
+    seed("--settle", "--timeout=5", files_dir=files_dir)
+    assert (TransitionRecord.objects.count(), SignOff.objects.count()) == before
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_settle_without_a_worker_gives_up_with_a_clear_message(role_groups, files_dir):
+    purge()
+    started = time.monotonic()
+    with pytest.raises(CommandError, match=r"Gave up after 2 s: .*still testing.*Is a Celery worker running\?"):
+        seed("--settle", "--timeout=2", files_dir=files_dir)
+    assert time.monotonic() - started < 30
+    assert not SignOff.objects.exists()
+    assert set(ModelVersion.objects.exclude(state="draft").values_list("state", flat=True)) == {"testing"}

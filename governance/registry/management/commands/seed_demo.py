@@ -3,13 +3,21 @@
 A newcomer should land in a living portal: one user per role (their logins are printed), and
 models trained on data sets that ship with scikit-learn, registered through the same services
 the pages and the API use. Running it again changes nothing and prints the logins again.
-Versions are left in draft; moving them along the lifecycle is the workflows' job.
+
+Some versions are submitted (as the data scientist, through ``version_transition``), so the
+Celery worker runs their test suites and warm-ups for real; the others stay in draft. With
+``--settle`` the command then waits (bounded) for the worker to bring them to review, signs
+off with the demo validators and promotes one version to champion with the demo operator, all
+through the lifecycle services. It also writes sample files (training and validation CSV and
+a matching ONNX model) that a newcomer can upload in the browser.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from django.conf import settings
@@ -21,8 +29,11 @@ from django.db import transaction
 from governance.access.models import User
 from governance.access.roles import GlobalRole, ObjectRole
 from governance.access.services import grant_create
+from governance.errors import ActionError
 from governance.registry import sample_models, services
-from governance.registry.models import Dataset, MLModel, RiskTier, Task
+from governance.registry.models import Dataset, MLModel, ModelVersion, RiskTier, Task, VersionState
+from workflows.lifecycle.models import SignOff
+from workflows.lifecycle.services import signoff_record, version_transition
 
 DEMO_PASSWORD = "demo-pass-2026"
 
@@ -46,11 +57,21 @@ DEMO_USERS = [
 ]
 
 
+# How far the demo takes a version: left in draft (the submit button), submitted and left in
+# review (the review queue), or signed off and promoted to champion (``--settle``).
+DRAFT, REVIEW, CHAMPION = "draft", "review", "champion"
+# The states a submitted version passes through while the worker has it.
+IN_PIPELINE = {VersionState.TESTING, VersionState.WARMING_UP}
+DEMO_VALIDATORS = ("val", "vera")
+DEFAULT_SETTLE_TIMEOUT = 120.0
+
+
 @dataclass
 class DemoVersion:
     fmt: str
     note: str
     code_commit: str
+    goal: str = DRAFT
 
 
 @dataclass
@@ -102,8 +123,8 @@ DEMO_MODELS = [
         code_repository="https://git.example.com/health/breast-cancer-screening",
         build=_breast_cancer,
         versions=[
-            DemoVersion("onnx", "Baseline: standardised logistic regression on all 30 measurements, exported to ONNX.", "a41c7e2"),
-            DemoVersion("skops", "The same pipeline saved with skops for the scikit-learn scoring path.", "b93d015"),
+            DemoVersion("onnx", "Baseline: standardised logistic regression on all 30 measurements, exported to ONNX.", "a41c7e2", CHAMPION),
+            DemoVersion("skops", "The same pipeline saved with skops for the scikit-learn scoring path.", "b93d015", DRAFT),
         ],
     ),
     DemoModel(
@@ -117,7 +138,7 @@ DEMO_MODELS = [
         ),
         code_repository="https://git.example.com/health/diabetes-progression",
         build=_diabetes,
-        versions=[DemoVersion("onnx", "Ridge regression on the ten baseline variables.", "5e0f9aa")],
+        versions=[DemoVersion("onnx", "Ridge regression on the ten baseline variables.", "5e0f9aa", REVIEW)],
     ),
     DemoModel(
         name="Wine cultivar",
@@ -134,7 +155,11 @@ DEMO_MODELS = [
 
 
 class Command(BaseCommand):
-    help = "Create demo users (one per role), models, datasets and versions. Safe to run twice."
+    help = (
+        "Create demo users (one per role), models, datasets and versions, submit some versions to "
+        "their test suites, and write sample files to upload. Safe to run twice. With --settle, wait "
+        "for a Celery worker to bring the submitted versions to review, then sign off and promote one."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -142,8 +167,26 @@ class Command(BaseCommand):
             action="store_true",
             help="Seed even with DJANGO_ENV=production (the demo accounts share a published password).",
         )
+        parser.add_argument(
+            "--settle",
+            action="store_true",
+            help="After seeding, wait for the Celery worker to test and warm up the submitted versions, "
+            "then sign off with the demo validators and promote one version to champion.",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=DEFAULT_SETTLE_TIMEOUT,
+            help=f"How long --settle waits for the worker, in seconds (default {DEFAULT_SETTLE_TIMEOUT:g}).",
+        )
+        parser.add_argument(
+            "--files-dir",
+            default=str(Path(settings.BASE_DIR) / "demo-files"),
+            help="Where to write the sample files to upload (default: demo-files/ in the project).",
+        )
 
-    def handle(self, *args, allow_production: bool = False, **options):
+    def handle(self, *args, allow_production: bool = False, settle: bool = False, timeout: float = DEFAULT_SETTLE_TIMEOUT,
+               files_dir: str = "", **options):
         if settings.PRODUCTION and not allow_production:
             raise CommandError(
                 "Refusing to create demo accounts with a published password in production. "
@@ -153,7 +196,132 @@ class Command(BaseCommand):
         made = []
         for spec in DEMO_MODELS:
             made.append(self._model(spec, users))
-        self._print_summary(users, made)
+        for spec, model in zip(DEMO_MODELS, made):
+            self._submit(spec, model, users)
+        files = self._write_files(Path(files_dir or Path(settings.BASE_DIR) / "demo-files"))
+        if settle:
+            self._settle(made, users, timeout)
+        self._print_summary(users, made, files)
+
+    # --- the lifecycle, through its services ----------------------------------------------
+    def _targets(self, models: list[MLModel], goal: str | None = None) -> list[tuple[ModelVersion, str]]:
+        """The demo versions the demo moves past draft, with how far, fresh from the database."""
+        targets = []
+        for spec, model in zip(DEMO_MODELS, models):
+            for number, version_spec in enumerate(spec.versions, start=1):
+                if version_spec.goal == DRAFT or (goal and version_spec.goal != goal):
+                    continue
+                # The n-th version (by number) is the spec's n-th: seeding adds them in order.
+                versions = list(model.versions.order_by("number"))
+                if len(versions) >= number:
+                    targets.append((versions[number - 1], version_spec.goal))
+        return targets
+
+    def _submit(self, spec: DemoModel, model: MLModel, users: dict[str, User]) -> None:
+        """Submit the versions meant to go further: the committed submit queues their test run.
+
+        Only a draft is submitted, so a second run (or a version someone withdrew) changes nothing.
+        """
+        versions = list(model.versions.order_by("number"))
+        for number, version_spec in enumerate(spec.versions, start=1):
+            if version_spec.goal == DRAFT or len(versions) < number:
+                continue
+            version = versions[number - 1]
+            if version.state == VersionState.DRAFT:
+                version_transition(version=version, name="submit", actor=users["dana"])
+
+    def _settle(self, models: list[MLModel], users: dict[str, User], timeout: float) -> None:
+        """Wait for the worker, then sign off and promote through the services, as people would."""
+        self._wait_for_worker(models, timeout)
+        for version, _goal in self._targets(models, CHAMPION):
+            self._to_champion(version, users)
+
+    def _wait_for_worker(self, models: list[MLModel], timeout: float) -> None:
+        """Poll until no submitted version is still being tested or warmed up, for ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        self.stdout.write(f"Waiting up to {timeout:g} s for the Celery worker to test and warm up the submitted versions...")
+        while True:
+            targets = self._targets(models)
+            failed = [v for v, _ in targets if v.state in (VersionState.TESTS_FAILED, VersionState.WARMUP_FAILED)]
+            if failed:
+                raise CommandError(
+                    "The worker failed "
+                    + ", ".join(f"{v.model.name} v{v.number} ({v.get_state_display().lower()})" for v in failed)
+                    + ": open the version page to see which check failed."
+                )
+            busy = [v for v, _ in targets if v.state in IN_PIPELINE]
+            if not busy:
+                return
+            if time.monotonic() >= deadline:
+                raise CommandError(
+                    f"Gave up after {timeout:g} s: "
+                    + ", ".join(f"{v.model.name} v{v.number} is still {v.get_state_display().lower()}" for v in busy)
+                    + ". Is a Celery worker running? Start one with `celery -A governance worker -l info` "
+                    "(./scripts/start does) and run `python manage.py seed_demo --settle` again."
+                )
+            time.sleep(0.5)
+
+    def _to_champion(self, version: ModelVersion, users: dict[str, User]) -> None:
+        otto = users["otto"]
+        for username in DEMO_VALIDATORS:
+            version.refresh_from_db()
+            if version.state != VersionState.IN_REVIEW:
+                break
+            signer = users[username]
+            if SignOff.objects.filter(version=version, signer=signer).exists():
+                continue
+            try:
+                signoff_record(
+                    version=version,
+                    signer=signer,
+                    decision="approve",
+                    annotation=(
+                        "Demo review: read the test-suite results and the warm-up scores; "
+                        "the metrics meet the thresholds for this risk tier."
+                    ),
+                    password=DEMO_PASSWORD,
+                )
+            except ActionError as exc:
+                raise CommandError(
+                    f"{username} could not sign {version.model.name} v{version.number}: {exc} "
+                    "(sign it in the browser instead)."
+                ) from exc
+        steps = [
+            (VersionState.APPROVED, "promote_to_challenger", "Demo: shadow-score the approved version next to production."),
+            (VersionState.CHALLENGER, "promote_to_champion", "Demo: the challenger's shadow scores look right; make it the champion."),
+        ]
+        for state, name, annotation in steps:
+            version.refresh_from_db()
+            if version.state == state:
+                version_transition(version=version, name=name, actor=otto, annotation=annotation)
+        version.refresh_from_db()
+        if version.state != VersionState.CHAMPION:
+            self.stderr.write(
+                f"{version.model.name} v{version.number} is {version.get_state_display().lower()}, not champion: "
+                "someone moved it by hand, so the demo leaves it there."
+            )
+
+    # --- files to upload ------------------------------------------------------------------
+    def _write_files(self, directory: Path) -> list[Path]:
+        """A training CSV, a validation CSV and an ONNX model trained on the first, for uploads.
+
+        The bytes are deterministic; a file already holding them is not rewritten.
+        """
+        train, valid, target = sample_models.breast_cancer_frames()
+        estimator = sample_models.train_classifier(train, target)
+        contents = {
+            "breast-cancer-training.csv": sample_models.dataframe_to_csv_bytes(train),
+            "breast-cancer-validation.csv": sample_models.dataframe_to_csv_bytes(valid),
+            "breast-cancer-classifier.onnx": sample_models.to_onnx_bytes(estimator),
+        }
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, content in contents.items():
+            path = directory / name
+            if not path.exists() or path.read_bytes() != content:
+                path.write_bytes(content)
+            paths.append(path)
+        return paths
 
     # --- people ---------------------------------------------------------------------------
     def _user(self, spec: DemoUser) -> User:
@@ -224,14 +392,21 @@ class Command(BaseCommand):
         return existing or services.dataset_create(user=user, name=name, upload=upload, target=target)
 
     # --- output ---------------------------------------------------------------------------
-    def _print_summary(self, users: dict[str, User], models: list[MLModel]) -> None:
+    def _print_summary(self, users: dict[str, User], models: list[MLModel], files: list[Path]) -> None:
         write = self.stdout.write
         write(self.style.SUCCESS("Demo data is ready."))
         write("")
         write("Models:")
         for model in models:
-            numbers = ", ".join(f"v{n}" for n in model.versions.order_by("number").values_list("number", flat=True))
+            numbers = ", ".join(
+                f"v{number} ({VersionState(state).label.lower()})"
+                for number, state in model.versions.order_by("number").values_list("number", "state")
+            )
             write(f"  {model.name} ({model.get_risk_tier_display().lower()} risk): {numbers or 'no versions'}")
+        write("")
+        write("Files to upload in the browser (a training set, a validation set and a model trained on the first):")
+        for path in files:
+            write(f"  {path}")
         write("")
         write("Sign in at /accounts/login/ with one of these demo logins:")
         write(f"  {'username':<10}{'role':<18}password")
