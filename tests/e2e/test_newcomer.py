@@ -163,7 +163,7 @@ def test_newcomer_registers_a_model_and_uploads_a_version(live_server, browser_p
 
 def test_seeded_demo_model_list_screenshot(live_server, browser_page, tmp_path):
     page = browser_page
-    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", f"--files-dir={tmp_path / 'demo-files'}", stdout=StringIO())
     sign_in(page, live_server.url, "dana", "demo-pass-2026")
     rows = page.locator("table.models tbody tr")
     assert rows.count() == 3
