@@ -13,13 +13,19 @@ from django.core.management.base import CommandError
 from governance.access import permissions
 from governance.access.models import ModelGrant, User
 from governance.registry import selectors, services
-from governance.registry.models import Dataset, MLModel, ModelVersion
 from governance.registry.management.commands.seed_demo import DEMO_PASSWORD
+from governance.registry.models import Dataset, MLModel, ModelVersion
 from workflows.lifecycle.models import SignOff, TransitionRecord
 from workflows.testsuites.models import TestRun
 
 from ..factories import upload
-from ..testsuites.conftest import FAST_JOB_SETTINGS, TEST_REDIS_URL, in_thread_worker, purge, use_broker
+from ..testsuites.conftest import (
+    FAST_JOB_SETTINGS,
+    TEST_REDIS_URL,
+    in_thread_worker,
+    purge,
+    use_broker,
+)
 
 pytestmark = pytest.mark.django_db
 

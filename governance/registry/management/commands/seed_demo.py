@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -31,7 +31,14 @@ from governance.access.roles import GlobalRole, ObjectRole
 from governance.access.services import grant_create
 from governance.errors import ActionError
 from governance.registry import sample_models, services
-from governance.registry.models import Dataset, MLModel, ModelVersion, RiskTier, Task, VersionState
+from governance.registry.models import (
+    Dataset,
+    MLModel,
+    ModelVersion,
+    RiskTier,
+    Task,
+    VersionState,
+)
 from workflows.lifecycle.models import SignOff
 from workflows.lifecycle.services import signoff_record, version_transition
 
@@ -196,37 +203,38 @@ class Command(BaseCommand):
         made = []
         for spec in DEMO_MODELS:
             made.append(self._model(spec, users))
-        for spec, model in zip(DEMO_MODELS, made):
-            self._submit(spec, model, users)
+        self._submit(made, users)
         files = self._write_files(Path(files_dir or Path(settings.BASE_DIR) / "demo-files"))
         if settle:
             self._settle(made, users, timeout)
         self._print_summary(users, made, files)
 
     # --- the lifecycle, through its services ----------------------------------------------
-    def _targets(self, models: list[MLModel], goal: str | None = None) -> list[tuple[ModelVersion, str]]:
-        """The demo versions the demo moves past draft, with how far, fresh from the database."""
-        targets = []
-        for spec, model in zip(DEMO_MODELS, models):
-            for number, version_spec in enumerate(spec.versions, start=1):
-                if version_spec.goal == DRAFT or (goal and version_spec.goal != goal):
-                    continue
-                # The n-th version (by number) is the spec's n-th: seeding adds them in order.
-                versions = list(model.versions.order_by("number"))
-                if len(versions) >= number:
-                    targets.append((versions[number - 1], version_spec.goal))
-        return targets
+    @staticmethod
+    def _versions_with_goals(spec: DemoModel, model: MLModel) -> list[tuple[ModelVersion, str]]:
+        """The model's demo versions with how far the demo takes each, fresh from the database.
 
-    def _submit(self, spec: DemoModel, model: MLModel, users: dict[str, User]) -> None:
-        """Submit the versions meant to go further: the committed submit queues their test run.
-
-        Only a draft is submitted, so a second run (or a version someone withdrew) changes nothing.
+        The n-th version by number is the spec's n-th: seeding adds them in order.
         """
-        versions = list(model.versions.order_by("number"))
-        for number, version_spec in enumerate(spec.versions, start=1):
-            if version_spec.goal == DRAFT or len(versions) < number:
-                continue
-            version = versions[number - 1]
+        return list(zip(model.versions.order_by("number"), (v.goal for v in spec.versions)))
+
+    def _targets(self, models: list[MLModel], goal: str | None = None) -> list[tuple[ModelVersion, str]]:
+        """The versions the demo moves past draft (only those going to ``goal``, if given)."""
+        return [
+            (version, version_goal)
+            for spec, model in zip(DEMO_MODELS, models)
+            for version, version_goal in self._versions_with_goals(spec, model)
+            if version_goal != DRAFT and goal in (None, version_goal)
+        ]
+
+    def _submit(self, models: list[MLModel], users: dict[str, User]) -> None:
+        """Submit the versions meant to go further, as the data scientist would from the page.
+
+        The committed submit queues each version's test run and hands it to the broker, where it
+        waits until a worker starts. Only a draft is submitted, so a second run (or a version
+        someone withdrew meanwhile) changes nothing.
+        """
+        for version, _goal in self._targets(models):
             if version.state == VersionState.DRAFT:
                 version_transition(version=version, name="submit", actor=users["dana"])
 
