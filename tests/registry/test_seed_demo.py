@@ -7,6 +7,7 @@ import time
 from io import StringIO
 
 import pytest
+import redis
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -31,10 +32,23 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings, tmp_path):
+def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # Submitting enqueues test runs: never on the development broker.
+
+
+@pytest.fixture(autouse=True)
+def _test_broker():
+    """Submitting enqueues test runs: on the test Redis, never the development broker.
+
+    The runs enqueued here name rows of this test's database: drop them afterwards, so that no
+    later worker picks them up.
+    """
     use_broker(TEST_REDIS_URL)
+    yield
+    try:
+        redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1, socket_timeout=2).flushdb()
+    except redis.RedisError:
+        pass  # no Redis: nothing was enqueued there either (the runs stayed queued in the database)
 
 
 def seed(*options: str, files_dir=None) -> str:
