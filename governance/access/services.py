@@ -27,7 +27,12 @@ def token_create(*, user: User, label: str = "", expires_at: datetime | None = N
 
 
 def token_revoke(*, token: ApiToken) -> ApiToken:
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    # A locked save rather than QuerySet.update, so the audit trail's save hook records it.
+    with transaction.atomic():
+        locked = ApiToken.objects.select_for_update().get(pk=token.pk)
+        if locked.revoked_at is None:
+            locked.revoked_at = timezone.now()
+            locked.save(update_fields=["revoked_at"])
     token.refresh_from_db()
     return token
 

@@ -1,0 +1,277 @@
+"""Writes to the audit trail: one way in, ``audit_append``, and helpers for each kind of event.
+
+Every event is appended to one hash chain in the transaction of the action it records, so a
+rolled-back action leaves no event and a committed one always has its event. Appending locks the
+chain head row: concurrent writers queue, and the chain never forks or skips a number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone as dt_timezone
+from typing import Any, Iterable
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .context import correlation_id_get, current_agent, current_request
+from .models import GENESIS_HASH, HASHED_FIELDS, ActorKind, AuditEvent, ChainHead, EventKind
+
+# Key of the PostgreSQL advisory lock that serialises creating the chain head row.
+_HEAD_CREATE_LOCK = 0x617564697448  # "auditH"
+_UNSET: Any = object()
+
+
+# --- Canonical content and hashing --------------------------------------------------------------
+
+
+def canonical_data(data: dict | None) -> str:
+    """Details as canonical JSON text (sorted keys, no whitespace); values JSON cannot hold become text."""
+    return json.dumps(data or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _iso(at: datetime) -> str:
+    if at.tzinfo is not dt_timezone.utc:
+        at = at.astimezone(dt_timezone.utc)
+    return at.isoformat()
+
+
+def canonical_content(row: Iterable) -> str:
+    """The canonical JSON of one event: every hashed field (``HASHED_FIELDS`` order), sorted keys."""
+    values = dict(zip(HASHED_FIELDS, row))
+    values["at"] = _iso(values["at"])
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_hash(row: Iterable) -> str:
+    return hashlib.sha256(canonical_content(row).encode("utf-8")).hexdigest()
+
+
+def event_hash(event: AuditEvent) -> str:
+    return content_hash(getattr(event, field) for field in HASHED_FIELDS)
+
+
+# --- Describing actors and objects --------------------------------------------------------------
+
+
+def describe_object(obj) -> dict:
+    """The model slug, version number and type/id/repr of what an event is about."""
+    if obj is None:
+        return {}
+    from governance.registry.models import MLModel, ModelVersion
+
+    found: dict = {
+        "object_type": obj._meta.label_lower,
+        "object_id": str(obj.pk) if obj.pk is not None else "",
+        "object_repr": str(obj)[:300],
+    }
+    if isinstance(obj, MLModel):
+        found["model_slug"] = obj.slug
+    elif isinstance(obj, ModelVersion):
+        found["model_slug"] = obj.model.slug
+        found["version_number"] = obj.number
+    else:
+        # Records about a version (transitions, sign-offs, test runs) or a model (grants).
+        version = getattr(obj, "version", None) if _has_field(obj, "version") else None
+        if isinstance(version, ModelVersion):
+            found["model_slug"] = version.model.slug
+            found["version_number"] = version.number
+        elif _has_field(obj, "model") and isinstance(getattr(obj, "model", None), MLModel):
+            found["model_slug"] = obj.model.slug
+    return found
+
+
+def _has_field(obj, name: str) -> bool:
+    try:
+        obj._meta.get_field(name)
+    except Exception:
+        return False
+    return True
+
+
+def _actor_fields(actor, agent_name: str | None) -> dict:
+    """actor, actor_username, actor_kind and agent_name for an event."""
+    agent = current_agent()
+    if actor is _UNSET:
+        if agent is not None:
+            actor = agent.actor
+        else:
+            request = current_request()
+            user = getattr(request, "user", None)
+            actor = user if user is not None and user.is_authenticated else None
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    if agent_name is None:
+        agent_name = agent.agent_name if agent is not None else ""
+    if agent_name or (actor is not None and actor.is_service_account) or (agent is not None and actor is None):
+        kind = ActorKind.AGENT
+    elif actor is not None:
+        kind = ActorKind.HUMAN
+    else:
+        kind = ActorKind.ANONYMOUS
+    return {
+        "actor": actor,
+        "actor_username": actor.get_username() if actor is not None else "",
+        "actor_kind": kind,
+        "agent_name": agent_name or "",
+    }
+
+
+def client_address(request) -> str:
+    """The client's address; behind a proxy the first X-Forwarded-For hop, as auditlog does."""
+    if request is None:
+        return ""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    address = forwarded.split(",")[0].strip() if forwarded else request.META.get("REMOTE_ADDR", "")
+    return (address or "")[:45]
+
+
+# --- The one way in -----------------------------------------------------------------------------
+
+
+def audit_append(
+    *,
+    kind: str,
+    action: str,
+    summary: str = "",
+    data: dict | None = None,
+    obj=None,
+    actor=_UNSET,
+    agent_name: str | None = None,
+    model_slug: str | None = None,
+    version_number: int | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    object_repr: str | None = None,
+    request=None,
+    remote_addr: str | None = None,
+    correlation_id: str | None = None,
+) -> AuditEvent:
+    """Append one event to the chain, in the caller's transaction (or its own).
+
+    ``actor`` defaults to the agent of ``audit_context`` or the request's user; pass ``None`` for
+    an anonymous event. Address and user agent come from ``request`` (or the current request).
+    """
+    request = request if request is not None else current_request()
+    fields = {
+        "kind": kind,
+        "action": action[:60],
+        "summary": summary or "",
+        "data": canonical_data(data),
+        "correlation_id": (correlation_id or correlation_id_get() or "")[:64],
+        "remote_addr": (remote_addr if remote_addr is not None else client_address(request)) or "",
+        "user_agent": (request.META.get("HTTP_USER_AGENT", "") if request is not None else "")[:300],
+        "model_slug": "",
+        "version_number": None,
+        "object_type": "",
+        "object_id": "",
+        "object_repr": "",
+    }
+    fields.update(describe_object(obj))
+    if model_slug is not None:
+        fields["model_slug"] = model_slug
+    if version_number is not None:
+        fields["version_number"] = version_number
+    if object_type is not None:
+        fields["object_type"] = object_type[:100]
+    if object_id is not None:
+        fields["object_id"] = str(object_id)[:64]
+    if object_repr is not None:
+        fields["object_repr"] = object_repr[:300]
+    fields.update(_actor_fields(actor, agent_name))
+
+    with transaction.atomic(savepoint=False):
+        head = _lock_head()
+        event = AuditEvent(seq=head.seq + 1, prev_hash=head.hash, at=timezone.now(), **fields)
+        event.hash = event_hash(event)
+        event.save(force_insert=True)
+        ChainHead.objects.filter(pk=head.pk).update(seq=event.seq, hash=event.hash)
+    return event
+
+
+def _lock_head() -> ChainHead:
+    """Lock and return the chain head; create it when missing (fresh or flushed database)."""
+    head = ChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is not None:
+        return head
+    if connection.vendor == "postgresql":
+        # Two first writers must not both create the head: the second waits here until the
+        # first commits, then finds the row.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_HEAD_CREATE_LOCK])
+        head = ChainHead.objects.select_for_update().filter(pk=1).first()
+        if head is not None:
+            return head
+    last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    first = AuditEvent.objects.order_by("seq").values_list("seq", "prev_hash").first()
+    return ChainHead.objects.create(
+        pk=1,
+        seq=last[0] if last else 0,
+        hash=last[1] if last else GENESIS_HASH,
+        base_seq=first[0] if first else 1,
+        base_prev_hash=first[1] if first else GENESIS_HASH,
+    )
+
+
+# --- Helpers for each kind of event -------------------------------------------------------------
+
+
+def access_record(request, action: str, obj=None, *, summary: str = "", data: dict | None = None) -> AuditEvent:
+    """Someone looked at or downloaded something: "model.viewed", "artifact.downloaded", ..."""
+    user = getattr(request, "user", None)
+    return audit_append(
+        kind=EventKind.ACCESS,
+        action=action,
+        obj=obj,
+        summary=summary,
+        data=data,
+        actor=user if user is not None and user.is_authenticated else None,
+        request=request,
+    )
+
+
+def account_event_record(
+    *, action: str, user=None, request=None, obj=None, summary: str = "", data: dict | None = None, actor=_UNSET
+) -> AuditEvent:
+    """A sign-in, sign-out, MFA, password, token or activation event about ``user``."""
+    target = obj if obj is not None else user
+    if actor is _UNSET and request is not None:
+        request_user = getattr(request, "user", None)
+        if request_user is not None and request_user.is_authenticated:
+            actor = request_user
+        elif user is not None and action.startswith("login."):
+            actor = user
+    return audit_append(
+        kind=EventKind.LOGIN,
+        action=action,
+        obj=target,
+        summary=summary,
+        data=data,
+        actor=actor,
+        request=request,
+    )
+
+
+def agent_event_record(
+    *,
+    agent_name: str,
+    action: str,
+    summary: str = "",
+    data: dict | None = None,
+    obj=None,
+    actor=None,
+) -> AuditEvent:
+    """What a scheduled or event-triggered job did, as its own event beside the human actions.
+
+    ``actor`` is the service account the job ran as (optional); ``obj`` what it worked on.
+    """
+    return audit_append(
+        kind=EventKind.AGENT,
+        action=action,
+        summary=summary,
+        data=data,
+        obj=obj,
+        actor=actor,
+        agent_name=agent_name,
+    )

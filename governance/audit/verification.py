@@ -1,0 +1,158 @@
+"""Recompute the hash chain and name the first entry that was changed, deleted, inserted or moved.
+
+The events are streamed in ``seq`` order as plain tuples (no model instances), so a million
+entries verify in seconds with constant memory. At the first break, a few extra queries decide
+what kind of tampering explains it:
+
+- changed: the entry links to its predecessor but its content no longer matches its hash;
+- deleted: a sequence number is missing (or the following entries were renumbered to hide it);
+- inserted: an entry that the chain does not link through (the next entry links past it);
+- moved: an entry whose predecessor, by its own prev_hash, sits elsewhere in the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import timezone as dt_timezone
+
+from .models import GENESIS_HASH, HASHED_FIELDS, AuditEvent, ChainHead
+from .services import content_hash
+
+_UTC = dt_timezone.utc
+
+
+@dataclass
+class Problem:
+    seq: int
+    kind: str  # changed | deleted | inserted | moved
+    message: str
+
+
+@dataclass
+class VerificationResult:
+    ok: bool
+    checked: int
+    head: dict
+    first_bad: Problem | None = None
+
+    def as_dict(self) -> dict:
+        body = {"ok": self.ok, "checked": self.checked, "head": self.head}
+        if self.first_bad is not None:
+            body["first_bad"] = asdict(self.first_bad)
+        return body
+
+
+def chain_verify(*, chunk_size: int = 5000) -> VerificationResult:
+    head = ChainHead.objects.filter(pk=1).first()
+    base_seq = head.base_seq if head else 1
+    base_prev = head.base_prev_hash if head else GENESIS_HASH
+    head_info = {"seq": head.seq if head else 0, "hash": head.hash if head else GENESIS_HASH}
+
+    rows = (
+        AuditEvent.objects.order_by("seq")
+        .values_list(*HASHED_FIELDS, "hash")
+        .iterator(chunk_size=chunk_size)
+    )
+    expected_seq, prev_hash, prev_prev_hash = base_seq, base_prev, None
+    checked = 0
+    dumps, sha256, utc = json.dumps, hashlib.sha256, _UTC
+    keys = HASHED_FIELDS
+    for row in rows:
+        seq, row_prev, stored = row[0], row[1], row[-1]
+        # Inlined content_hash: this loop runs a million times.
+        values = dict(zip(keys, row))
+        at = values["at"]
+        values["at"] = (at if at.tzinfo is utc else at.astimezone(utc)).isoformat()
+        computed = sha256(
+            dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        ).hexdigest()
+        if seq != expected_seq or computed != stored or row_prev != prev_hash:
+            problem = _diagnose(row, computed, expected_seq, prev_hash, prev_prev_hash)
+            return VerificationResult(False, checked, head_info, problem)
+        checked += 1
+        expected_seq, prev_prev_hash, prev_hash = seq + 1, prev_hash, stored
+
+    if head is None:
+        if checked:
+            return VerificationResult(
+                False, checked, head_info, Problem(expected_seq - 1, "deleted", "The chain head record is missing.")
+            )
+        return VerificationResult(True, 0, head_info)
+    if expected_seq - 1 < head.seq:
+        return VerificationResult(
+            False,
+            checked,
+            head_info,
+            Problem(expected_seq, "deleted", f"Entries {expected_seq} to {head.seq} are missing from the end."),
+        )
+    if expected_seq - 1 > head.seq or prev_hash != head.hash:
+        return VerificationResult(
+            False,
+            checked,
+            head_info,
+            Problem(
+                head.seq + 1 if expected_seq - 1 > head.seq else head.seq,
+                "inserted" if expected_seq - 1 > head.seq else "changed",
+                "The end of the chain does not match its recorded head.",
+            ),
+        )
+    purge_problem = _check_purge_anchor(head)
+    if purge_problem is not None:
+        return VerificationResult(False, checked, head_info, purge_problem)
+    return VerificationResult(True, checked, head_info)
+
+
+def _hash_with_seq(row, seq: int) -> str:
+    return content_hash((seq,) + tuple(row[1:-1]))
+
+
+def _diagnose(row, computed: str, expected_seq: int, prev_hash: str, prev_prev_hash: str | None) -> Problem:
+    seq, row_prev, stored = row[0], row[1], row[-1]
+    if seq > expected_seq:
+        missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq} to {seq - 1}"
+        return Problem(expected_seq, "deleted", f"Entry {missing} is missing: the chain jumps to {seq}.")
+
+    links = row_prev == prev_hash
+    if links:
+        return Problem(seq, "changed", f"Entry {seq} was changed: its content no longer matches its hash.")
+
+    # It does not link to the entry before it. Was that one inserted? Then this entry links past it.
+    if prev_prev_hash is not None and row_prev == prev_prev_hash:
+        return Problem(seq - 1, "inserted", f"Entry {seq - 1} was inserted: the chain links past it.")
+    # Is this entry itself inserted? Then the next one links to the entry before it.
+    following = AuditEvent.objects.filter(seq__gt=seq).order_by("seq").values_list("prev_hash", flat=True).first()
+    if following is not None and following == prev_hash:
+        return Problem(seq, "inserted", f"Entry {seq} was inserted: the chain links past it.")
+    # Does its own prev_hash point at an entry elsewhere? Then it was moved from after that one.
+    origin = AuditEvent.objects.filter(hash=row_prev).values_list("seq", flat=True).first()
+    if origin is not None and origin != seq - 1:
+        follower = AuditEvent.objects.filter(prev_hash=stored).values_list("seq", flat=True).first()
+        candidates = {origin + 1} | ({follower - 1} if follower is not None else set())
+        original = next((c for c in sorted(candidates) if _hash_with_seq(row, c) == stored), None)
+        where = f" from position {original}" if original is not None else ""
+        return Problem(seq, "moved", f"Entry {seq} was moved{where}: by its own link it follows entry {origin}.")
+    # Renumbered to close a gap: its hash matches a later number, so entries before it were deleted.
+    for gap in range(1, 4):
+        if _hash_with_seq(row, seq + gap) == stored:
+            return Problem(
+                seq, "deleted", f"{gap} entr{'y' if gap == 1 else 'ies'} before entry {seq} were deleted "
+                "and later entries renumbered."
+            )
+    if computed == stored:
+        return Problem(seq, "changed", f"Entry {seq} was changed: it no longer links to entry {seq - 1}.")
+    return Problem(seq, "changed", f"Entry {seq} was changed: its content no longer matches its hash.")
+
+
+def _check_purge_anchor(head: ChainHead) -> Problem | None:
+    """After a purge, the chain must start where the last audited purge said it would."""
+    if head.base_seq == 1 and head.base_prev_hash == GENESIS_HASH:
+        return None
+    purge = AuditEvent.objects.filter(action="audit.purged").order_by("-seq").values_list("seq", "data").first()
+    if purge is None:
+        return Problem(head.base_seq, "deleted", "Entries before the chain start were removed without a purge record.")
+    anchor = json.loads(purge[1])
+    if anchor.get("starts_at_seq") != head.base_seq or anchor.get("starts_from_hash") != head.base_prev_hash:
+        return Problem(head.base_seq, "deleted", f"The chain start does not match the purge recorded at entry {purge[0]}.")
+    return None
