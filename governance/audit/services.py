@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime, timedelta, timezone as dt_timezone
 from typing import Any, Iterable
 
 from django.db import connection, transaction
@@ -275,3 +275,66 @@ def agent_event_record(
         actor=actor,
         agent_name=agent_name,
     )
+
+
+# --- Retention ----------------------------------------------------------------------------------
+
+
+class PurgeRefused(Exception):
+    pass
+
+
+def audit_purge(*, before: datetime, dry_run: bool = False, reason: str = "", actor=None) -> dict:
+    """Remove the entries recorded before ``before``, keeping the rest of the chain verifiable.
+
+    The chain start moves to the first kept entry (its number and its prev_hash are kept on the
+    head row), and an "audit.purged" event records that anchor, the count and the reason.
+    """
+    from auditlog.models import LogEntry
+    from django.conf import settings
+
+    retention = getattr(settings, "GOVERNANCE_AUDIT_RETENTION_DAYS", None)
+    if retention is None:
+        raise PurgeRefused(
+            "The audit trail is kept forever (GOVERNANCE_AUDIT_RETENTION_DAYS is not set): nothing may be purged."
+        )
+    days = max(int(retention), settings.GOVERNANCE_AUDIT_MIN_RETENTION_DAYS)
+    oldest_allowed = timezone.now() - timedelta(days=days)
+    if before > oldest_allowed:
+        raise PurgeRefused(
+            f"Entries are kept for {days} days: the cut-off must be on or before {oldest_allowed.date().isoformat()}."
+        )
+
+    with transaction.atomic():
+        head = _lock_head()
+        # Events are appended under the head lock with the time taken then, so time follows seq.
+        first_kept = (
+            AuditEvent.objects.filter(at__gte=before).order_by("seq").values_list("seq", "prev_hash").first()
+        )
+        new_base, new_prev = first_kept if first_kept else (head.seq + 1, head.hash)
+        count = AuditEvent.objects.filter(seq__gte=head.base_seq, seq__lt=new_base).count()
+        if dry_run or count == 0:
+            return {"count": count, "starts_at_seq": head.base_seq, "event_seq": None}
+        ChainHead.objects.filter(pk=head.pk).update(base_seq=new_base, base_prev_hash=new_prev)
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # Lets the append-only trigger allow these deletions, in this transaction only.
+                cursor.execute("SELECT set_config('governance.audit_purge', 'on', true)")
+                cursor.execute("SELECT set_config('governance.audit_purge_before', %s, true)", [before.isoformat()])
+            cursor.execute(f"DELETE FROM {AuditEvent._meta.db_table} WHERE seq < %s", [new_base])
+            cursor.execute(f"DELETE FROM {LogEntry._meta.db_table} WHERE timestamp < %s", [before])
+        event = audit_append(
+            kind=EventKind.ADMIN,
+            action="audit.purged",
+            summary=reason or f"Retention purge of entries recorded before {before.date().isoformat()}.",
+            data={
+                "starts_at_seq": new_base,
+                "starts_from_hash": new_prev,
+                "removed": count,
+                "before": before.isoformat(),
+                "retention_days": days,
+            },
+            actor=actor,
+            agent_name="" if actor is not None else "audit-purge",
+        )
+    return {"count": count, "starts_at_seq": new_base, "event_seq": event.seq}
