@@ -121,10 +121,6 @@ def _diagnose(row, computed: str, expected_seq: int, prev_hash: str, prev_prev_h
     # It does not link to the entry before it. Was that one inserted? Then this entry links past it.
     if prev_prev_hash is not None and row_prev == prev_prev_hash:
         return Problem(seq - 1, "inserted", f"Entry {seq - 1} was inserted: the chain links past it.")
-    # Is this entry itself inserted? Then the next one links to the entry before it.
-    following = AuditEvent.objects.filter(seq__gt=seq).order_by("seq").values_list("prev_hash", flat=True).first()
-    if following is not None and following == prev_hash:
-        return Problem(seq, "inserted", f"Entry {seq} was inserted: the chain links past it.")
     # Does its own prev_hash point at an entry elsewhere? Then it was moved from after that one.
     origin = AuditEvent.objects.filter(hash=row_prev).values_list("seq", flat=True).first()
     if origin is not None and origin != seq - 1:
@@ -133,6 +129,10 @@ def _diagnose(row, computed: str, expected_seq: int, prev_hash: str, prev_prev_h
         original = next((c for c in sorted(candidates) if _hash_with_seq(row, c) == stored), None)
         where = f" from position {original}" if original is not None else ""
         return Problem(seq, "moved", f"Entry {seq} was moved{where}: by its own link it follows entry {origin}.")
+    # Is this entry itself inserted? Then the next one links to the entry before it.
+    following = AuditEvent.objects.filter(seq__gt=seq).order_by("seq").values_list("prev_hash", flat=True).first()
+    if following is not None and following == prev_hash:
+        return Problem(seq, "inserted", f"Entry {seq} was inserted: the chain links past it.")
     # Renumbered to close a gap: its hash matches a later number, so entries before it were deleted.
     for gap in range(1, 4):
         if _hash_with_seq(row, seq + gap) == stored:

@@ -11,14 +11,17 @@ from django.db import migrations
 TRIGGER_SQL = """
 CREATE OR REPLACE FUNCTION governance_audit_append_only() RETURNS trigger AS $$
 BEGIN
+    -- Nested IFs: PL/pgSQL does not promise to short-circuit AND, and OLD has different
+    -- columns in the two tables.
     IF TG_OP = 'DELETE' AND current_setting('governance.audit_purge', true) = 'on' THEN
-        IF TG_TABLE_NAME = 'audit_auditevent'
-           AND OLD.seq < (SELECT base_seq FROM audit_chainhead WHERE id = 1) THEN
-            RETURN OLD;
-        END IF;
-        IF TG_TABLE_NAME = 'auditlog_logentry'
-           AND OLD.timestamp < current_setting('governance.audit_purge_before')::timestamptz THEN
-            RETURN OLD;
+        IF TG_TABLE_NAME = 'audit_auditevent' THEN
+            IF OLD.seq < (SELECT base_seq FROM audit_chainhead WHERE id = 1) THEN
+                RETURN OLD;
+            END IF;
+        ELSIF TG_TABLE_NAME = 'auditlog_logentry' THEN
+            IF OLD.timestamp < NULLIF(current_setting('governance.audit_purge_before', true), '')::timestamptz THEN
+                RETURN OLD;
+            END IF;
         END IF;
     END IF;
     RAISE EXCEPTION 'The audit trail is append-only: % on % refused.', TG_OP, TG_TABLE_NAME

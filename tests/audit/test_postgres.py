@@ -1,0 +1,44 @@
+"""PostgreSQL only: the append-only trigger."""
+
+import pytest
+from auditlog.models import LogEntry
+from django.db import DatabaseError, connection, transaction
+
+from governance.audit.models import AuditEvent
+from governance.audit.services import agent_event_record
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger exists on PostgreSQL only"),
+]
+
+
+@pytest.mark.django_db
+def test_trigger_refuses_update_and_delete_of_audit_events():
+    agent_event_record(agent_name="scheduler", action="job.ran")
+    with connection.cursor() as cursor:
+        for sql in ("UPDATE audit_auditevent SET summary = 'x'", "DELETE FROM audit_auditevent"):
+            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+                cursor.execute(sql)
+    assert AuditEvent.objects.get().summary == ""
+
+
+@pytest.mark.django_db
+def test_trigger_refuses_update_and_delete_of_auditlog_entries(credit_model):
+    assert LogEntry.objects.exists()
+    with connection.cursor() as cursor:
+        for sql in ("UPDATE auditlog_logentry SET object_repr = 'x'", "DELETE FROM auditlog_logentry"):
+            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+                cursor.execute(sql)
+
+
+@pytest.mark.django_db
+def test_purge_switch_does_not_allow_updates_or_deleting_kept_entries():
+    agent_event_record(agent_name="scheduler", action="job.ran")
+    with connection.cursor() as cursor:
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            cursor.execute("SELECT set_config('governance.audit_purge', 'on', true)")
+            cursor.execute("DELETE FROM audit_auditevent")
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            cursor.execute("SELECT set_config('governance.audit_purge', 'on', true)")
+            cursor.execute("UPDATE audit_auditevent SET summary = 'x'")
