@@ -47,7 +47,9 @@ class AuditEventQuerySet(models.QuerySet):
 
 
 class AuditEvent(models.Model):
-    """One entry of the trail. The fields in ``HASHED_FIELDS`` are what its hash covers."""
+    """One entry of the trail. Its hash is the SHA-256 of the canonical content of the fields in
+    ``HASHED_FIELDS`` (seq and prev_hash included), so changing, removing, inserting or moving an
+    entry shows when the chain is recomputed."""
 
     seq = models.BigIntegerField(primary_key=True)
     prev_hash = models.CharField(max_length=64)
@@ -122,7 +124,8 @@ class AuditEvent(models.Model):
         return changes if isinstance(changes, dict) else {}
 
 
-# The fields covered by the hash, in the order verification reads them.
+# The fields covered by the hash, in this order: the canonical content of an event is the JSON
+# array of their values (``services.canonical_content``). Changing this tuple breaks every chain.
 HASHED_FIELDS = (
     "seq",
     "prev_hash",

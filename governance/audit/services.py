@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import c_make_encoder, encode_basestring
 from datetime import datetime, timedelta, timezone as dt_timezone
 from typing import Any, Iterable
 
@@ -31,17 +32,40 @@ def canonical_data(data: dict | None) -> str:
     return json.dumps(data or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def _iso(at: datetime) -> str:
+def canonical_time(at: datetime) -> str:
+    """UTC, always with microseconds: ``2026-11-26T10:51:00.000000Z`` (PostgreSQL can write it too)."""
     if at.tzinfo is not dt_timezone.utc:
         at = at.astimezone(dt_timezone.utc)
-    return at.isoformat()
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# One encoder, built once: verification calls it a million times. The C encoder called directly
+# gives the same text as JSONEncoder.encode at less than half the cost (it is rebuilt per call there).
+# The item separator is ", " because that is what PostgreSQL's json_build_array writes, so the
+# database can recompute the same hashes (verification.py); strings are escaped alike by both.
+_ENCODER = json.JSONEncoder(separators=(", ", ":"), ensure_ascii=False)
+if c_make_encoder is not None:
+    _c_encoder = c_make_encoder(None, _ENCODER.default, encode_basestring, None, ":", ", ", False, False, True)
+
+    def encode_values(values: list) -> str:
+        return "".join(_c_encoder(values, 0))
+
+else:  # pragma: no cover - CPython always has it
+    encode_values = _ENCODER.encode
 
 
 def canonical_content(row: Iterable) -> str:
-    """The canonical JSON of one event: every hashed field (``HASHED_FIELDS`` order), sorted keys."""
-    values = dict(zip(HASHED_FIELDS, row))
-    values["at"] = _iso(values["at"])
-    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The canonical form of one event: the JSON array of the ``HASHED_FIELDS`` values in that
+    order, items separated by ", ", the time as ``canonical_time``, non-ASCII text as is.
+
+    An array rather than an object with sorted keys: the same information, unambiguous, a third
+    of the cost to encode a million times, and exactly what PostgreSQL's ``json_build_array``
+    writes, so the database can recompute it."""
+    values = list(row)
+    at = values[2]
+    if not isinstance(at, str):
+        values[2] = canonical_time(at)
+    return encode_values(values)
 
 
 def content_hash(row: Iterable) -> str:
@@ -49,7 +73,7 @@ def content_hash(row: Iterable) -> str:
 
 
 def event_hash(event: AuditEvent) -> str:
-    return content_hash(getattr(event, field) for field in HASHED_FIELDS)
+    return content_hash([getattr(event, field) for field in HASHED_FIELDS])
 
 
 # --- Describing actors and objects --------------------------------------------------------------

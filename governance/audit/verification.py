@@ -17,8 +17,11 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import timezone as dt_timezone
 
+from django.db import connection
+from django.db.models.expressions import RawSQL
+
 from .models import GENESIS_HASH, HASHED_FIELDS, AuditEvent, ChainHead
-from .services import content_hash
+from .services import content_hash, encode_values
 
 _UTC = dt_timezone.utc
 
@@ -44,35 +47,84 @@ class VerificationResult:
         return body
 
 
-def chain_verify(*, chunk_size: int = 5000) -> VerificationResult:
+_PG_TIME = """to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
+def _pg_content_hash_sql() -> str:
+    """SQL computing each row's content hash in PostgreSQL, byte for byte as ``content_hash``."""
+    columns = [
+        _PG_TIME if name == "at" else connection.ops.quote_name(AuditEvent._meta.get_field(name).column)
+        for name in HASHED_FIELDS
+    ]
+    return f"encode(sha256(convert_to(json_build_array({', '.join(columns)})::text, 'UTF8')), 'hex')"
+
+
+def _python_rows(chunk_size: int):
+    """(seq, prev_hash, hash, recomputed hash) in seq order, recomputed here in Python."""
+    encode, sha256, utc = encode_values, hashlib.sha256, _UTC
+    events = AuditEvent.objects.order_by("seq").values_list(*HASHED_FIELDS, "hash")
+    for row in events.iterator(chunk_size=chunk_size):
+        values = list(row[:-1])
+        at = values[2]
+        values[2] = (at if at.tzinfo is utc else at.astimezone(utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        yield row[0], row[1], row[-1], sha256(encode(values).encode("utf-8")).hexdigest()
+
+
+def _full_row(seq: int) -> tuple:
+    return AuditEvent.objects.filter(seq=seq).values_list(*HASHED_FIELDS, "hash").get()
+
+
+def _first_break_in_database(base_seq: int, base_prev: str) -> tuple[int | None, int]:
+    """PostgreSQL walks the chain itself in one pass and returns only the first break:
+    (its seq or None, entries checked before it). Nothing but the answer crosses the wire."""
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    sql = f"""
+        SELECT seq, n FROM (
+            SELECT seq, prev_hash, hash, {_pg_content_hash_sql()} AS computed,
+                   lag(hash) OVER w AS before_hash, lag(seq) OVER w AS before_seq,
+                   row_number() OVER w AS n
+            FROM {table} WINDOW w AS (ORDER BY seq)
+        ) AS chain
+        WHERE computed <> hash
+           OR prev_hash <> COALESCE(before_hash, %s)
+           OR seq <> COALESCE(before_seq + 1, %s)
+        ORDER BY seq LIMIT 1
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [base_prev, base_seq])
+        found = cursor.fetchone()
+        if found is not None:
+            return found[0], found[1] - 1
+        cursor.execute(f"SELECT count(*) FROM {table}")
+        return None, cursor.fetchone()[0]
+
+
+def chain_verify(*, in_database: bool | None = None, chunk_size: int = 20000) -> VerificationResult:
+    """Recompute the chain. On PostgreSQL the database recomputes it by default (fastest);
+    ``in_database=False`` recomputes every hash in Python, independently of the database."""
     head = ChainHead.objects.filter(pk=1).first()
     base_seq = head.base_seq if head else 1
     base_prev = head.base_prev_hash if head else GENESIS_HASH
     head_info = {"seq": head.seq if head else 0, "hash": head.hash if head else GENESIS_HASH}
+    if in_database is None:
+        in_database = connection.vendor == "postgresql"
 
-    rows = (
-        AuditEvent.objects.order_by("seq")
-        .values_list(*HASHED_FIELDS, "hash")
-        .iterator(chunk_size=chunk_size)
-    )
-    expected_seq, prev_hash, prev_prev_hash = base_seq, base_prev, None
-    checked = 0
-    dumps, sha256, utc = json.dumps, hashlib.sha256, _UTC
-    keys = HASHED_FIELDS
-    for row in rows:
-        seq, row_prev, stored = row[0], row[1], row[-1]
-        # Inlined content_hash: this loop runs a million times.
-        values = dict(zip(keys, row))
-        at = values["at"]
-        values["at"] = (at if at.tzinfo is utc else at.astimezone(utc)).isoformat()
-        computed = sha256(
-            dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        ).hexdigest()
-        if seq != expected_seq or computed != stored or row_prev != prev_hash:
-            problem = _diagnose(row, computed, expected_seq, prev_hash, prev_prev_hash)
+    if in_database:
+        bad_seq, checked = _first_break_in_database(base_seq, base_prev)
+        if bad_seq is not None:
+            problem = _diagnose_at(bad_seq, base_seq, base_prev)
             return VerificationResult(False, checked, head_info, problem)
-        checked += 1
-        expected_seq, prev_prev_hash, prev_hash = seq + 1, prev_hash, stored
+        last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+        expected_seq, prev_hash = (last[0] + 1, last[1]) if last else (base_seq, base_prev)
+    else:
+        expected_seq, prev_hash, prev_prev_hash = base_seq, base_prev, None
+        checked = 0
+        for seq, row_prev, stored, computed in _python_rows(chunk_size):
+            if seq != expected_seq or computed != stored or row_prev != prev_hash:
+                problem = _diagnose(_full_row(seq), computed, expected_seq, prev_hash, prev_prev_hash)
+                return VerificationResult(False, checked, head_info, problem)
+            checked += 1
+            expected_seq, prev_prev_hash, prev_hash = seq + 1, prev_hash, stored
 
     if head is None:
         if checked:
@@ -102,6 +154,16 @@ def chain_verify(*, chunk_size: int = 5000) -> VerificationResult:
     if purge_problem is not None:
         return VerificationResult(False, checked, head_info, purge_problem)
     return VerificationResult(True, checked, head_info)
+
+
+def _diagnose_at(seq: int, base_seq: int, base_prev: str) -> Problem:
+    """Diagnose a break the database found, from the entries just before it."""
+    before = list(AuditEvent.objects.filter(seq__lt=seq).order_by("-seq").values_list("seq", "hash")[:2])
+    expected_seq = before[0][0] + 1 if before else base_seq
+    prev_hash = before[0][1] if before else base_prev
+    prev_prev_hash = before[1][1] if len(before) > 1 else (base_prev if before else None)
+    row = _full_row(seq)
+    return _diagnose(row, content_hash(row[:-1]), expected_seq, prev_hash, prev_prev_hash)
 
 
 def _hash_with_seq(row, seq: int) -> str:
