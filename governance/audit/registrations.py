@@ -1,12 +1,17 @@
 """Which registry models django-auditlog records (the access and lifecycle apps register theirs).
 
-A version's state changes only through ``version_transition``, whose transition record is in the
-trail with its actor, annotation and policy; auditlog leaves those fields out so that a transition
-is not recorded twice. (``serialize_data`` is not used on versions: auditlog would set the
+Models and datasets are recorded on create, update and delete. A version is recorded on create
+and delete only: its fields are fixed at intake except its state (and the two fields that move
+with it), which changes only through ``version_transition``, whose transition record is in the
+trail with actor, annotation and policy. Leaving auditlog's update hook off versions spares every
+transition a read of the old row, a good part of what the trail would add to it (see
+bench/audit_bench.py). (``serialize_data`` is not used on versions: auditlog would set the
 protected FSM field on a copy and fail every save.)
 """
 
+from auditlog.receivers import log_update
 from auditlog.registry import auditlog
+from django.db.models.signals import pre_save
 
 
 def register_models() -> None:
@@ -19,3 +24,4 @@ def register_models() -> None:
         auditlog.register(Dataset)
     if not auditlog.contains(ModelVersion):
         auditlog.register(ModelVersion, exclude_fields=["state", "state_changed_at", "was_champion"])
+        pre_save.disconnect(sender=ModelVersion, dispatch_uid=auditlog._dispatch_uid(pre_save, log_update))

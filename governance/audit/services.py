@@ -206,12 +206,65 @@ def audit_append(
     fields.update(_actor_fields(actor, agent_name))
 
     with transaction.atomic(savepoint=False):
-        head = _lock_head()
-        event = AuditEvent(seq=head.seq + 1, prev_hash=head.hash, at=timezone.now(), **fields)
-        event.hash = event_hash(event)
-        event.save(force_insert=True)
-        ChainHead.objects.filter(pk=head.pk).update(seq=event.seq, hash=event.hash)
+        if connection.vendor == "postgresql":
+            event = AuditEvent(seq=0, prev_hash="", at=timezone.now(), **fields)
+            # One round trip: lock the head, insert the next entry, move the head.
+            chained = _append_in_one_statement(event)
+            if chained is None:  # no head row yet (fresh or flushed database)
+                _lock_head()
+                chained = _append_in_one_statement(event)
+            event.seq, event.prev_hash, event.hash = chained
+        else:
+            head = _lock_head()
+            event = AuditEvent(seq=head.seq + 1, prev_hash=head.hash, at=timezone.now(), **fields)
+            event.hash = event_hash(event)
+            event.save(force_insert=True)
+            ChainHead.objects.filter(pk=head.pk).update(seq=event.seq, hash=event.hash)
     return event
+
+
+# Casts for the values handed to PostgreSQL, so json_build_array sees the column types.
+_PG_CASTS = {"actor_id": "bigint", "version_number": "integer", "at": "timestamptz"}
+
+
+def _append_in_one_statement(event: AuditEvent) -> tuple[int, str, str] | None:
+    """Append on PostgreSQL in a single statement; the database computes the content hash with
+    the same canonical form (``canonical_content``; verified in Python by the tests).
+
+    The head row is locked FOR UPDATE by the statement itself: a concurrent writer waits for it,
+    then reads the head its predecessor committed, so numbers never repeat or skip.
+    """
+    global _APPEND_SQL
+    if _APPEND_SQL is None:
+        _APPEND_SQL = _append_sql()
+    params = [getattr(event, name) for name in _GIVEN_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(_APPEND_SQL, params)
+        return cursor.fetchone()
+
+
+_GIVEN_FIELDS = [name for name in HASHED_FIELDS if name not in ("seq", "prev_hash")]
+_APPEND_SQL: str | None = None
+
+
+def _append_sql() -> str:
+    from .verification import pg_content_hash_sql
+
+    quote = connection.ops.quote_name
+    select_given = ", ".join(f"%s::{_PG_CASTS.get(name, 'text')} AS {quote(name)}" for name in _GIVEN_FIELDS)
+    columns = ", ".join(quote(AuditEvent._meta.get_field(name).column) for name in HASHED_FIELDS)
+    events, heads = quote(AuditEvent._meta.db_table), quote(ChainHead._meta.db_table)
+    return f"""
+        WITH head AS (SELECT seq, hash FROM {heads} WHERE id = 1 FOR UPDATE),
+        new AS (SELECT head.seq + 1 AS seq, head.hash AS prev_hash, {select_given} FROM head),
+        inserted AS (
+            INSERT INTO {events} ({columns}, hash)
+            SELECT {columns}, {pg_content_hash_sql()} FROM new
+            RETURNING seq, prev_hash, hash
+        )
+        UPDATE {heads} SET seq = inserted.seq, hash = inserted.hash FROM inserted WHERE {heads}.id = 1
+        RETURNING inserted.seq, inserted.prev_hash, inserted.hash
+    """
 
 
 def _lock_head() -> ChainHead:

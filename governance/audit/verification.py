@@ -50,7 +50,7 @@ class VerificationResult:
 _PG_TIME = """to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
 
-def _pg_content_hash_sql() -> str:
+def pg_content_hash_sql() -> str:
     """SQL computing each row's content hash in PostgreSQL, byte for byte as ``content_hash``."""
     columns = [
         _PG_TIME if name == "at" else connection.ops.quote_name(AuditEvent._meta.get_field(name).column)
@@ -80,7 +80,7 @@ def _first_break_in_database(base_seq: int, base_prev: str) -> tuple[int | None,
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
     sql = f"""
         SELECT seq, n FROM (
-            SELECT seq, prev_hash, hash, {_pg_content_hash_sql()} AS computed,
+            SELECT seq, prev_hash, hash, {pg_content_hash_sql()} AS computed,
                    lag(hash) OVER w AS before_hash, lag(seq) OVER w AS before_seq,
                    row_number() OVER w AS n
             FROM {table} WINDOW w AS (ORDER BY seq)

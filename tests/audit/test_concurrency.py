@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from governance.audit.models import AuditEvent
+from governance.audit.models import GENESIS_HASH, AuditEvent, ChainHead
 from governance.audit.services import agent_event_record
 from governance.audit.verification import chain_verify
 
@@ -17,8 +17,26 @@ class Abandoned(Exception):
     pass
 
 
-@pytest.mark.django_db(transaction=True)
-def test_simultaneous_writers_keep_one_gapless_chain():
+@pytest.fixture
+def committed_db(django_db_setup, django_db_blocker):
+    """Real commits from several threads, without pytest-django's transactional flush, which
+    would also empty the role groups that a data migration made for the tests after this one.
+    Only the trail is written here, and it is emptied afterwards."""
+    with django_db_blocker.unblock():
+        assert not AuditEvent.objects.exists()
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                # TRUNCATE, because the append-only trigger refuses DELETE on PostgreSQL.
+                verb = "TRUNCATE" if connection.vendor == "postgresql" else "DELETE FROM"
+                cursor.execute(f"{verb} {AuditEvent._meta.db_table}")
+            ChainHead.objects.update_or_create(
+                pk=1, defaults={"seq": 0, "hash": GENESIS_HASH, "base_seq": 1, "base_prev_hash": GENESIS_HASH}
+            )
+
+
+def test_simultaneous_writers_keep_one_gapless_chain(committed_db):
     start = threading.Barrier(THREADS)
     errors = []
 
