@@ -120,9 +120,26 @@ class AuditEvent(models.Model):
 
     @property
     def changes(self) -> dict:
-        """{field: [old, new]} for change events."""
+        """{field: [old, new]} for change events (auditlog's form)."""
         changes = self.details.get("changes")
         return changes if isinstance(changes, dict) else {}
+
+    @property
+    def change_rows(self) -> list[tuple[str, str, str]]:
+        """(field, old, new) for display; many-to-many changes (group memberships) included."""
+        rows = []
+        for field, values in self.changes.items():
+            if isinstance(values, dict):  # {"type": "m2m", "operation": "add"|"delete", "objects": [...]}
+                objects = ", ".join(str(item) for item in values.get("objects", []))
+                removed = values.get("operation") == "delete"
+                rows.append((field, objects if removed else "", "" if removed else objects))
+            elif isinstance(values, (list, tuple)) and len(values) == 2:
+                rows.append((field, _shown(values[0]), _shown(values[1])))
+        return rows
+
+
+def _shown(value) -> str:
+    return "" if value is None or value == "None" else str(value)
 
 
 # The fields covered by the hash, in this order: the canonical content of an event is the JSON

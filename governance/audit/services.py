@@ -14,6 +14,11 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 from typing import Any, Iterable
 
 from django.db import connection, transaction
+
+try:
+    import psycopg
+except ImportError:  # pragma: no cover - only PostgreSQL installations need it
+    psycopg = None
 from django.utils import timezone
 
 from .context import correlation_id_get, current_agent, current_request
@@ -238,7 +243,11 @@ def _append_in_one_statement(event: AuditEvent) -> tuple[int, str, str] | None:
     if _APPEND_SQL is None:
         _APPEND_SQL = _append_sql()
     params = [getattr(event, name) for name in _GIVEN_FIELDS]
-    with connection.cursor() as cursor:
+    connection.ensure_connection()
+    # A server-side-binding cursor on Django's own connection (so, in its transaction): psycopg
+    # prepares a statement it runs often, which spares the server parsing and planning this one
+    # on every append.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(_APPEND_SQL, params)
         return cursor.fetchone()
 
