@@ -21,6 +21,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.db.models.signals import post_save, pre_save
 
 from .models import EventKind
+from .context import current_request
 from .services import _UNSET, account_event_record, audit_append
 
 # The instance auditlog is about to log, so the change event can name its model and version.
@@ -68,7 +69,8 @@ def logentry_to_event(sender, instance: LogEntry, created: bool, raw: bool = Fal
         object_id=str(entry.object_pk),
         object_repr=entry.object_repr,
         actor=entry.actor if entry.actor_id else _UNSET,
-        remote_addr=entry.remote_addr or None,
+        # Within a request our own reading of the address; auditlog believes X-Forwarded-For.
+        remote_addr=None if current_request() is not None else (entry.remote_addr or ""),
         correlation_id=entry.cid,
     )
 

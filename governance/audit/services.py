@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from json.encoder import c_make_encoder, encode_basestring
 from datetime import datetime, timedelta, timezone as dt_timezone
+from json.encoder import c_make_encoder, encode_basestring
 from typing import Any, Iterable
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 try:
     import psycopg
 except ImportError:  # pragma: no cover - only PostgreSQL installations need it
     psycopg = None
-from django.utils import timezone
 
 from .context import correlation_id_get, current_agent, current_request
 from .models import GENESIS_HASH, HASHED_FIELDS, ActorKind, AuditEvent, ChainHead, EventKind
@@ -148,11 +149,14 @@ def _actor_fields(actor, agent_name: str | None) -> dict:
 
 
 def client_address(request) -> str:
-    """The client's address; behind a proxy the first X-Forwarded-For hop, as auditlog does."""
+    """The client's address. X-Forwarded-For is believed only behind a proxy that sets it
+    (GOVERNANCE_AUDIT_TRUST_FORWARDED_FOR): otherwise any client could write its own address."""
     if request is None:
         return ""
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    address = forwarded.split(",")[0].strip() if forwarded else request.META.get("REMOTE_ADDR", "")
+    address = request.META.get("REMOTE_ADDR", "")
+    if getattr(settings, "GOVERNANCE_AUDIT_TRUST_FORWARDED_FOR", False):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        address = forwarded.split(",")[0].strip() or address
     return (address or "")[:45]
 
 
@@ -377,7 +381,6 @@ def audit_purge(*, before: datetime, dry_run: bool = False, reason: str = "", ac
     head row), and an "audit.purged" event records that anchor, the count and the reason.
     """
     from auditlog.models import LogEntry
-    from django.conf import settings
 
     retention = getattr(settings, "GOVERNANCE_AUDIT_RETENTION_DAYS", None)
     if retention is None:

@@ -76,6 +76,7 @@ def test_audit_page_shows_who_what_old_and_new_when_where_why(version, alice, au
     assert response.status_code == 200
     page = response.content.decode()
     assert "version.transition" in page and "Ready for tests." in page
+    assert '<a href="/audit/">Audit trail</a>' in page  # the layout's link, for auditors and admins
     assert "alice" in page
     # A change shows its old and new values, and links to its object.
     version.model.description = "Scores retail credit applications."

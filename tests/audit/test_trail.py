@@ -231,3 +231,13 @@ def test_agent_jobs_record_their_own_events_and_their_changes(credit_model):
     assert change.changes["description"][1] == "Checked nightly for drift."
     assert job.correlation_id == "task-7"
     assert chain_verify().ok
+
+
+@pytest.mark.django_db
+def test_forwarded_address_is_believed_only_behind_a_trusted_proxy(credit_model, audrey, api_for, settings):
+    client = api_for(audrey)
+    client.get(f"/api/v1/models/{credit_model.slug}/", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert last_event(action="model.viewed").remote_addr == "127.0.0.1"
+    settings.GOVERNANCE_AUDIT_TRUST_FORWARDED_FOR = True
+    client.get(f"/api/v1/models/{credit_model.slug}/", HTTP_X_FORWARDED_FOR="203.0.113.9, 10.0.0.1")
+    assert last_event(action="model.viewed").remote_addr == "203.0.113.9"
