@@ -98,7 +98,6 @@ class AuditEvent(models.Model):
             models.Index(fields=["actor_username", "seq"], name="audit_actor_seq"),
             models.Index(fields=["kind", "seq"], name="audit_kind_seq"),
         ]
-        permissions = [("verify_auditevent", "Verify the audit chain")]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} by {self.actor_username or self.actor_kind}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -52,7 +52,8 @@ def event_export(request, fmt: str):
     _require_auditor(request)
     form = EventFilterForm(request.GET)
     if not form.is_valid():
-        raise Http404("Invalid filters.")
+        errors = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in form.errors.items())
+        return HttpResponseBadRequest(f"Invalid filters: {errors}", content_type="text/plain")
     events = selectors.events_filter(**form.filters())
     # The export is itself an access event, recorded before the first byte goes out.
     access_record(request, "audit.exported", data={"format": fmt, "filters": form.active_filters()})

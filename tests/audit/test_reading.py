@@ -104,6 +104,7 @@ def test_audit_page_pages_by_key(audrey):
 def test_audit_page_is_hidden_from_others(alice, eve):
     assert _browser(eve).get(reverse("audit:event_list")).status_code == 404
     assert _browser(alice).get(reverse("audit:export_csv")).status_code == 404
+    assert not AuditEvent.objects.filter(action__startswith="audit.").exists()
     anonymous = Client().get(reverse("audit:event_list"))
     assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
 
@@ -125,6 +126,13 @@ def test_csv_export_streams_the_filtered_trail_and_is_recorded(credit_model, aud
     exported = last_event(action="audit.exported")
     assert exported.actor_username == "audrey" and exported.details["format"] == "csv"
     assert exported.details["filters"] == {"model": credit_model.slug, "kind": "agent"}
+
+
+@pytest.mark.django_db
+def test_export_with_bad_filters_is_refused_and_not_recorded(audrey):
+    response = _browser(audrey).get(reverse("audit:export_csv"), {"since": "soon"})
+    assert response.status_code == 400 and b"since" in response.content
+    assert not AuditEvent.objects.filter(action="audit.exported").exists()
 
 
 @pytest.mark.django_db

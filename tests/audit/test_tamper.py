@@ -131,11 +131,12 @@ def test_moved_neighbour_is_found(chain, chain_verify):
 
 def test_verify_audit_command_exits_1_naming_the_first_bad_entry(chain, chain_verify):
     tamper("UPDATE audit_auditevent SET action = %s WHERE seq = 3", ["job.skipped"])
-    err = io.StringIO()
-    with pytest.raises(SystemExit) as exit_info:
-        call_command("verify_audit", stderr=err)
-    assert exit_info.value.code == 1
-    assert "entry 3 (changed)" in err.getvalue()
+    for flags in ([], ["--python"]):
+        err = io.StringIO()
+        with pytest.raises(SystemExit) as exit_info:
+            call_command("verify_audit", *flags, stderr=err)
+        assert exit_info.value.code == 1
+        assert "entry 3 (changed)" in err.getvalue()
 
 
 def test_verify_api_names_the_first_bad_entry(chain, audrey, api_for):

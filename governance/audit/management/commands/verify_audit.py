@@ -11,9 +11,17 @@ from governance.audit.verification import chain_verify
 class Command(BaseCommand):
     help = "Verify the audit trail's hash chain and name the first changed, deleted, inserted or moved entry."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--python",
+            action="store_true",
+            help="Recompute every hash in Python rather than in the database (PostgreSQL): slower, "
+            "and independent of the database's own functions.",
+        )
+
+    def handle(self, *args, python=False, **options):
         started = time.perf_counter()
-        result = chain_verify()
+        result = chain_verify(in_database=False if python else None)
         elapsed = time.perf_counter() - started
         if result.ok:
             self.stdout.write(
