@@ -68,6 +68,7 @@ class AuditEvent(models.Model):
         blank=True,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,  # filters go by actor_username, which is indexed with seq
         related_name="+",
     )
     actor_username = models.CharField(max_length=150, blank=True)
@@ -82,7 +83,7 @@ class AuditEvent(models.Model):
     object_repr = models.CharField(max_length=300, blank=True)
     remote_addr = models.CharField(max_length=45, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
-    correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
+    correlation_id = models.CharField(max_length=64, blank=True)
     # Why: the annotation, or a sentence describing the event.
     summary = models.TextField(blank=True)
     # Details (old and new values for changes), stored as canonical JSON text: the hash covers
@@ -97,6 +98,8 @@ class AuditEvent(models.Model):
             models.Index(fields=["model_slug", "seq"], name="audit_model_seq"),
             models.Index(fields=["actor_username", "seq"], name="audit_actor_seq"),
             models.Index(fields=["kind", "seq"], name="audit_kind_seq"),
+            # Exact matches only: no extra pattern index, each index is paid on every append.
+            models.Index(fields=["correlation_id"], name="audit_correlation"),
         ]
 
     def __str__(self) -> str:
