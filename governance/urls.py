@@ -5,6 +5,7 @@ from django.urls import include, path
 
 api_v1 = [
     path("", include("governance.registry.api_urls")),
+    path("", include("workflows.lifecycle.api_urls")),
     path("", include("governance.audit.api_urls")),
 ]
 
@@ -12,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include(api_v1)),
+    path("", include("workflows.lifecycle.urls")),
     path("", include("governance.audit.urls")),
     path("", include("governance.registry.urls")),
 ]

@@ -35,6 +35,9 @@ _LOGENTRY_ACTIONS = {
 }
 
 SIGNOFF_LABEL = "lifecycle.SignOff"
+# Decisions are in the trail as decision events of their own (below); auditlog's entries for
+# the same rows would only repeat them.
+_DECISION_LABELS = {"lifecycle.transitionrecord", "lifecycle.annotation", "lifecycle.signoff"}
 # Fields of a sign-off never copied into the trail.
 _SECRET_FIELDS = {"password", "otp", "secret", "key_hash"}
 
@@ -54,6 +57,8 @@ def logentry_to_event(sender, instance: LogEntry, created: bool, raw: bool = Fal
     obj = _logged_instance.get()
     _logged_instance.set(None)
     label = f"{content_type.app_label}.{content_type.model}"
+    if label in _DECISION_LABELS:
+        return
     if obj is None or obj._meta.label_lower != label or str(obj.pk) != str(entry.object_pk):
         # Many-to-many changes (group memberships) send no pre_log: read the object.
         model_class = content_type.model_class()

@@ -131,9 +131,27 @@ S = VersionState
 WITHDRAWABLE = [S.DRAFT, S.TESTING, S.TESTS_FAILED, S.WARMING_UP, S.WARMUP_FAILED, S.IN_REVIEW]
 
 
-def was_champion(version: "ModelVersion") -> bool:
-    """Only a former champion can be rolled back to."""
+def is_former_champion(version: "ModelVersion") -> bool:
+    """Only a former champion can be rolled back to.
+
+    (Not named ``was_champion``: inside the class body that name is the field, which
+    django-fsm would then try to call as the condition.)
+    """
     return version.was_champion
+
+
+class ModelVersionQuerySet(models.QuerySet):
+    """Bulk writes never touch the state: only a transition, with its record, changes it."""
+
+    def update(self, **kwargs):
+        if "state" in kwargs:
+            raise TypeError("A version's state changes only through its transitions (workflows.lifecycle.services).")
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        if "state" in fields:
+            raise TypeError("A version's state changes only through its transitions (workflows.lifecycle.services).")
+        return super().bulk_update(objs, fields, batch_size=batch_size)
 
 
 class ModelVersion(models.Model):
@@ -168,6 +186,8 @@ class ModelVersion(models.Model):
     # Set when a version first becomes champion, so rollback can tell former champions apart.
     was_champion = models.BooleanField(default=False)
 
+    objects = ModelVersionQuerySet.as_manager()
+
     class Meta:
         ordering = ["model", "-number"]
         constraints = [
@@ -184,6 +204,12 @@ class ModelVersion(models.Model):
         return reverse(
             "registry:version_detail", kwargs={"slug": self.model.slug, "number": self.number}
         )
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None):
+        # The protected state refuses assignment, reloading included; reading back what the
+        # database holds is not a change, so let the reload set it.
+        self.__dict__.pop("state", None)
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
 
     @property
     def code_ref(self) -> str:
@@ -245,6 +271,6 @@ class ModelVersion(models.Model):
     def retire(self):
         """An operator or owner retires the version; also used when a champion is replaced."""
 
-    @transition(field=state, source=S.RETIRED, target=S.CHAMPION, conditions=[was_champion])
+    @transition(field=state, source=S.RETIRED, target=S.CHAMPION, conditions=[is_former_champion])
     def rollback(self):
         """An operator reinstates a former champion."""

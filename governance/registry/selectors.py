@@ -9,7 +9,9 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from guardian.shortcuts import get_objects_for_user
 
+from governance.access.models import ModelGrant
 from governance.access.permissions import sees_all_models
+from governance.access.roles import ObjectRole
 
 from .models import Dataset, MLModel, ModelVersion, VersionState
 
@@ -90,3 +92,19 @@ def dataset_get(*, user, pk: int) -> Dataset:
     if dataset is None:
         raise Http404("No such dataset.")
     return dataset
+
+
+def versions_using_dataset(*, user, dataset: Dataset) -> QuerySet[ModelVersion]:
+    """The versions, of models the user may see, trained or validated on the data set."""
+    return (
+        ModelVersion.objects.filter(model__in=models_visible_to(user))
+        .filter(Q(training_dataset=dataset) | Q(validation_dataset=dataset))
+        .select_related("model")
+        .order_by("model__name", "-number")
+    )
+
+
+def owners_of(model: MLModel) -> list[str]:
+    """Usernames (and ``group:<name>``) holding the owner grant on the model."""
+    grants = ModelGrant.objects.filter(model=model, role=ObjectRole.OWNER).select_related("user", "group")
+    return [grant.grantee_name for grant in grants]

@@ -32,8 +32,18 @@ class RegistryError(ValueError):
         self.code = code
 
 
+# Path segments of the portal's own pages under /models/, which a model's slug must not shadow.
+RESERVED_SLUGS = {"new"}
+
+
 def can_create_models(user) -> bool:
     return user.is_active and (user.has_role(GlobalRole.DATA_SCIENTIST) or user.has_role(GlobalRole.ADMIN))
+
+
+def can_upload_datasets(user) -> bool:
+    return user.is_active and any(
+        user.has_role(role) for role in (GlobalRole.DATA_SCIENTIST, GlobalRole.VALIDATOR, GlobalRole.ADMIN)
+    )
 
 
 def model_create(
@@ -45,6 +55,8 @@ def model_create(
     slug = slug or slugify(name)[:100]
     if not slug:
         raise RegistryError("Give the model a name or slug made of letters or digits.", field="slug")
+    if slug in RESERVED_SLUGS:
+        raise RegistryError(f"The slug '{slug}' is reserved by the portal; choose another.", field="slug")
     try:
         with transaction.atomic():
             model = MLModel.objects.create(
@@ -58,9 +70,7 @@ def model_create(
 
 def dataset_create(*, user, name: str, upload: UploadedFile, target: str = "") -> Dataset:
     """Store a CSV under its SHA-256 with its row count and column types."""
-    if not user.is_active or not (
-        user.has_role(GlobalRole.DATA_SCIENTIST) or user.has_role(GlobalRole.VALIDATOR) or user.has_role(GlobalRole.ADMIN)
-    ):
+    if not can_upload_datasets(user):
         raise PermissionDenied("Only data scientists, validators and admins upload datasets.")
     limit = settings.GOVERNANCE_MAX_DATASET_BYTES
     with spooled_upload(upload, max_bytes=limit, field="file") as tmp:
@@ -96,7 +106,7 @@ def version_create(
     limit = settings.GOVERNANCE_MAX_ARTIFACT_BYTES
     with spooled_upload(artifact, max_bytes=limit, field="artifact") as tmp:
         info = inspect_artifact(tmp, artifact.name or "", max_bytes=limit)
-        schema = resolve_input_schema(info, training_dataset.column_names, training_dataset.target or None)
+        schema = resolve_input_schema(info, training_dataset.columns, training_dataset.target or None)
         path = store_blob(tmp, kind="artifacts", sha256=info.sha256, suffix=f".{info.format}")
     with transaction.atomic():
         # The UPDATE takes the model row's lock (PostgreSQL) or the write lock (SQLite) until

@@ -19,7 +19,7 @@ from tests import factories
 from workflows.lifecycle.models import TransitionRecord
 from workflows.lifecycle.services import version_transition
 
-from .conftest import last_event
+from .conftest import last_event, tamper
 
 
 def _browser(user) -> Client:
@@ -163,14 +163,8 @@ def _promote(version, oscar, alice, test_runner, carol):
 
 
 def _backdate(version, when):
-    # Test set-up only: transition records are append-only for the application.
-    TransitionRecord.objects.filter(version=version).values_list("pk", flat=True)
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {TransitionRecord._meta.db_table} SET at = %s WHERE version_id = %s", [when, version.pk]
-        )
+    # Test set-up only: transition records are append-only (a trigger on PostgreSQL).
+    tamper(f"UPDATE {TransitionRecord._meta.db_table} SET at = %s WHERE version_id = %s", [when, version.pk])
 
 
 @pytest.mark.django_db

@@ -259,3 +259,11 @@ def test_racing_uploads_get_distinct_numbers(alice, bob, carol, dave, oscar):
         thread.join()
     assert errors == []
     assert sorted(numbers) == [2, 3, 4, 5]
+
+
+def test_reserved_slug_is_refused(alice, api_for):
+    response = api_for(alice).post(
+        "/api/v1/models/", {"name": "New", "slug": "new", "risk_tier": "low", "task": "regression"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "reserved" in response.json()["detail"]

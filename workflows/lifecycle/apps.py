@@ -5,3 +5,27 @@ class LifecycleConfig(AppConfig):
     name = "workflows.lifecycle"
     label = "lifecycle"
     verbose_name = "Lifecycle and sign-off"
+
+    def ready(self):
+        from auditlog.registry import auditlog
+
+        from governance.registry.extensions import register_version_api_field, register_version_panel
+
+        from . import history, panels
+        from .models import Annotation, ApprovalPolicy, SignOff, TransitionRecord
+
+        # Policy changes are audited (who changed which number, when); the history rows are
+        # logged too, so the audit trail holds every decision. No serialize_data: see LIBRARIES.md.
+        auditlog.register(ApprovalPolicy)
+        auditlog.register(TransitionRecord)
+        auditlog.register(Annotation)
+        auditlog.register(SignOff)
+
+        register_version_api_field("available_transitions", panels.api_available_transitions)
+        register_version_api_field("signoffs", panels.api_signoffs)
+        register_version_api_field("required_signoffs", panels.api_required_signoffs)
+        register_version_panel("lifecycle", "lifecycle/_version_panel.html", panels.version_panel_context, order=10)
+
+        history.register_history_source("transition", history.transition_entries)
+        history.register_history_source("annotation", history.annotation_entries)
+        history.register_history_source("signoff", history.signoff_entries)

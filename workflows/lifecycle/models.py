@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from governance.registry.models import RiskTier
+
 
 class ActorKind(models.TextChoices):
     HUMAN = "human", "Human"
@@ -72,3 +74,69 @@ class Annotation(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.version}: {self.text[:40]}"
+
+
+class Decision(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"
+
+
+# The standard wording of a signature when the signer does not give their own.
+DEFAULT_MEANING = {
+    Decision.APPROVE: "Reviewed and approved for production use",
+    Decision.REJECT: "Reviewed and rejected",
+}
+
+
+class SignOff(AppendOnlyModel):
+    """A reviewer's electronic signature on one version.
+
+    It keeps what the signature meant at the moment of signing: the signer's full name as it
+    was then, the meaning they signed, and the SHA-256 of the artifact they reviewed, so the
+    signature stays bound to exactly those bytes whatever changes later.
+    """
+
+    version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT, related_name="signoffs")
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signoffs")
+    signer_username = models.CharField(max_length=150)
+    signer_full_name = models.CharField(max_length=300)
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    meaning = models.CharField(max_length=300)
+    annotation = models.TextField()
+    artifact_sha256 = models.CharField(max_length=64)
+    # True when a one-time code was checked as well as the password.
+    with_mfa = models.BooleanField(default=False)
+    # The approval policy in force when the signature was made.
+    policy = models.JSONField(default=dict)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "signer"], name="one_signoff_per_signer_per_version"),
+        ]
+        verbose_name = "sign-off"
+
+    def __str__(self) -> str:
+        return f"{self.version}: {self.decision} by {self.signer_full_name}"
+
+
+class ApprovalPolicy(models.Model):
+    """How many approvals a version of a model in this risk tier needs. Edited by admins."""
+
+    risk_tier = models.CharField(max_length=10, unique=True, choices=RiskTier.choices)
+    required_approvals = models.PositiveSmallIntegerField(
+        help_text="Approvals needed before a version of a model in this tier is approved."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "approval policy"
+        verbose_name_plural = "approval policies"
+        ordering = ["required_approvals", "risk_tier"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(required_approvals__gte=1), name="at_least_one_approval"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_risk_tier_display()}: {self.required_approvals} approval(s)"

@@ -1,15 +1,30 @@
 """Approval policy: how many approvals each risk tier needs.
 
-Defaults come from API.md (low 1, medium 1, high 2, critical 3); admins change them in the
-Django admin (the ApprovalPolicy model, added with sign-offs).
+Admins change the numbers in the Django admin (``ApprovalPolicy``, audited by auditlog); a tier
+without a row falls back to the defaults of API.md (low 1, medium 1, high 2, critical 3).
 """
+
+from __future__ import annotations
 
 DEFAULT_REQUIRED_APPROVALS = {"low": 1, "medium": 1, "high": 2, "critical": 3}
 
 
+def policy_table() -> dict[str, int]:
+    """Every tier's number in force, in one query."""
+    from .models import ApprovalPolicy
+
+    table = dict(DEFAULT_REQUIRED_APPROVALS)
+    table.update(ApprovalPolicy.objects.values_list("risk_tier", "required_approvals"))
+    return table
+
+
 def required_approvals(risk_tier: str) -> int:
-    return DEFAULT_REQUIRED_APPROVALS[risk_tier]
+    from .models import ApprovalPolicy
+
+    number = ApprovalPolicy.objects.filter(risk_tier=risk_tier).values_list("required_approvals", flat=True).first()
+    return number if number is not None else DEFAULT_REQUIRED_APPROVALS[risk_tier]
 
 
 def policy_snapshot(risk_tier: str) -> dict:
+    """What is recorded with each decision: the tier and the number of approvals it needed."""
     return {"risk_tier": risk_tier, "required_approvals": required_approvals(risk_tier)}

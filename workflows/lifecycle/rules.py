@@ -19,28 +19,34 @@ class Rule:
     via_signoff: bool = False
 
 
+def _person(user) -> bool:
+    """People's transitions need a signed-in, active account (None is a scheduled job)."""
+    return user is not None and user.is_authenticated and user.is_active
+
+
 def _owner_or_contributor(user, model) -> bool:
-    return permissions.can_contribute(user, model)
+    return _person(user) and permissions.can_contribute(user, model)
 
 
 def _owner(user, model) -> bool:
-    return permissions.is_owner(user, model)
+    return _person(user) and permissions.is_owner(user, model)
 
 
 def _validator_reviewer(user, model) -> bool:
-    return permissions.is_reviewer(user, model)
+    return _person(user) and permissions.is_reviewer(user, model)
 
 
 def _operator(user, model) -> bool:
-    return permissions.is_operator(user, model)
+    return _person(user) and permissions.is_operator(user, model)
 
 
 def _operator_or_owner(user, model) -> bool:
-    return permissions.is_operator(user, model) or permissions.is_owner(user, model)
+    return _person(user) and (permissions.is_operator(user, model) or permissions.is_owner(user, model))
 
 
 def _agent(user, model) -> bool:
-    return user is None or getattr(user, "is_service_account", False)
+    """Workers run as a service account, or as nobody (a scheduled job naming itself)."""
+    return user is None or (getattr(user, "is_service_account", False) and user.is_active)
 
 
 def _nobody(user, model) -> bool:

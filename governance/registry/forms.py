@@ -1,0 +1,83 @@
+"""Browser forms of the registry. They validate input; the services decide and store."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.text import slugify
+
+from . import selectors
+from .models import Dataset, RiskTier, Task
+from .services import RegistryError, parse_code_ref
+
+
+class ModelCreateForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    slug = forms.SlugField(
+        max_length=100,
+        required=False,
+        help_text="The model's address in the portal and the API. Left empty, it is made from the name.",
+    )
+    task = forms.ChoiceField(choices=Task.choices)
+    risk_tier = forms.ChoiceField(
+        choices=RiskTier.choices,
+        help_text="Decides how many independent approvals a version needs before it can serve.",
+    )
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
+
+    # "models/new/" is the address of this form, so no model may live there.
+    RESERVED_SLUGS = {"new"}
+
+    def clean(self):
+        cleaned = super().clean()
+        slug = cleaned.get("slug") or slugify(cleaned.get("name", ""))
+        if slug in self.RESERVED_SLUGS:
+            self.add_error("slug", f"The address '{slug}' is reserved; choose another slug.")
+        return cleaned
+
+
+class DatasetUploadForm(forms.Form):
+    name = forms.CharField(max_length=200, required=False, help_text="Left empty, the file's name is used.")
+    # Empty files are let through so that the intake gives its own, uniform message.
+    file = forms.FileField(allow_empty_file=True, help_text="A UTF-8 CSV with a header row.")
+    target = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="The column the model predicts. Training and validation data sets need one.",
+    )
+
+
+class DatasetChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, dataset: Dataset) -> str:
+        target = f", target {dataset.target}" if dataset.target else ", no target"
+        return f"{dataset.name} · {dataset.rows:,} rows{target} · {dataset.sha256[:12]}"
+
+
+class VersionUploadForm(forms.Form):
+    artifact = forms.FileField(
+        allow_empty_file=True,
+        help_text="ONNX (.onnx) or skops (.skops). Pickle and joblib files are refused.",
+    )
+    training_dataset = DatasetChoiceField(queryset=Dataset.objects.none())
+    validation_dataset = DatasetChoiceField(queryset=Dataset.objects.none())
+    code_ref = forms.CharField(
+        max_length=600,
+        required=False,
+        label="Code reference",
+        help_text="repository@commit, for example https://git.example.com/risk/churn@3f2a1b9",
+    )
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="Why this version was made."
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only data sets the user may see are offered, and only those are accepted.
+        visible = selectors.datasets_visible_to(user).order_by("-created_at", "-id")
+        self.fields["training_dataset"].queryset = visible
+        self.fields["validation_dataset"].queryset = visible
+
+    def clean_code_ref(self) -> tuple[str, str]:
+        try:
+            return parse_code_ref(self.cleaned_data["code_ref"])
+        except RegistryError as error:
+            raise forms.ValidationError(error.message, code=error.code)

@@ -1,0 +1,235 @@
+"""Browser pages of the registry: models, versions and datasets.
+
+Every lookup goes through a selector, so an object the user may not see is a 404; an action
+the user may not take is a 403 page. Writes are one service call each; a refused upload is
+shown next to its field with the form filled in again, and nothing is stored.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import slugify
+from django.views.decorators.http import require_http_methods
+
+from governance.access import permissions
+from governance.access.models import ModelGrant
+from governance.access.roles import ObjectRole
+
+from . import selectors, services
+from .extensions import MODEL_PANELS, VERSION_PANELS, render_panels
+from .forms import DatasetUploadForm, ModelCreateForm, VersionUploadForm
+from .intake import IntakeError
+from .models import RiskTier, VersionState
+from .storage import blob_path
+
+MODELS_PER_PAGE = 20
+DATASETS_PER_PAGE = 25
+
+
+def _owner_grants() -> Prefetch:
+    return Prefetch(
+        "grants",
+        queryset=ModelGrant.objects.filter(role=ObjectRole.OWNER).select_related("user", "group"),
+        to_attr="owner_grants",
+    )
+
+
+def _show_refusal(form, error: IntakeError | services.RegistryError) -> None:
+    """Put a service's refusal next to the field it concerns (or above the form)."""
+    field = error.field if error.field in form.fields else None
+    form.add_error(field, error.message)
+
+
+def _safe_next(request: HttpRequest) -> str:
+    """The page to go back to after an upload, if it is one of ours."""
+    target = request.GET.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return ""
+
+
+@login_required
+def model_list(request: HttpRequest) -> HttpResponse:
+    search = request.GET.get("q", "").strip()
+    # Unknown filter values are ignored rather than giving a puzzling empty list.
+    risk_tier = request.GET.get("risk_tier", "")
+    risk_tier = risk_tier if risk_tier in RiskTier.values else ""
+    state = request.GET.get("state", "")
+    state = state if state in VersionState.values else ""
+    models = selectors.model_list(user=request.user, search=search, risk_tier=risk_tier, state=state)
+    page = Paginator(models.prefetch_related(_owner_grants()), MODELS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "registry/model_list.html",
+        {
+            "page_obj": page,
+            "search": search,
+            "risk_tier": risk_tier,
+            "state": state,
+            "risk_tiers": RiskTier.choices,
+            "states": VersionState.choices,
+            "filtered": bool(search or risk_tier or state),
+            "can_create": services.can_create_models(request.user),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def model_create(request: HttpRequest) -> HttpResponse:
+    if not services.can_create_models(request.user):
+        raise PermissionDenied("Only data scientists and admins register models.")
+    form = ModelCreateForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            model = services.model_create(user=request.user, **form.cleaned_data)
+        except services.RegistryError as error:
+            _show_refusal(form, error)
+        else:
+            messages.success(request, f"Model “{model.name}” registered. You are its owner.")
+            return redirect(model)
+    status = 400 if form.errors else 200
+    return render(request, "registry/model_form.html", {"form": form}, status=status)
+
+
+@login_required
+def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    model = selectors.model_get(user=request.user, slug=slug)
+    return render(
+        request,
+        "registry/model_detail.html",
+        {
+            "model": model,
+            "owners": selectors.owners_of(model),
+            "versions": selectors.versions_of(model=model),
+            "can_contribute": permissions.can_contribute(request.user, model),
+            "panels": render_panels(MODEL_PANELS, request, model),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def version_create(request: HttpRequest, slug: str) -> HttpResponse:
+    model = selectors.model_get(user=request.user, slug=slug)
+    if not permissions.can_contribute(request.user, model):
+        raise PermissionDenied("You need the owner or contributor grant on this model to upload versions.")
+    # Bound on every POST, even one with no fields at all, so that it says what is missing.
+    bound = request.method == "POST"
+    form = VersionUploadForm(request.POST if bound else None, request.FILES if bound else None, user=request.user)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            repository, commit = form.cleaned_data["code_ref"]
+            try:
+                version = services.version_create(
+                    user=request.user,
+                    model=model,
+                    artifact=form.cleaned_data["artifact"],
+                    training_dataset=form.cleaned_data["training_dataset"],
+                    validation_dataset=form.cleaned_data["validation_dataset"],
+                    code_repository=repository,
+                    code_commit=commit,
+                    note=form.cleaned_data["note"],
+                )
+            except (IntakeError, services.RegistryError) as error:
+                _show_refusal(form, error)
+                status = getattr(error, "status", 400)
+            else:
+                messages.success(request, f"Version {version.number} uploaded as a draft.")
+                return redirect(version)
+    return render(request, "registry/version_form.html", {"form": form, "model": model}, status=status)
+
+
+@login_required
+def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    version = selectors.version_get(user=request.user, slug=slug, number=number)
+    return render(
+        request,
+        "registry/version_detail.html",
+        {
+            "model": version.model,
+            "version": version,
+            "lineage": [("Training", version.training_dataset), ("Validation", version.validation_dataset)],
+            "panels": render_panels(VERSION_PANELS, request, version),
+        },
+    )
+
+
+@login_required
+def artifact_download(request: HttpRequest, slug: str, number: int) -> FileResponse:
+    version = selectors.version_get(user=request.user, slug=slug, number=number)
+    # Blobs are written once, read-only, under their hash: no need to re-hash on each download.
+    return FileResponse(
+        open(blob_path(version.artifact_path), "rb"),
+        as_attachment=True,
+        filename=f"{version.model.slug}-v{version.number}.{version.format}",
+        content_type="application/octet-stream",
+    )
+
+
+@login_required
+def dataset_list(request: HttpRequest) -> HttpResponse:
+    datasets = selectors.datasets_visible_to(request.user).select_related("uploaded_by").order_by("-created_at", "-id")
+    page = Paginator(datasets, DATASETS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "registry/dataset_list.html",
+        {"page_obj": page, "can_upload": services.can_upload_datasets(request.user)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dataset_create(request: HttpRequest) -> HttpResponse:
+    if not services.can_upload_datasets(request.user):
+        raise PermissionDenied("Only data scientists, validators and admins upload datasets.")
+    bound = request.method == "POST"
+    form = DatasetUploadForm(request.POST if bound else None, request.FILES if bound else None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                dataset = services.dataset_create(
+                    user=request.user,
+                    name=form.cleaned_data["name"],
+                    upload=form.cleaned_data["file"],
+                    target=form.cleaned_data["target"],
+                )
+            except IntakeError as error:
+                _show_refusal(form, error)
+                status = error.status
+            else:
+                messages.success(request, f"Dataset “{dataset.name}” stored: {dataset.rows:,} rows.")
+                return redirect(_safe_next(request) or dataset.get_absolute_url())
+    return render(request, "registry/dataset_form.html", {"form": form}, status=status)
+
+
+@login_required
+def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    dataset = selectors.dataset_get(user=request.user, pk=pk)
+    return render(
+        request,
+        "registry/dataset_detail.html",
+        {"dataset": dataset, "used_by": selectors.versions_using_dataset(user=request.user, dataset=dataset)},
+    )
+
+
+@login_required
+def dataset_download(request: HttpRequest, pk: int) -> FileResponse:
+    dataset = selectors.dataset_get(user=request.user, pk=pk)
+    return FileResponse(
+        open(blob_path(dataset.path), "rb"),
+        as_attachment=True,
+        filename=f"{slugify(dataset.name) or 'dataset'}-{dataset.sha256[:12]}.csv",
+        content_type="text/csv",
+    )

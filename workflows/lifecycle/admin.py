@@ -1,0 +1,55 @@
+"""Admin: approval numbers are edited here (audited by auditlog); the history is read-only.
+
+ModelVersion is deliberately not registered here: its state changes only through transitions.
+"""
+
+from django.contrib import admin
+
+from .models import Annotation, ApprovalPolicy, SignOff, TransitionRecord
+
+
+@admin.register(ApprovalPolicy)
+class ApprovalPolicyAdmin(admin.ModelAdmin):
+    list_display = ["risk_tier", "required_approvals", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A policy row belongs to its tier for good; only the number changes.
+        return ["risk_tier", "updated_at"] if obj is not None else ["updated_at"]
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting would silently fall back to the defaults; change the number instead.
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Append-only history: shown, never added, changed or deleted from the admin."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TransitionRecord)
+class TransitionRecordAdmin(ReadOnlyAdmin):
+    list_display = ["version", "name", "from_state", "to_state", "actor", "actor_kind", "agent_name", "at"]
+    list_filter = ["name", "actor_kind"]
+    list_select_related = ["version__model", "actor"]
+
+
+@admin.register(Annotation)
+class AnnotationAdmin(ReadOnlyAdmin):
+    list_display = ["version", "author", "actor_kind", "agent_name", "at"]
+    list_select_related = ["version__model", "author"]
+
+
+@admin.register(SignOff)
+class SignOffAdmin(ReadOnlyAdmin):
+    list_display = ["version", "signer_full_name", "decision", "meaning", "with_mfa", "at"]
+    list_filter = ["decision"]
+    list_select_related = ["version__model", "signer"]

@@ -1,0 +1,67 @@
+"""API v1 endpoints of the lifecycle (API.md, "Model versions" and "Lifecycle").
+
+Transitions by name take the people's transitions of the lifecycle table. Names that exist but
+are not called by name answer 403: ``approve``/``reject`` (code ``signoff_required``: sign via
+``signoffs/``) and the workers' ``pass_tests``, ``fail_tests``, ``pass_warmup``, ``fail_warmup``
+(code ``agent_only``). A name that does not exist answers 400 (``unknown_transition``).
+"""
+
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from governance.registry import selectors as registry_selectors
+from governance.registry.serializers import VersionSerializer
+
+from . import services
+from .history import version_history
+from .serializers import (
+    AnnotationRequestSerializer,
+    AnnotationSerializer,
+    HistoryEntrySerializer,
+    SignOffRequestSerializer,
+    SignOffSerializer,
+    TransitionRequestSerializer,
+)
+
+
+def _version_response(request, slug, number, status_code=status.HTTP_200_OK) -> Response:
+    version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
+    return Response(VersionSerializer(version, context={"request": request}).data, status=status_code)
+
+
+class VersionTransition(APIView):
+    def post(self, request, slug, number):
+        version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
+        data = TransitionRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.version_transition_by_name(version=version, actor=request.user, **data.validated_data)
+        return _version_response(request, slug, number)
+
+
+class VersionSignOff(APIView):
+    def post(self, request, slug, number):
+        version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
+        data = SignOffRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        signoff = services.signoff_record(version=version, signer=request.user, request=request, **data.validated_data)
+        body = SignOffSerializer(signoff).data
+        version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
+        body["state"] = version.state
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class VersionAnnotations(APIView):
+    def post(self, request, slug, number):
+        version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
+        data = AnnotationRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        note = services.annotation_add(version=version, author=request.user, text=data.validated_data["text"])
+        return Response(AnnotationSerializer(note).data, status=status.HTTP_201_CREATED)
+
+
+class VersionHistory(APIView):
+    def get(self, request, slug, number):
+        version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
+        entries = [entry.as_api() for entry in version_history(version)]
+        return Response(HistoryEntrySerializer(entries, many=True).data)

@@ -1,0 +1,131 @@
+"""A version's history: one list, oldest first, made from several sources.
+
+The lifecycle app gives transitions, annotations and sign-offs; other apps add their own kinds
+(the test suites' ``test_run``, the warm-up's ``warmup``) by registering a source in their
+``AppConfig.ready``, so this module never imports them::
+
+    register_history_source("test_run", lambda version: [HistoryEntry(...), ...])
+
+The API's history endpoint and the version page's timeline both read ``version_history``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+from .models import SignOff
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    kind: str  # transition | annotation | signoff | test_run | warmup | ...
+    at: datetime
+    actor: Any  # a User, or None for a scheduled job
+    actor_kind: str  # human | agent
+    annotation: str = ""
+    from_state: str | None = None
+    to_state: str | None = None
+    agent_name: str = ""
+    # A short title for the timeline: the transition's name, "approve", "note"...
+    title: str = ""
+    details: dict = field(default_factory=dict)
+
+    @property
+    def actor_name(self) -> str:
+        """The name the API shows: a person's username, an agent's job name."""
+        if self.agent_name:
+            return self.agent_name
+        return self.actor.username if self.actor is not None else ""
+
+    @property
+    def actor_display(self) -> str:
+        if self.actor is not None and self.actor_kind == "human":
+            return self.actor.display_name
+        return self.actor_name
+
+    def as_api(self) -> dict:
+        return {
+            "kind": self.kind,
+            "title": self.title,
+            "from_state": self.from_state,
+            "to_state": self.to_state,
+            "actor": self.actor_name,
+            "actor_kind": self.actor_kind,
+            "annotation": self.annotation,
+            "at": self.at,
+            "details": self.details,
+        }
+
+
+HistorySource = Callable[[Any], Iterable[HistoryEntry]]
+HISTORY_SOURCES: dict[str, HistorySource] = {}
+
+
+def register_history_source(kind: str, source: HistorySource) -> None:
+    HISTORY_SOURCES[kind] = source
+
+
+def version_history(version) -> list[HistoryEntry]:
+    """Every entry of every source, oldest first (stable within a source)."""
+    entries: list[HistoryEntry] = []
+    for source in HISTORY_SOURCES.values():
+        entries.extend(source(version))
+    return sorted(entries, key=lambda entry: entry.at)
+
+
+def transition_entries(version) -> list[HistoryEntry]:
+    return [
+        HistoryEntry(
+            kind="transition",
+            at=record.at,
+            actor=record.actor,
+            actor_kind=record.actor_kind,
+            agent_name=record.agent_name,
+            annotation=record.annotation,
+            from_state=record.from_state,
+            to_state=record.to_state,
+            title=record.name,
+            details={"name": record.name, "policy": record.policy, **record.details},
+        )
+        for record in version.transitions.select_related("actor").order_by("at", "id")
+    ]
+
+
+def annotation_entries(version) -> list[HistoryEntry]:
+    return [
+        HistoryEntry(
+            kind="annotation",
+            at=note.at,
+            actor=note.author,
+            actor_kind=note.actor_kind,
+            agent_name=note.agent_name,
+            annotation=note.text,
+            title="note",
+        )
+        for note in version.annotations.select_related("author").order_by("at", "id")
+    ]
+
+
+def signoff_entries(version) -> list[HistoryEntry]:
+    signoffs: Iterable[SignOff] = version.signoffs.select_related("signer").order_by("at", "id")
+    return [
+        HistoryEntry(
+            kind="signoff",
+            at=signoff.at,
+            actor=signoff.signer,
+            actor_kind="human",
+            annotation=signoff.annotation,
+            title=signoff.decision,
+            details={
+                "decision": signoff.decision,
+                "meaning": signoff.meaning,
+                "signer_full_name": signoff.signer_full_name,
+                "artifact_sha256": signoff.artifact_sha256,
+                "with_mfa": signoff.with_mfa,
+                "policy": signoff.policy,
+            },
+        )
+        for signoff in signoffs
+    ]

@@ -1,0 +1,57 @@
+"""Reads of the lifecycle: the review queue, sign-offs and what a version needs."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from guardian.shortcuts import get_objects_for_user
+
+from governance.access.roles import GlobalRole
+from governance.registry.models import MLModel, ModelVersion, VersionState
+
+from . import policy
+from .models import Decision, SignOff, TransitionRecord
+
+
+def review_queue(*, user) -> QuerySet[ModelVersion]:
+    """Versions waiting for this user's sign-off, oldest in review first.
+
+    Only models where the user is a reviewer (validator role + reviewer grant, directly or
+    through a group); never versions they submitted or models they own (four eyes); not those
+    they signed already. Rows carry ``approvals_count``; model and submitter are joined.
+    """
+    if not user.is_authenticated or not user.is_active or user.is_service_account:
+        return ModelVersion.objects.none()
+    if not user.has_role(GlobalRole.VALIDATOR):
+        return ModelVersion.objects.none()
+    reviewed = get_objects_for_user(
+        user, "registry.review_mlmodel", klass=MLModel, accept_global_perms=False, with_superuser=False
+    )
+    owned = get_objects_for_user(
+        user, "registry.manage_mlmodel", klass=MLModel, accept_global_perms=False, with_superuser=False
+    )
+    signed = SignOff.objects.filter(version=OuterRef("pk"), signer=user)
+    submitted = TransitionRecord.objects.filter(version=OuterRef("pk"), name="submit", actor=user)
+    return (
+        ModelVersion.objects.filter(state=VersionState.IN_REVIEW, model__in=reviewed)
+        .exclude(model__in=owned)
+        .exclude(submitted_by=user)
+        .exclude(Exists(submitted))
+        .exclude(Exists(signed))
+        .select_related("model", "submitted_by")
+        .annotate(approvals_count=Count("signoffs", filter=Q(signoffs__decision=Decision.APPROVE)))
+        .order_by("state_changed_at", "pk")
+    )
+
+
+def signoffs_of(version: ModelVersion) -> list[SignOff]:
+    """The version's sign-offs, oldest first; uses ``prefetch_related("signoffs")`` when done."""
+    prefetched = getattr(version, "_prefetched_objects_cache", {}).get("signoffs")
+    if prefetched is not None:
+        return sorted(prefetched, key=lambda signoff: (signoff.at, signoff.pk))
+    return list(version.signoffs.order_by("at", "id"))
+
+
+def required_signoffs(version: ModelVersion, table: dict[str, int] | None = None) -> int:
+    """Approvals a version of this model needs under the policy in force."""
+    table = table if table is not None else policy.policy_table()
+    return table[version.model.risk_tier]
