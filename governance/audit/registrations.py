@@ -24,4 +24,10 @@ def register_models() -> None:
         auditlog.register(Dataset)
     if not auditlog.contains(ModelVersion):
         auditlog.register(ModelVersion, exclude_fields=["state", "state_changed_at", "was_champion"])
-        pre_save.disconnect(sender=ModelVersion, dispatch_uid=auditlog._dispatch_uid(pre_save, log_update))
+        drop_version_update_hook()
+
+
+def drop_version_update_hook() -> None:
+    from governance.registry.models import ModelVersion
+
+    pre_save.disconnect(sender=ModelVersion, dispatch_uid=auditlog._dispatch_uid(pre_save, log_update))

@@ -5,13 +5,6 @@ from governance.access.services import service_account_get
 from governance.audit.models import AuditEvent
 
 
-@pytest.fixture(autouse=True)
-def _audit_urls(settings):
-    settings.ROOT_URLCONF = "tests.audit.urls"
-    # The named users each hash a password; a fast hasher keeps these tests quick.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def test_runner(db):
     """The service account of the test-running agent."""
