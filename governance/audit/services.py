@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone as dt_timezone
 from json.encoder import c_make_encoder, encode_basestring
 from typing import Any, Iterable
 
+from auditlog.context import auditlog_value
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -127,9 +128,12 @@ def _actor_fields(actor, agent_name: str | None) -> dict:
         if agent is not None:
             actor = agent.actor
         else:
-            request = current_request()
-            user = getattr(request, "user", None)
-            actor = user if user is not None and user.is_authenticated else None
+            # Whoever auditlog's context names (``set_actor`` in services, tasks and commands),
+            # else the request's user (API token users are known only once DRF has run).
+            actor = _auditlog_actor()
+            if actor is None:
+                user = getattr(current_request(), "user", None)
+                actor = user if user is not None and user.is_authenticated else None
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     if agent_name is None:
@@ -146,6 +150,13 @@ def _actor_fields(actor, agent_name: str | None) -> dict:
         "actor_kind": kind,
         "agent_name": agent_name or "",
     }
+
+
+def _auditlog_actor():
+    try:
+        return auditlog_value.get().get("actor")
+    except LookupError:
+        return None
 
 
 def client_address(request) -> str:

@@ -241,3 +241,13 @@ def test_forwarded_address_is_believed_only_behind_a_trusted_proxy(credit_model,
     settings.GOVERNANCE_AUDIT_TRUST_FORWARDED_FOR = True
     client.get(f"/api/v1/models/{credit_model.slug}/", HTTP_X_FORWARDED_FOR="203.0.113.9, 10.0.0.1")
     assert last_event(action="model.viewed").remote_addr == "203.0.113.9"
+
+
+@pytest.mark.django_db
+def test_actor_set_for_auditlog_by_a_service_is_the_actor_of_account_events(alice, admin_user):
+    from auditlog.context import set_actor
+
+    with set_actor(admin_user):
+        alice.is_active = False
+        alice.save(update_fields=["is_active"])
+    assert last_event(action="user.deactivated").actor_username == "admin"
