@@ -202,8 +202,6 @@ class TrailDisconnected:
 
 def bench_transitions(count: int) -> dict:
     """``count`` transitions each way, with and without the trail, alternating."""
-    from django.contrib.auth.models import Group
-
     from governance.access.services import service_account_get
     from governance.registry.models import ModelVersion
     from tests import factories

@@ -176,6 +176,8 @@ GOVERNANCE_AUDIT_RETENTION_DAYS = (
     int(os.environ["GOVERNANCE_AUDIT_RETENTION_DAYS"]) if os.environ.get("GOVERNANCE_AUDIT_RETENTION_DAYS") else None
 )
 GOVERNANCE_AUDIT_MIN_RETENTION_DAYS = 183
+# Behind a reverse proxy that sets X-Forwarded-For, record the client address it gives.
+GOVERNANCE_AUDIT_TRUST_FORWARDED_FOR = env_bool("GOVERNANCE_AUDIT_TRUST_FORWARDED_FOR")
 
 # --- Internationalisation --------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass
 from datetime import timezone as dt_timezone
 
 from django.db import connection
-from django.db.models.expressions import RawSQL
 
 from .models import GENESIS_HASH, HASHED_FIELDS, AuditEvent, ChainHead
 from .services import content_hash, encode_values
