@@ -58,6 +58,22 @@ def audit_context(*, correlation_id: str | None = None, actor=None, agent_name: 
         _correlation_id.reset(cid_token)
 
 
+# Celery tasks: each task runs under its task id as correlation id unless it sets its own with
+# ``audit_context``. Tokens by task id, so that the reset matches the set.
+_task_tokens: dict[str, object] = {}
+
+
+def task_started(task_id=None, **kwargs) -> None:
+    if task_id:
+        _task_tokens[task_id] = _correlation_id.set(f"task-{task_id}"[:64])
+
+
+def task_finished(task_id=None, **kwargs) -> None:
+    token = _task_tokens.pop(task_id, None)
+    if token is not None:
+        _correlation_id.reset(token)
+
+
 class CorrelationIdMiddleware:
     """Give each request a correlation id (placed before auditlog's middleware)."""
 

@@ -278,6 +278,13 @@ def connect() -> None:
     mfa_signals.authenticator_removed.connect(on_mfa_removed, dispatch_uid="audit.mfa_removed")
     mfa_signals.authenticator_reset.connect(on_mfa_reset, dispatch_uid="audit.mfa_reset")
 
+    from celery.signals import task_postrun, task_prerun
+
+    from .context import task_finished, task_started
+
+    task_prerun.connect(task_started, dispatch_uid="audit.task_started", weak=False)
+    task_postrun.connect(task_finished, dispatch_uid="audit.task_finished", weak=False)
+
     user_model = get_user_model()
     pre_save.connect(user_before_save, sender=user_model, dispatch_uid="audit.user_before")
     post_save.connect(user_after_save, sender=user_model, dispatch_uid="audit.user_after")

@@ -251,3 +251,16 @@ def test_actor_set_for_auditlog_by_a_service_is_the_actor_of_account_events(alic
         alice.is_active = False
         alice.save(update_fields=["is_active"])
     assert last_event(action="user.deactivated").actor_username == "admin"
+
+
+@pytest.mark.django_db
+def test_a_celery_task_gets_its_task_id_as_correlation_id():
+    from celery.signals import task_postrun, task_prerun
+
+    from governance.audit.context import correlation_id_get
+
+    task_prerun.send(sender=None, task_id="abc123", task=None, args=(), kwargs={})
+    agent_event_record(agent_name="scheduler", action="job.ran")
+    task_postrun.send(sender=None, task_id="abc123", task=None, args=(), kwargs={}, retval=None, state="SUCCESS")
+    assert last_event(action="job.ran").correlation_id == "task-abc123"
+    assert correlation_id_get() is None
