@@ -55,3 +55,20 @@ def test_database_recomputes_exactly_the_hashes_python_writes():
         cursor.execute(f"SELECT hash, {pg_content_hash_sql()} FROM audit_auditevent")
         stored, recomputed = cursor.fetchone()
     assert stored == recomputed
+
+
+@pytest.mark.django_db
+def test_chain_head_only_moves_forward():
+    """Cutting entries from the end and walking the head back would hide them: refused."""
+    from governance.audit.models import ChainHead
+
+    agent_event_record(agent_name="scheduler", action="job.ran")
+    with connection.cursor() as cursor:
+        for sql in (
+            "UPDATE audit_chainhead SET seq = seq - 1",
+            "UPDATE audit_chainhead SET base_seq = 0",
+            "DELETE FROM audit_chainhead",
+        ):
+            with pytest.raises(DatabaseError, match="only moves forward"), transaction.atomic():
+                cursor.execute(sql)
+    assert ChainHead.objects.get().seq == 1

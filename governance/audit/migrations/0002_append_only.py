@@ -1,4 +1,5 @@
-"""The chain head row, and on PostgreSQL a trigger that refuses UPDATE and DELETE on the trail.
+"""The chain head row, and on PostgreSQL a trigger that refuses UPDATE and DELETE on the trail
+(and one that lets the chain head move only forward).
 
 The trigger covers our events and django-auditlog's entries. The one exception is the audited
 retention purge (``manage.py audit_purge``): in its own transaction it sets
@@ -29,6 +30,22 @@ BEGIN
 END
 $$ LANGUAGE plpgsql;
 
+-- The chain head only moves forward: appends raise seq, a purge raises base_seq. Walking it back
+-- would hide entries cut from the end of the chain.
+CREATE OR REPLACE FUNCTION governance_audit_head_forward() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.seq >= OLD.seq AND NEW.base_seq >= OLD.base_seq THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'The audit chain head only moves forward: % refused.', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$ LANGUAGE plpgsql;
+
+DROP TRIGGER IF EXISTS audit_head_forward ON audit_chainhead;
+CREATE TRIGGER audit_head_forward BEFORE UPDATE OR DELETE ON audit_chainhead
+    FOR EACH ROW EXECUTE FUNCTION governance_audit_head_forward();
+
 DROP TRIGGER IF EXISTS audit_append_only ON audit_auditevent;
 CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit_auditevent
     FOR EACH ROW EXECUTE FUNCTION governance_audit_append_only();
@@ -38,6 +55,8 @@ CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON auditlog_logentry
 """
 
 DROP_SQL = """
+DROP TRIGGER IF EXISTS audit_head_forward ON audit_chainhead;
+DROP FUNCTION IF EXISTS governance_audit_head_forward();
 DROP TRIGGER IF EXISTS audit_append_only ON audit_auditevent;
 DROP TRIGGER IF EXISTS audit_append_only ON auditlog_logentry;
 DROP FUNCTION IF EXISTS governance_audit_append_only();
