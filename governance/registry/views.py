@@ -18,8 +18,6 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods
 
 from governance.access import permissions
-from governance.access.models import ModelGrant
-from governance.access.roles import ObjectRole
 from governance.audit.services import access_record
 
 from . import selectors, services
