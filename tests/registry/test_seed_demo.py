@@ -13,6 +13,8 @@ from django.core.management.base import CommandError
 
 from governance.access import permissions
 from governance.access.models import ModelGrant, User
+from governance.audit.models import AuditEvent
+from governance.audit.verification import chain_verify
 from governance.registry import selectors, services
 from governance.registry.management.commands.seed_demo import DEMO_PASSWORD
 from governance.registry.models import Dataset, MLModel, ModelVersion
@@ -202,6 +204,10 @@ def test_settle_with_a_worker_ends_with_a_champion_and_a_version_in_review(role_
         ("val", "approve"), ("vera", "approve")
     ]
     assert not SignOff.objects.filter(version__model=diabetes).exists()
+    # ... and in the audit trail, whose chain holds.
+    signed = AuditEvent.objects.filter(kind="signoff", model_slug=cancer.slug, version_number=1)
+    assert sorted(signed.values_list("actor_username", flat=True)) == ["val", "vera"]
+    assert chain_verify().ok
     assert "v1 (champion)" in output and "v1 (in review)" in output
 
     # Settling again changes nothing.
