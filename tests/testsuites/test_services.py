@@ -193,6 +193,7 @@ def test_warmup_fails_on_the_policy_and_says_why(champion, credit_model, alice, 
 
 def test_version_panel_and_api_show_evidence_and_warmup_charts(champion, credit_model, alice, datasets, rf, eve, api_for):
     from django.template.loader import render_to_string
+    from django.test import Client
 
     new = upload_version(credit_model, alice, disagreeing_classifier_onnx(), datasets)
     run = _to_warming_up(new, alice)
@@ -211,6 +212,13 @@ def test_version_panel_and_api_show_evidence_and_warmup_charts(champion, credit_
     assert html.count("<svg") == 2 and "Score distribution: new version and champion" in html
     assert "Largest disagreements" in html and "champion v1" in html
     assert 'data-active="false"' in html
+
+    # The real version page shows the same evidence through the registered panel.
+    client = Client()
+    client.force_login(alice)
+    page = client.get(f"/models/{credit_model.slug}/versions/{new.number}/").content.decode()
+    assert "Test run 1" in page and "metric:accuracy" in page and "0.7100" in page
+    assert "No test run yet" not in page and page.count("<svg") >= 2
 
     data = api_for(alice).get(f"/api/v1/models/{credit_model.slug}/versions/{new.number}/").json()
     assert data["test_runs"][0]["results"][0] == {
