@@ -19,3 +19,6 @@ urlpatterns = [
     path("", include("workflows.testsuites.urls")),
     path("", include("governance.registry.urls")),
 ]
+
+handler404 = "governance.api.page_not_found"
+handler500 = "governance.api.server_error"
