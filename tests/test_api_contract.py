@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.utils.crypto import get_random_string
 from django.core.management import call_command
@@ -848,3 +849,54 @@ def test_signoff_with_mfa_needs_the_code(version_in, carol, api_for):
     assert_error(sign(api_for(carol), version, otp=wrong), 403)
     assert not SignOff.objects.filter(version=version).exists()
     assert sign(api_for(carol), version, otp=_code(secret)).status_code == 201
+
+
+def test_dataset_without_target_and_bad_csv(alice, api_for):
+    files = factories.classifier_files()
+    response = api_for(alice).post(
+        "/api/v1/datasets/", {"name": "scoring", "file": factories.upload("s.csv", files["valid_csv"], "text/csv")}, format="multipart"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["name"] == "scoring"
+    assert_error(
+        api_for(alice).post("/api/v1/datasets/", {"name": "bin", "file": factories.upload("b.csv", b"\xff\xfe\x00\x01" * 10)}, format="multipart"),
+        400,
+    )
+    assert_error(
+        api_for(alice).post(
+            "/api/v1/datasets/",
+            {"name": "t", "file": factories.upload("t.csv", files["valid_csv"], "text/csv"), "target": "no_such_column"},
+            format="multipart",
+        ),
+        400,
+    )
+
+
+def test_reviewer_grant_through_a_group_signs(version_in, credit_model, alice, api_for):
+    frank = factories.make_user("frank", "validator")
+    group = Group.objects.create(name="risk-reviewers")
+    frank.groups.add(group)
+    response = api_for(alice).post(f"/api/v1/models/{credit_model.slug}/grants/", {"group": "risk-reviewers", "role": "reviewer"}, format="json")
+    assert response.status_code == 201, response.content
+    version = version_in("in_review")
+    assert sign(api_for(frank), version).status_code == 201
+
+
+def test_whoever_ran_submit_may_not_sign(version_in, credit_model, bob, carol, alice, api_for, users):
+    # bob (a contributor, and a validator with the reviewer grant) submits alice's upload.
+    bob.groups.add(Group.objects.get(name="validator"))
+    grant_create(model=credit_model, user=bob, role="reviewer")
+    version = factories.make_version(credit_model, alice, datasets=None)
+    assert transition(api_for(bob), version, "submit").status_code == 200
+    version = walk(version, ["pass_tests", "pass_warmup"], users=users)
+    assert_error(sign(api_for(bob), version), 403)
+    assert not SignOff.objects.filter(version=version).exists()
+    assert not TransitionRecord.objects.filter(version=version, name__in=["approve", "reject"]).exists()
+
+
+def test_deactivation_deletes_nothing(version, alice, admin_user, api_for):
+    api_for(admin_user).post("/api/v1/users/alice/deactivate/")
+    admin = api_for(admin_user)
+    assert admin.get(f"/api/v1/models/{version.model.slug}/").json()["owners"] == ["alice"]
+    assert admin.get(vurl(version)).json()["submitted_by"] == "alice"
+    assert User.objects.filter(username="alice").exists()
