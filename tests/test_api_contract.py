@@ -166,6 +166,7 @@ def test_users_create_get_and_deactivate(admin_user, alice, api_for):
     assert {"username", "email", "roles", "is_active", "is_service_account"} <= set(body)
     assert body["username"] == "vera" and body["email"] == "vera@example.com"
     assert body["roles"] == ["validator"] and body["is_active"] is True and body["is_service_account"] is False
+    assert APIClient().login(username="vera", password="a-long-unusual-passphrase-42")
 
     service = admin.post(
         "/api/v1/users/",
@@ -355,6 +356,8 @@ def test_version_wrong_format_is_415_and_nothing_stored(credit_model, alice, dat
     assert_error(response, 415)
     assert "onnx" in response.json()["detail"].lower() and "skops" in response.json()["detail"].lower()
     assert not credit_model.versions.exists()
+    artifacts = Path(settings.MEDIA_ROOT) / "artifacts"
+    assert not artifacts.exists() or not any(p.is_file() for p in artifacts.rglob("*"))
 
 
 def test_version_create_refusals(credit_model, eve, carol, datasets, api_for):
@@ -900,3 +903,15 @@ def test_deactivation_deletes_nothing(version, alice, admin_user, api_for):
     assert admin.get(f"/api/v1/models/{version.model.slug}/").json()["owners"] == ["alice"]
     assert admin.get(vurl(version)).json()["submitted_by"] == "alice"
     assert User.objects.filter(username="alice").exists()
+
+
+def test_expired_token_is_401(alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    token, raw = token_create(user=alice, label="old", expires_at=timezone.now() + timedelta(minutes=1))
+    type(token).objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert_error(client.get("/api/v1/models/"), 401)
