@@ -937,3 +937,15 @@ def test_revoked_token_is_401(alice):
     assert client.get("/api/v1/models/").status_code == 200
     token_revoke(token=token, revoked_by=alice)
     assert_error(client.get("/api/v1/models/"), 401)
+
+
+def test_admins_and_auditors_see_but_do_not_move_versions(version_in, admin_user, audrey, api_for):
+    draft = version_in("draft")
+    approved = version_in("approved")
+    for user in (admin_user, audrey):
+        client = api_for(user)
+        assert client.get(vurl(draft)).json()["available_transitions"] == []
+        assert_error(transition(client, draft, "submit"), 403)
+        assert_error(transition(client, draft, "withdraw", "x"), 403)
+        assert_error(transition(client, approved, "retire", "x"), 403)
+        assert_error(transition(client, approved, "promote_to_challenger", "x"), 403)
