@@ -949,3 +949,17 @@ def test_admins_and_auditors_see_but_do_not_move_versions(version_in, admin_user
         assert_error(transition(client, draft, "withdraw", "x"), 403)
         assert_error(transition(client, approved, "retire", "x"), 403)
         assert_error(transition(client, approved, "promote_to_challenger", "x"), 403)
+
+
+def test_admins_change_the_approvals_of_a_tier(admin_user, version_in, alice, api_for, client):
+    from django.urls import reverse
+
+    policy = ApprovalPolicy.objects.get(risk_tier="medium")
+    meta = ApprovalPolicy._meta
+    client.force_login(admin_user)
+    response = client.post(
+        reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[policy.pk]), {"required_approvals": 3}
+    )
+    assert response.status_code == 302, response.content[:500]
+    version = version_in("in_review")
+    assert api_for(alice).get(vurl(version)).json()["required_signoffs"] == 3
