@@ -21,8 +21,8 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.cache import cache
-from django.utils.crypto import get_random_string
 from django.core.management import call_command
+from django.utils.crypto import get_random_string
 from rest_framework.test import APIClient
 
 from governance.access.models import User
@@ -30,7 +30,12 @@ from governance.access.services import grant_create, service_account_get, token_
 from governance.registry.models import MLModel
 from tests import factories
 from tests.lifecycle.conftest import PATHS, walk
-from workflows.lifecycle.models import DEFAULT_MEANING, ApprovalPolicy, SignOff, TransitionRecord
+from workflows.lifecycle.models import (
+    DEFAULT_MEANING,
+    ApprovalPolicy,
+    SignOff,
+    TransitionRecord,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +90,7 @@ def assert_page(body: dict):
 
 def assert_utc(value: str):
     assert ISO_UTC.match(value), value
-    assert datetime.fromisoformat(value.replace("Z", "+00:00")).utcoffset().total_seconds() == 0
+    assert datetime.fromisoformat(value).utcoffset().total_seconds() == 0
 
 
 # --- Conventions -----------------------------------------------------------------------------
@@ -102,7 +107,7 @@ def test_no_or_bad_credentials_are_401_with_the_error_body(credit_model):
 
 
 def test_deactivated_users_token_is_refused_at_once(alice, admin_user, api_for):
-    token, raw = token_create(user=alice, label="ci")
+    _, raw = token_create(user=alice, label="ci")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert client.get("/api/v1/models/").status_code == 200
@@ -675,7 +680,7 @@ def _settings_in_subprocess(env: dict[str, str]) -> dict:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("EMAIL_", "DJANGO_", "DATABASE_", "REDIS_", "MEDIA_", "DEFAULT_FROM"))}
     base["DJANGO_SETTINGS_MODULE"] = "governance.settings"
     result = subprocess.run(
-        [sys.executable, "-c", code], env={**base, **env}, cwd=PROJECT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code], check=False, env={**base, **env}, cwd=PROJECT, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -718,7 +723,7 @@ def test_environment_variables_as_the_table_says(tmp_path):
 def test_production_requires_a_secret_key():
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_",))}
     result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
+        [sys.executable, "-c", "import django; django.setup()"], check=False,
         env={**base, "DJANGO_SETTINGS_MODULE": "governance.settings", "DJANGO_ENV": "production"},
         cwd=PROJECT, capture_output=True, text=True, timeout=120,
     )
