@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "governance.audit.context.CorrelationIdMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
 ]
 
@@ -166,6 +167,18 @@ SOCIALACCOUNT_ONLY = False
 # django-guardian: no anonymous user; object permissions only for signed-in people.
 ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = False
+
+# --- Audit trail -----------------------------------------------------------------------------
+# One correlation id per request or task, shared by auditlog's entries and the trail.
+AUDITLOG_CID_GETTER = "governance.audit.context.correlation_id_get"
+# Days the trail is kept; unset means forever. `manage.py audit_purge` refuses anything younger
+# than this, and never less than GOVERNANCE_AUDIT_MIN_RETENTION_DAYS (about six months).
+GOVERNANCE_AUDIT_RETENTION_DAYS = (
+    int(os.environ["GOVERNANCE_AUDIT_RETENTION_DAYS"]) if os.environ.get("GOVERNANCE_AUDIT_RETENTION_DAYS") else None
+)
+GOVERNANCE_AUDIT_MIN_RETENTION_DAYS = 183
+# Behind a reverse proxy that sets X-Forwarded-For, record the client address it gives.
+GOVERNANCE_AUDIT_TRUST_FORWARDED_FOR = env_bool("GOVERNANCE_AUDIT_TRUST_FORWARDED_FOR")
 
 # --- Internationalisation --------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"

@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.api import Pagination
+from governance.audit.services import access_record
 from governance.registry import selectors, services
 from governance.registry.serializers import (
     DatasetCreateSerializer,
@@ -40,6 +41,7 @@ class ModelListCreate(APIView):
 class ModelDetail(APIView):
     def get(self, request, slug):
         model = selectors.model_get(user=request.user, slug=slug)
+        access_record(request, "model.viewed", model)
         return Response(ModelSerializer(model).data)
 
 
@@ -64,7 +66,9 @@ class DatasetListCreate(APIView):
 
 class DatasetDetail(APIView):
     def get(self, request, pk):
-        return Response(DatasetSerializer(selectors.dataset_get(user=request.user, pk=pk)).data)
+        dataset = selectors.dataset_get(user=request.user, pk=pk)
+        access_record(request, "dataset.viewed", dataset)
+        return Response(DatasetSerializer(dataset).data)
 
 
 class VersionListCreate(APIView):
@@ -101,4 +105,5 @@ class VersionListCreate(APIView):
 class VersionDetail(APIView):
     def get(self, request, slug, number):
         version = selectors.version_get(user=request.user, slug=slug, number=number)
+        access_record(request, "version.viewed", version)
         return Response(VersionSerializer(version, context={"request": request}).data)

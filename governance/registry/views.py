@@ -18,6 +18,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods
 
 from governance.access import permissions
+from governance.audit.services import access_record
 
 from . import selectors, services
 from .extensions import MODEL_PANELS, VERSION_PANELS, render_panels
@@ -92,6 +93,7 @@ def model_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
     model = selectors.model_get(user=request.user, slug=slug)
+    access_record(request, "model.viewed", model)
     return render(
         request,
         "registry/model_detail.html",
@@ -142,6 +144,7 @@ def version_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     version = selectors.version_get(user=request.user, slug=slug, number=number)
+    access_record(request, "version.viewed", version)
     return render(
         request,
         "registry/version_detail.html",
@@ -157,6 +160,7 @@ def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse
 @login_required
 def artifact_download(request: HttpRequest, slug: str, number: int) -> FileResponse:
     version = selectors.version_get(user=request.user, slug=slug, number=number)
+    access_record(request, "artifact.downloaded", version, data={"sha256": version.artifact_sha256})
     # Blobs are written once, read-only, under their hash: no need to re-hash on each download.
     return FileResponse(
         open(blob_path(version.artifact_path), "rb"),
@@ -207,6 +211,7 @@ def dataset_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = selectors.dataset_get(user=request.user, pk=pk)
+    access_record(request, "dataset.viewed", dataset)
     return render(
         request,
         "registry/dataset_detail.html",
@@ -217,6 +222,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def dataset_download(request: HttpRequest, pk: int) -> FileResponse:
     dataset = selectors.dataset_get(user=request.user, pk=pk)
+    access_record(request, "dataset.downloaded", dataset, data={"sha256": dataset.sha256})
     return FileResponse(
         open(blob_path(dataset.path), "rb"),
         as_attachment=True,

@@ -116,6 +116,13 @@ def test_recovery_requeues_a_dead_workers_run_then_errors_it_with_an_annotation(
     assert record.agent_name == "test-runner" and "Test run 1 errored" in record.annotation
     assert AgentRun.objects.filter(agent_name="job-recovery").count() == 2
     assert "marked 1 errored" in second.summary
+    # Each run of the scheduled job is its own agent event in the audit trail.
+    from governance.audit.models import AuditEvent
+
+    events = AuditEvent.objects.filter(kind="agent", action="agent.recover_stuck_jobs").order_by("seq")
+    assert events.count() == 2
+    assert events.last().actor_username == "job-recovery" and events.last().actor_kind == "agent"
+    assert "marked 1 errored" in events.last().summary
 
 
 def test_run_of_a_withdrawn_version_errors_without_moving_it(version, alice, django_capture_on_commit_callbacks):

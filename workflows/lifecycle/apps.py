@@ -12,14 +12,13 @@ class LifecycleConfig(AppConfig):
         from governance.registry.extensions import register_version_api_field, register_version_panel
 
         from . import history, panels
-        from .models import Annotation, ApprovalPolicy, SignOff, TransitionRecord
+        from .models import ApprovalPolicy
 
-        # Policy changes are audited (who changed which number, when); the history rows are
-        # logged too, so the audit trail holds every decision. No serialize_data: see LIBRARIES.md.
+        # Policy changes are audited (who changed which number, when). No serialize_data: see
+        # LIBRARIES.md. The history rows (transitions, annotations, sign-offs) are in the audit
+        # trail as decision events of their own (governance.audit.receivers), with actor, policy
+        # and annotation; an auditlog copy of each would only add a write to every decision.
         auditlog.register(ApprovalPolicy)
-        auditlog.register(TransitionRecord)
-        auditlog.register(Annotation)
-        auditlog.register(SignOff)
 
         register_version_api_field("available_transitions", panels.api_available_transitions)
         register_version_api_field("signoffs", panels.api_signoffs)

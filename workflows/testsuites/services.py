@@ -668,9 +668,26 @@ def warmup_summary(report: dict, task: str, reasons: list[str]) -> str:
 
 # --- Scheduled agents ------------------------------------------------------------------------
 def agent_run_record(*, agent_name: str, action: str, summary: str, data: dict, started_at) -> AgentRun:
-    return AgentRun.objects.create(
-        agent_name=agent_name, action=action, summary=summary, data=data, started_at=started_at, finished_at=timezone.now()
-    )
+    """Keep the run of a scheduled job, and put it in the audit trail as that agent's event."""
+    from governance.audit.services import agent_event_record
+
+    with transaction.atomic():
+        run = AgentRun.objects.create(
+            agent_name=agent_name,
+            action=action,
+            summary=summary,
+            data=data,
+            started_at=started_at,
+            finished_at=timezone.now(),
+        )
+        agent_event_record(
+            agent_name=agent_name,
+            action=f"agent.{action}",
+            summary=summary,
+            data={**data, "agent_run": run.pk, "started_at": started_at.isoformat()},
+            actor=service_account_get(agent_name),
+        )
+    return run
 
 
 def jobs_recover() -> AgentRun:

@@ -1,0 +1,300 @@
+"""Benchmark of the audit trail (issue 6).
+
+Measures, on the database of DATABASE_URL (a throw-away test database is created next to it and
+dropped at the end; nothing else is touched):
+
+1. a lifecycle transition with and without the trail (auditlog and the hash chain disconnected);
+2. verification of N entries (default 1,000,000): seconds and entries per second;
+3. the audit page filtered by one model over those N entries: median and p95 of the response.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/gov_audit \\
+        python bench/audit_bench.py [--entries 1000000] [--transitions 300] [--page-runs 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import sys
+import time
+from datetime import datetime, timedelta, timezone as dt_timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings")
+os.environ.setdefault("DJANGO_ENV", "test")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test.utils import setup_databases, setup_test_environment, teardown_databases  # noqa: E402
+
+MODELS = 1000
+KINDS = ["change", "transition", "access", "access", "access", "login", "agent", "annotation"]
+ACTIONS = {
+    "change": "mlmodel.updated",
+    "transition": "version.transition",
+    "access": "model.viewed",
+    "login": "login.succeeded",
+    "agent": "drift.checked",
+    "annotation": "version.annotated",
+}
+
+
+def synthetic_rows(count: int):
+    """``count`` chained events as tuples in HASHED_FIELDS order plus the hash, hashed as the
+    application hashes them (the same canonical form, checked by verification afterwards)."""
+    from governance.audit.models import GENESIS_HASH
+    from governance.audit.services import canonical_time, encode_values
+
+    encode, sha256 = encode_values, hashlib.sha256
+    start = datetime.now(dt_timezone.utc) - timedelta(seconds=count)
+    prev = GENESIS_HASH
+    for seq in range(1, count + 1):
+        kind = KINDS[seq % len(KINDS)]
+        model = seq % MODELS
+        data = (
+            '{"changes":{"description":["old text","new text %d"]},"logentry_id":%d}' % (seq, seq)
+            if kind == "change"
+            else "{}"
+        )
+        at = start + timedelta(seconds=seq)
+        row = (
+            seq,
+            prev,
+            at,
+            kind,
+            ACTIONS[kind],
+            None,
+            f"user{seq % 50:02d}",
+            "agent" if kind == "agent" else "human",
+            "drift-monitor" if kind == "agent" else "",
+            f"model-{model:04d}",
+            seq % 7 + 1,
+            "registry.mlmodel",
+            str(model),
+            f"Model {model}",
+            "10.0.%d.%d" % (seq % 200, seq % 250),
+            "Mozilla/5.0 (X11; Linux x86_64) bench",
+            "%032x" % (seq // 3),
+            "Checked by the nightly job." if kind == "agent" else "",
+            data,
+        )
+        values = list(row)
+        values[2] = canonical_time(at)
+        digest = sha256(encode(values).encode()).hexdigest()
+        yield row + (digest,)
+        prev = digest
+
+
+def build_trail(count: int) -> float:
+    from governance.audit.models import HASHED_FIELDS, AuditEvent, ChainHead
+
+    started = time.perf_counter()
+    columns = [AuditEvent._meta.get_field(name).column for name in HASHED_FIELDS] + ["hash"]
+    table = AuditEvent._meta.db_table
+    last = None
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            raw = cursor.cursor
+            with raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in synthetic_rows(count):
+                    copy.write_row(row)
+                    last = row
+            cursor.execute(f"ANALYZE {table}")
+        else:
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+            batch = []
+            for row in synthetic_rows(count):
+                batch.append(row[:2] + (row[2].isoformat(),) + row[3:])
+                last = row
+                if len(batch) == 10000:
+                    cursor.executemany(sql, batch)
+                    batch = []
+            if batch:
+                cursor.executemany(sql, batch)
+    ChainHead.objects.update_or_create(pk=1, defaults={"seq": last[0], "hash": last[-1]})
+    return time.perf_counter() - started
+
+
+def bench_verify(count: int) -> dict:
+    from governance.audit.verification import chain_verify
+
+    figures = {}
+    modes = [("in_database", True), ("in_python", False)] if connection.vendor == "postgresql" else [("in_python", False)]
+    for label, in_database in modes:
+        started = time.perf_counter()
+        result = chain_verify(in_database=in_database)
+        elapsed = time.perf_counter() - started
+        assert result.ok, result.as_dict()
+        assert result.checked >= count, result.checked
+        figures[label] = {
+            "entries": result.checked,
+            "seconds": round(elapsed, 2),
+            "entries_per_second": round(result.checked / elapsed),
+        }
+    return figures
+
+
+def bench_page(runs: int) -> dict:
+    from django.contrib.auth.models import Group
+    from django.test import Client
+    from django.urls import reverse
+
+    from governance.access.models import User
+
+    auditor = User.objects.create_user("bench-auditor", password="x" * 20)
+    auditor.groups.add(Group.objects.get(name="auditor"))
+    client = Client()
+    client.force_login(auditor)
+    url = reverse("audit:event_list")
+    timings = []
+    for run in range(runs + 3):
+        slug = f"model-{(run * 37) % MODELS:04d}"
+        started = time.perf_counter()
+        response = client.get(url, {"model": slug})
+        elapsed = time.perf_counter() - started
+        assert response.status_code == 200 and slug.encode() in response.content
+        if run >= 3:  # the first requests warm caches and templates
+            timings.append(elapsed * 1000)
+    timings.sort()
+    return {
+        "runs": runs,
+        "median_ms": round(statistics.median(timings), 1),
+        "p95_ms": round(timings[int(len(timings) * 0.95) - 1], 1),
+    }
+
+
+class TrailDisconnected:
+    """Turn the whole trail off: every auditlog registration and every receiver feeding the chain."""
+
+    def __enter__(self):
+        from auditlog.registry import auditlog
+        from django.db.models.signals import post_save
+
+        from workflows.lifecycle.models import Annotation, TransitionRecord
+
+        self.models = list(auditlog._registry)
+        for model in self.models:
+            auditlog._disconnect_signals(model)
+        post_save.disconnect(sender=TransitionRecord, dispatch_uid="audit.transition")
+        post_save.disconnect(sender=Annotation, dispatch_uid="audit.annotation")
+        post_save.disconnect(dispatch_uid="audit.signoff")
+        return self
+
+    def __exit__(self, *exc):
+        from auditlog.registry import auditlog
+
+        from governance.audit import receivers, registrations
+
+        for model in self.models:
+            auditlog._connect_signals(model)
+        registrations.drop_version_update_hook()
+        receivers.connect()
+
+
+def bench_transitions(count: int) -> dict:
+    """``count`` transitions each way, with and without the trail, alternating."""
+    from governance.access.services import service_account_get
+    from governance.registry.models import ModelVersion
+    from tests import factories
+    from workflows.lifecycle.services import version_transition
+
+    owner = factories.make_user("bench-owner", "data_scientist")
+    validator = factories.make_user("bench-validator", "validator")
+    agent = service_account_get("test-runner")
+    model = factories.make_model(owner, name="Bench model", reviewer=[validator])
+    version = factories.make_version(model, owner)
+    version_transition(version=version, name="submit", actor=owner)
+
+    def cycle():
+        """One timed transition each: testing -> tests_failed (agent), then back (validator)."""
+        times = []
+        fresh = ModelVersion.objects.get(pk=version.pk)
+        started = time.perf_counter()
+        version_transition(
+            version=fresh, name="fail_tests", actor=agent, agent_name="test-runner", annotation="AUC below 0.7."
+        )
+        times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        version_transition(version=fresh, name="rerun_tests", actor=validator, annotation="Flaky data fixed.")
+        times.append(time.perf_counter() - started)
+        return times
+
+    for _ in range(10):  # warm-up
+        cycle()
+    # Alternate cycle by cycle, so that drift in the machine's load hits both sides alike. The two
+    # transitions cost differently (the validator's needs permission checks), so each gets its
+    # own median and the figure is their sum: a median of the mixture would jump between them.
+    with_trail, without_trail = ([], []), ([], [])
+    for _ in range(max(1, count // 2)):
+        for side, disconnected in ((with_trail, False), (without_trail, True)):
+            if disconnected:
+                with TrailDisconnected():
+                    agent_time, human_time = cycle()
+            else:
+                agent_time, human_time = cycle()
+            side[0].append(agent_time)
+            side[1].append(human_time)
+
+    def pair_ms(side):
+        return sum(statistics.median(times) for times in side) * 1000
+
+    def mean_ms(side):
+        return sum(statistics.mean(times) for times in side) * 1000
+
+    return {
+        "transitions_each": len(with_trail[0]) * 2,
+        "agent_fail_tests_median_ms": [round(statistics.median(t) * 1000, 2) for t in (with_trail[0], without_trail[0])],
+        "validator_rerun_tests_median_ms": [
+            round(statistics.median(t) * 1000, 2) for t in (with_trail[1], without_trail[1])
+        ],
+        "pair_with_trail_median_ms": round(pair_ms(with_trail), 2),
+        "pair_without_trail_median_ms": round(pair_ms(without_trail), 2),
+        "overhead_percent_median": round((pair_ms(with_trail) / pair_ms(without_trail) - 1) * 100, 1),
+        "overhead_percent_mean": round((mean_ms(with_trail) / mean_ms(without_trail) - 1) * 100, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--transitions", type=int, default=300)
+    parser.add_argument("--page-runs", type=int, default=40)
+    args = parser.parse_args()
+
+    setup_test_environment()
+    settings.MEDIA_ROOT = Path(os.environ.get("BENCH_MEDIA_ROOT", "/tmp/audit-bench-media"))
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Its own throw-away database, so a test run on the same server is not disturbed.
+    database = connection.settings_dict
+    if connection.vendor == "postgresql":
+        database["TEST"]["NAME"] = f"bench_{database['NAME']}"
+    else:
+        database["TEST"]["NAME"] = str(ROOT / ".bench-db.sqlite3")
+    old_config = setup_databases(verbosity=0, interactive=False)
+    try:
+        report = {"database": connection.vendor, "entries": args.entries}
+        report["build_seconds"] = round(build_trail(args.entries), 1)
+        print(f"built {args.entries} entries in {report['build_seconds']} s", flush=True)
+        report["verify"] = bench_verify(args.entries)
+        print(json.dumps(report["verify"]), flush=True)
+        report["page_filtered_by_model"] = bench_page(args.page_runs)
+        print(json.dumps(report["page_filtered_by_model"]), flush=True)
+        # Last, so the transitions append to a chain of N entries as in a long-lived portal.
+        report["transition"] = bench_transitions(args.transitions)
+        print(json.dumps(report["transition"]), flush=True)
+        print(json.dumps(report, indent=2))
+    finally:
+        teardown_databases(old_config, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()

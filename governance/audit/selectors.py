@@ -1,0 +1,88 @@
+"""Reads of the audit trail, for auditors and admins only, and the champion-on-a-date question."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+
+from governance.access.permissions import sees_all_models
+
+from .models import AuditEvent, EventKind
+
+# The filters the page, the API and the exports accept.
+FILTERS = ("model", "version", "actor", "kind", "action", "since", "until", "correlation_id")
+
+
+def can_read_trail(user) -> bool:
+    """The trail names every model and person: auditors and admins read it, nobody else."""
+    return sees_all_models(user)
+
+
+def events_filter(
+    *,
+    model: str = "",
+    version: int | None = None,
+    actor: str = "",
+    kind: str = "",
+    action: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    correlation_id: str = "",
+    before_seq: int | None = None,
+) -> QuerySet[AuditEvent]:
+    """Events newest first. Each filter has an index that ends in ``seq``, so a filtered page is
+    an index range scan however long the trail is; ``before_seq`` pages by key, not offset."""
+    events = AuditEvent.objects.all()
+    if model:
+        events = events.filter(model_slug=model)
+    if version is not None:
+        events = events.filter(version_number=version)
+    if actor:
+        events = events.filter(actor_username=actor)
+    if kind:
+        events = events.filter(kind=kind)
+    if action:
+        # "login" matches every login.* action; "login.failed" exactly that one.
+        events = events.filter(Q(action=action) | Q(action__startswith=f"{action}."))
+    if since is not None:
+        events = events.filter(at__gte=since)
+    if until is not None:
+        events = events.filter(at__lt=until)
+    if correlation_id:
+        events = events.filter(correlation_id=correlation_id)
+    if before_seq is not None:
+        events = events.filter(seq__lt=before_seq)
+    return events.order_by("-seq")
+
+
+def event_kinds() -> list[tuple[str, str]]:
+    return list(EventKind.choices)
+
+
+@dataclass(frozen=True)
+class ChampionAt:
+    version_number: int
+    since: datetime
+    by: str
+
+
+def champion_on(*, model, at: datetime) -> ChampionAt | None:
+    """Which version was the model's champion at ``at``, replayed from its transition history."""
+    from workflows.lifecycle.models import TransitionRecord
+
+    records = (
+        TransitionRecord.objects.filter(version__model=model, at__lte=at)
+        .filter(Q(to_state="champion") | Q(from_state="champion"))
+        .select_related("version", "actor")
+        .order_by("at", "id")
+    )
+    champion: ChampionAt | None = None
+    for record in records:
+        if record.to_state == "champion":
+            by = record.actor.username if record.actor else (record.agent_name or "an agent")
+            champion = ChampionAt(record.version.number, record.at, by)
+        elif champion is not None and champion.version_number == record.version.number:
+            champion = None
+    return champion

@@ -1,0 +1,35 @@
+import pytest
+from django.db import connection
+
+from governance.access.services import service_account_get
+from governance.audit.models import AuditEvent
+
+
+@pytest.fixture
+def test_runner(db):
+    """The service account of the test-running agent."""
+    return service_account_get("test-runner")
+
+
+def events(**filters):
+    return list(AuditEvent.objects.filter(**filters).order_by("seq"))
+
+
+def last_event(**filters) -> AuditEvent:
+    event = AuditEvent.objects.filter(**filters).order_by("-seq").first()
+    assert event is not None, f"no audit event with {filters}"
+    return event
+
+
+def tamper(sql: str, params=()):
+    """Change the trail behind the application's back, as someone with database access would.
+
+    On PostgreSQL the append-only trigger refuses this to the application; a superuser can turn
+    triggers off for the current transaction, which is what an attacker with that power does.
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(sql, params)
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL session_replication_role = DEFAULT")

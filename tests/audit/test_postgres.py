@@ -1,0 +1,74 @@
+"""PostgreSQL only: the append-only trigger."""
+
+import pytest
+from auditlog.models import LogEntry
+from django.db import DatabaseError, connection, transaction
+
+from governance.audit.models import AuditEvent
+from governance.audit.services import agent_event_record
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger exists on PostgreSQL only"),
+]
+
+
+@pytest.mark.django_db
+def test_trigger_refuses_update_and_delete_of_audit_events():
+    agent_event_record(agent_name="scheduler", action="job.ran")
+    with connection.cursor() as cursor:
+        for sql in ("UPDATE audit_auditevent SET summary = 'x'", "DELETE FROM audit_auditevent"):
+            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+                cursor.execute(sql)
+    assert AuditEvent.objects.get().summary == ""
+
+
+@pytest.mark.django_db
+def test_trigger_refuses_update_and_delete_of_auditlog_entries(credit_model):
+    assert LogEntry.objects.exists()
+    with connection.cursor() as cursor:
+        for sql in ("UPDATE auditlog_logentry SET object_repr = 'x'", "DELETE FROM auditlog_logentry"):
+            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+                cursor.execute(sql)
+
+
+@pytest.mark.django_db
+def test_purge_switch_does_not_allow_updates_or_deleting_kept_entries():
+    agent_event_record(agent_name="scheduler", action="job.ran")
+    with connection.cursor() as cursor:
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            cursor.execute("SELECT set_config('governance.audit_purge', 'on', true)")
+            cursor.execute("DELETE FROM audit_auditevent")
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            cursor.execute("SELECT set_config('governance.audit_purge', 'on', true)")
+            cursor.execute("UPDATE audit_auditevent SET summary = 'x'")
+
+
+@pytest.mark.django_db
+def test_database_recomputes_exactly_the_hashes_python_writes():
+    """The database's json_build_array must write the canonical form byte for byte."""
+    from governance.audit.verification import pg_content_hash_sql
+
+    tricky = 'quotes " and \\ backslash, new\nline, tab\t, control \x01, é, 中文, emoji 🙂, \u2028'
+    agent_event_record(agent_name="scheduler", action="job.ran", summary=tricky, data={"text": tricky, "n": 1.5})
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT hash, {pg_content_hash_sql()} FROM audit_auditevent")
+        stored, recomputed = cursor.fetchone()
+    assert stored == recomputed
+
+
+@pytest.mark.django_db
+def test_chain_head_only_moves_forward():
+    """Cutting entries from the end and walking the head back would hide them: refused."""
+    from governance.audit.models import ChainHead
+
+    agent_event_record(agent_name="scheduler", action="job.ran")
+    with connection.cursor() as cursor:
+        for sql in (
+            "UPDATE audit_chainhead SET seq = seq - 1",
+            "UPDATE audit_chainhead SET base_seq = 0",
+            "DELETE FROM audit_chainhead",
+        ):
+            with pytest.raises(DatabaseError, match="only moves forward"), transaction.atomic():
+                cursor.execute(sql)
+    assert ChainHead.objects.get().seq == 1
