@@ -6,7 +6,8 @@ Errors are ``{"detail": "...", "code": "..."}``, plus the field errors for 400.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -101,3 +102,21 @@ def _first_code(codes) -> str:
     elif codes:
         return str(codes)
     return ""
+
+
+def page_not_found(request, exception=None):
+    """404 for any URL: JSON ``{"detail","code"}`` under /api/, the portal's page elsewhere.
+
+    Paths under /api/v1/ that match no endpoint (``versions/abc/``) never reach DRF, so
+    without this a client would get an HTML page instead of the error body API.md promises.
+    """
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """500: JSON under /api/ (clients parse every error body), the portal's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Server error.", "code": "server_error"}, status=500)
+    return defaults.server_error(request)

@@ -21,3 +21,6 @@ urlpatterns = [
     path("", include("governance.audit.urls")),
     path("", include("governance.registry.urls")),
 ]
+
+handler404 = "governance.api.page_not_found"
+handler500 = "governance.api.server_error"

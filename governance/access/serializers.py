@@ -34,8 +34,10 @@ class GrantCreateSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=ObjectRole.choices)
 
     def validate(self, data):
-        if bool(data["username"]) == bool(data["group"]):
+        if data["username"] and data["group"]:
             raise serializers.ValidationError({"username": ["Give either a username or a group, not both."]})
+        if not data["username"] and not data["group"]:
+            raise serializers.ValidationError({"username": ["Give a username or a group."]})
         return data
 
 

@@ -80,6 +80,7 @@ class VersionListCreate(APIView):
 
     def post(self, request, slug):
         model = selectors.model_get(user=request.user, slug=slug)
+        services.version_create_check(user=request.user, model=model)
         data = VersionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         visible = selectors.datasets_visible_to(request.user)

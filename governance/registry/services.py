@@ -88,6 +88,16 @@ def dataset_create(*, user, name: str, upload: UploadedFile, target: str = "") -
     )
 
 
+def version_create_check(*, user, model: MLModel) -> None:
+    """403 unless the user may upload versions of the model.
+
+    The API calls it before it reads the form, so a caller without the grant hears 403 (not
+    a 400 about datasets they cannot see), as API.md's error table says.
+    """
+    if not permissions.can_contribute(user, model):
+        raise PermissionDenied("You need the owner or contributor grant on this model to upload versions.")
+
+
 def version_create(
     *,
     user,
@@ -100,8 +110,7 @@ def version_create(
     note: str = "",
 ) -> ModelVersion:
     """Check and store a new version of a model, numbered after the last one (race-safe)."""
-    if not permissions.can_contribute(user, model):
-        raise PermissionDenied("You need the owner or contributor grant on this model to upload versions.")
+    version_create_check(user=user, model=model)
     _check_datasets(training_dataset, validation_dataset)
     limit = settings.GOVERNANCE_MAX_ARTIFACT_BYTES
     with spooled_upload(artifact, max_bytes=limit, field="artifact") as tmp:
