@@ -262,8 +262,9 @@ GOVERNANCE_CHECK_TIME_LIMIT = float(os.environ.get("GOVERNANCE_CHECK_TIME_LIMIT"
 # Warm-up pass criteria per risk tier, and how many recent production rows it replays.
 GOVERNANCE_WARMUP_POLICY = {
     "max_rows": int(os.environ.get("GOVERNANCE_WARMUP_MAX_ROWS", "10000")),
-    # Single-row calls timed per model for the latency p50/p95 of the report.
-    "latency_sample_rows": int(os.environ.get("GOVERNANCE_WARMUP_LATENCY_ROWS", "50")),
+    # Single-row calls timed per model for the latency p50/p95 of the report, on rows spread
+    # evenly over the warm-up inputs (the report states the count).
+    "latency_sample_rows": int(os.environ.get("GOVERNANCE_WARMUP_LATENCY_ROWS", "30")),
     "tiers": {
         "low": {"max_error_rate": 0.01, "min_agreement": 0.85, "max_psi": 0.25, "max_p95_latency_ms": 100.0},
         "medium": {"max_error_rate": 0.0, "min_agreement": 0.90, "max_psi": 0.25, "max_p95_latency_ms": 50.0},

@@ -395,6 +395,36 @@ def _check_latency(spec: dict, ctx: CheckContext) -> Measured:
     return Measured(p95, spec["threshold"], "<=", p95 <= spec["threshold"], details)
 
 
+def psi_sorted(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
+    """``psi`` for numeric scores already sorted (and without NaN): bins from quantiles of all of
+    ``expected``, each bin's share counted with two binary searches on the sorted arrays."""
+    eps = 1e-4
+    if len(expected) == 0 or len(actual) == 0:
+        return 0.0
+    distinct = int(np.count_nonzero(np.diff(expected))) + 1
+    if distinct <= bins:
+        return psi(pd.Series(expected), pd.Series(actual), bins)
+    inner = np.unique(_sorted_quantiles(expected, np.linspace(0, 1, bins + 1)))[1:-1]
+
+    def shares(values: np.ndarray) -> np.ndarray:
+        # A value v falls in bin i when inner[i-1] <= v < inner[i] (as psi's searchsorted with
+        # side="right"): the values before bin i are those < inner[i-1], a "left" search.
+        bounds = np.concatenate(([0], np.searchsorted(values, inner, side="left"), [len(values)]))
+        return np.diff(bounds) / len(values)
+
+    e = np.clip(shares(expected), eps, None)
+    a = np.clip(shares(actual), eps, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def _sorted_quantiles(values: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """np.quantile(values, q) (linear interpolation) of an already sorted array."""
+    position = np.asarray(q, dtype=float) * (len(values) - 1)
+    lower = np.floor(position).astype(int)
+    upper = np.minimum(lower + 1, len(values) - 1)
+    return values[lower] + (values[upper] - values[lower]) * (position - lower)
+
+
 def psi(expected: pd.Series, actual: pd.Series, bins: int = 10) -> float:
     """Population stability index of ``actual`` against ``expected`` (quantile bins of expected)."""
     eps = 1e-4
