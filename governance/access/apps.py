@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class AccessConfig(AppConfig):
@@ -29,3 +30,26 @@ class AccessConfig(AppConfig):
         auditlog.register(ApiToken, exclude_fields=["key_hash", "last_used_at"])
 
         register_model_panel("access", "access/_model_grants_panel.html", model_access_context, order=20)
+        post_migrate.connect(_role_groups_after_migrate, dispatch_uid="access.role_groups")
+
+
+def _role_groups_after_migrate(sender, app_config, **kwargs):
+    """Recreate the role groups after migrate or a flush (a transactional test's teardown).
+
+    Keyed on the registry's signal: its permissions, which the groups hold, exist by then.
+    """
+    if app_config.label != "registry":
+        return
+    from django.contrib.auth.models import Permission
+    from django.db import connections
+
+    from .roles import GLOBAL_ROLE_PERMISSIONS
+    from .services import role_groups_ensure
+
+    wanted = {dotted.split(".")[1] for perms in GLOBAL_ROLE_PERMISSIONS.values() for dotted in perms}
+    using = kwargs.get("using", "default")
+    # After `migrate registry zero` its permissions are gone: nothing to seed.
+    if "auth_group" in connections[using].introspection.table_names() and (
+        Permission.objects.using(using).filter(codename__in=wanted).count() == len(wanted)
+    ):
+        role_groups_ensure()

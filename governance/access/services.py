@@ -286,3 +286,24 @@ def service_account_get(name: str) -> User:
         user.set_unusable_password()
         user.save(update_fields=["password"])
     return user
+
+
+def role_groups_ensure(*, group_model=None, permission_model=None) -> None:
+    """Create the global role groups with their permissions (idempotent).
+
+    Run by migration 0003 (with its historical models) and after every ``migrate`` or test
+    flush (``post_migrate``), so the groups exist whenever the tables do.
+    """
+    from django.contrib.auth.models import Permission
+
+    from .roles import GLOBAL_ROLE_PERMISSIONS
+
+    group_model = group_model or Group
+    permission_model = permission_model or Permission
+    for role, perms in GLOBAL_ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        for dotted in perms:
+            app_label, codename = dotted.split(".")
+            group.permissions.add(
+                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
+            )

@@ -11,31 +11,8 @@ from governance.errors import ActionConflict
 from tests import factories
 
 
-def _restore_role_groups() -> None:
-    from django.contrib.auth.models import Group, Permission
-
-    from governance.access.roles import GLOBAL_ROLE_PERMISSIONS
-
-    for role, perms in GLOBAL_ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        for dotted in perms:
-            app_label, codename = dotted.split(".")
-            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _role_groups_for_later_tests(django_db_setup, django_db_blocker):
-    # A transactional test ends with a flush of every table, after every function fixture,
-    # which takes away the role groups a data migration made: put them back for the tests
-    # that run after this module.
-    yield
-    with django_db_blocker.unblock():
-        _restore_role_groups()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_two_owners_removing_each_other_keep_one_owner():
-    _restore_role_groups()  # an earlier transactional test may have flushed them
     alice = factories.make_user("alice", "data_scientist")
     bob = factories.make_user("bob", "data_scientist")
     model = factories.make_model(alice)

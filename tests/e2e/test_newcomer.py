@@ -18,10 +18,8 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 
-from governance.access.roles import GLOBAL_ROLE_PERMISSIONS
 from tests import factories
 
 CHROMIUM = "/usr/bin/chromium"
@@ -38,28 +36,6 @@ CHROMIUM_ARGS = [
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _ensure_role_groups() -> None:
-    """Recreate the role groups of migration 0003 if a transactional test flushed them."""
-    for role, perms in GLOBAL_ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        for dotted in perms:
-            app_label, codename = dotted.split(".")
-            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _leave_role_groups_behind(django_db_setup, django_db_blocker):
-    """Put the role groups back after the last flush of this module.
-
-    A transactional test ends by emptying every table; Django then recreates content types and
-    permissions but not the groups of data migrations, which later tests rely on. A module
-    fixture's teardown runs after that flush.
-    """
-    yield
-    with django_db_blocker.unblock():
-        _ensure_role_groups()
-
-
 @pytest.fixture
 def browser_page(settings, monkeypatch):
     if not Path(CHROMIUM).exists():
@@ -68,7 +44,6 @@ def browser_page(settings, monkeypatch):
     # database directly, which Django would otherwise refuse from an async context.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    _ensure_role_groups()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

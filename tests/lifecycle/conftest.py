@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
 
-from governance.access.roles import GLOBAL_ROLE_PERMISSIONS
 from governance.access.services import grant_create, service_account_get
 from governance.registry.models import ModelVersion
 from tests import factories
 from workflows.lifecycle import services
-from workflows.lifecycle.policy import DEFAULT_REQUIRED_APPROVALS
 
 # How to reach each state from draft, with the transitions of the graph.
 PATHS: dict[str, list[str]] = {
@@ -40,28 +37,6 @@ def _fast_passwords_and_fresh_limits(settings):
     cache.clear()
     yield
     cache.clear()
-
-
-def restore_seed_data() -> None:
-    """Put back the rows data migrations make (role groups, approval policies).
-
-    A transactional test ends with a flush of every table, which removes them for the tests
-    that follow; the lifecycle's transactional tests restore them before and after they run.
-    """
-    from workflows.lifecycle.models import ApprovalPolicy
-
-    for role, perms in GLOBAL_ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        for dotted in perms:
-            app_label, codename = dotted.split(".")
-            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    for tier, number in DEFAULT_REQUIRED_APPROVALS.items():
-        ApprovalPolicy.objects.get_or_create(risk_tier=tier, defaults={"required_approvals": number})
-
-
-@pytest.fixture
-def seed_roles(transactional_db):
-    restore_seed_data()
 
 
 @pytest.fixture

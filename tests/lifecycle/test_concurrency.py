@@ -12,7 +12,7 @@ from governance.registry.models import ModelVersion, VersionState
 from tests import factories
 from workflows.lifecycle.models import SignOff, TransitionRecord
 
-from .conftest import PATHS, restore_seed_data, walk
+from .conftest import PATHS, walk
 
 pytestmark = [
     pytest.mark.postgres,
@@ -21,19 +21,6 @@ pytestmark = [
 ]
 
 PASSWORD = factories.PASSWORD
-
-
-@pytest.fixture(autouse=True)
-def _seed(seed_roles):
-    """Role groups and policies, whatever an earlier transactional test flushed."""
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _restore_seed_data_for_later_tests(django_db_setup, django_db_blocker):
-    # The last test's flush runs after every function fixture: put the rows back once it has.
-    yield
-    with django_db_blocker.unblock():
-        restore_seed_data()
 
 
 def race(calls):

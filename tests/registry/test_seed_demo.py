@@ -66,17 +66,10 @@ def files_dir(tmp_path):
 
 @pytest.fixture
 def role_groups(transactional_db):
-    """Transactional tests flush the role groups the migrations made; put them back."""
-    from django.contrib.auth.models import Group, Permission
+    """The role groups (recreated by post_migrate after an earlier test's flush)."""
+    from django.contrib.auth.models import Group
 
-    from governance.access.roles import GLOBAL_ROLE_PERMISSIONS
-
-    for role, perms in GLOBAL_ROLE_PERMISSIONS.items():
-        group, created = Group.objects.get_or_create(name=role)
-        if created:
-            for dotted in perms:
-                app_label, codename = dotted.split(".")
-                group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return set(Group.objects.values_list("name", flat=True))
 
 
 def snapshot() -> dict:

@@ -72,25 +72,6 @@ def _fast_jobs(settings):
     use_broker(TEST_REDIS_URL)
 
 
-@pytest.fixture(autouse=True)
-def _role_groups(request):
-    """Transactional tests flush the role groups the migrations made; put them back."""
-    marker = request.node.get_closest_marker("django_db")
-    if not marker or not marker.kwargs.get("transaction"):
-        return
-    request.getfixturevalue("transactional_db")
-    from django.contrib.auth.models import Group, Permission
-
-    from governance.access.roles import GLOBAL_ROLE_PERMISSIONS
-
-    for role, perms in GLOBAL_ROLE_PERMISSIONS.items():
-        group, created = Group.objects.get_or_create(name=role)
-        if created:
-            for dotted in perms:
-                app_label, codename = dotted.split(".")
-                group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-
-
 @contextmanager
 def in_thread_worker():
     """A real worker (solo pool) in a thread of this process, on the app's current broker."""

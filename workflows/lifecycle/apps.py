@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class LifecycleConfig(AppConfig):
@@ -28,3 +29,16 @@ class LifecycleConfig(AppConfig):
         history.register_history_source("transition", history.transition_entries)
         history.register_history_source("annotation", history.annotation_entries)
         history.register_history_source("signoff", history.signoff_entries)
+        post_migrate.connect(_policies_after_migrate, sender=self, dispatch_uid="lifecycle.policies")
+
+
+def _policies_after_migrate(sender, **kwargs):
+    """Recreate the default approval policies after migrate or a flush (test teardown)."""
+    from django.db import connections
+
+    from .models import ApprovalPolicy
+    from .policy import approval_policies_ensure
+
+    # After `migrate lifecycle zero` the table is gone: nothing to seed.
+    if ApprovalPolicy._meta.db_table in connections[kwargs.get("using", "default")].introspection.table_names():
+        approval_policies_ensure()

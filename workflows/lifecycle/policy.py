@@ -28,3 +28,15 @@ def required_approvals(risk_tier: str) -> int:
 def policy_snapshot(risk_tier: str) -> dict:
     """What is recorded with each decision: the tier and the number of approvals it needed."""
     return {"risk_tier": risk_tier, "required_approvals": required_approvals(risk_tier)}
+
+
+def approval_policies_ensure(*, policy_model=None) -> None:
+    """Create the default policy rows where a tier has none (idempotent; admins' numbers stay).
+
+    Run by migration 0003 (with its historical model) and after every ``migrate`` or test
+    flush (``post_migrate``).
+    """
+    if policy_model is None:
+        from .models import ApprovalPolicy as policy_model
+    for tier, number in DEFAULT_REQUIRED_APPROVALS.items():
+        policy_model.objects.get_or_create(risk_tier=tier, defaults={"required_approvals": number})

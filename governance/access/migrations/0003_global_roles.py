@@ -4,6 +4,7 @@ from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 from governance.access.roles import GLOBAL_ROLE_PERMISSIONS
+from governance.access.services import role_groups_ensure
 
 
 def create_roles(apps, schema_editor):
@@ -12,15 +13,9 @@ def create_roles(apps, schema_editor):
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, perms in GLOBAL_ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        for dotted in perms:
-            app_label, codename = dotted.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+    role_groups_ensure(
+        group_model=apps.get_model("auth", "Group"), permission_model=apps.get_model("auth", "Permission")
+    )
 
 
 def remove_roles(apps, schema_editor):

@@ -2,17 +2,15 @@
 
 from django.db import migrations
 
-DEFAULTS = {"low": 1, "medium": 1, "high": 2, "critical": 3}
+from workflows.lifecycle.policy import DEFAULT_REQUIRED_APPROVALS, approval_policies_ensure
 
 
 def create_defaults(apps, schema_editor):
-    ApprovalPolicy = apps.get_model("lifecycle", "ApprovalPolicy")
-    for tier, number in DEFAULTS.items():
-        ApprovalPolicy.objects.get_or_create(risk_tier=tier, defaults={"required_approvals": number})
+    approval_policies_ensure(policy_model=apps.get_model("lifecycle", "ApprovalPolicy"))
 
 
 def remove_defaults(apps, schema_editor):
-    apps.get_model("lifecycle", "ApprovalPolicy").objects.filter(risk_tier__in=list(DEFAULTS)).delete()
+    apps.get_model("lifecycle", "ApprovalPolicy").objects.filter(risk_tier__in=list(DEFAULT_REQUIRED_APPROVALS)).delete()
 
 
 class Migration(migrations.Migration):
