@@ -3,9 +3,19 @@
 from django.contrib import admin
 
 from .models import AuditEvent, ChainHead
+from .selectors import can_read_trail
+from .services import access_record
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """The same rule as the audit page and API: auditors and admins read the trail, nobody else."""
+
+    def has_module_permission(self, request):
+        return can_read_trail(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return can_read_trail(request.user)
+
     def has_add_permission(self, request):
         return False
 
@@ -23,6 +33,15 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_fields = ("action", "actor_username", "model_slug", "correlation_id", "object_repr")
     ordering = ("-seq",)
     show_full_result_count = False  # counting a million rows on every page is not worth it
+
+    # Reading the trail in the admin is an access event, as on the audit page.
+    def changelist_view(self, request, extra_context=None):
+        access_record(request, "audit.viewed", data={"via": "admin"})
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        access_record(request, "audit.viewed", data={"via": "admin", "seq_id": object_id})
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(ChainHead)

@@ -34,7 +34,6 @@ _LOGENTRY_ACTIONS = {
     LogEntry.Action.ACCESS: "accessed",
 }
 
-SIGNOFF_LABEL = "lifecycle.SignOff"
 # Decisions are in the trail as decision events of their own (below); auditlog's entries for
 # the same rows would only repeat them.
 _DECISION_LABELS = {"lifecycle.transitionrecord", "lifecycle.annotation", "lifecycle.signoff"}
@@ -120,8 +119,8 @@ def annotation_to_event(sender, instance, created: bool, raw: bool = False, **kw
 
 
 def signoff_to_event(sender, instance, created: bool, raw: bool = False, **kwargs):
-    """Sign-offs live in the lifecycle app; matched by label so this app works without them."""
-    if not created or raw or sender._meta.label != SIGNOFF_LABEL:
+    """A signature, as a decision event (the password is never part of it)."""
+    if not created or raw:
         return
     data = {}
     for field in instance._meta.concrete_fields:
@@ -264,9 +263,7 @@ def connect() -> None:
     post_save.connect(
         annotation_to_event, sender=apps.get_model("lifecycle", "Annotation"), dispatch_uid="audit.annotation"
     )
-    # Connected for every sender and filtered by label: the lifecycle app may or may not have
-    # its SignOff model yet, and this must not import it.
-    post_save.connect(signoff_to_event, dispatch_uid="audit.signoff")
+    post_save.connect(signoff_to_event, sender=apps.get_model("lifecycle", "SignOff"), dispatch_uid="audit.signoff")
 
     user_logged_in.connect(on_logged_in, dispatch_uid="audit.logged_in")
     user_logged_out.connect(on_logged_out, dispatch_uid="audit.logged_out")

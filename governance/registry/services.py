@@ -111,6 +111,7 @@ def version_create(
 ) -> ModelVersion:
     """Check and store a new version of a model, numbered after the last one (race-safe)."""
     version_create_check(user=user, model=model)
+    _check_datasets_visible(user, training_dataset, validation_dataset)
     _check_datasets(training_dataset, validation_dataset)
     limit = settings.GOVERNANCE_MAX_ARTIFACT_BYTES
     with spooled_upload(artifact, max_bytes=limit, field="artifact") as tmp:
@@ -160,6 +161,18 @@ def parse_code_ref(code_ref: str) -> tuple[str, str]:
             field="code_ref",
         )
     return repository, commit
+
+
+def _check_datasets_visible(user, training: Dataset, validation: Dataset) -> None:
+    """A version may only use datasets its uploader can see, whichever door it comes through."""
+    from .selectors import datasets_visible_to
+
+    visible = set(
+        datasets_visible_to(user).filter(pk__in=[training.pk, validation.pk]).values_list("pk", flat=True)
+    )
+    for field, dataset in (("training_dataset", training), ("validation_dataset", validation)):
+        if dataset.pk not in visible:
+            raise RegistryError(f"No dataset with id {dataset.pk} that you can see.", field=field)
 
 
 def _check_datasets(training: Dataset, validation: Dataset) -> None:

@@ -263,7 +263,7 @@ def test_submitter_cannot_sign_off_own_version(credit_model, bob, datasets, vers
     # bob is a contributor and also a validator with the reviewer grant, yet he submitted it.
     bob.groups.add(Group.objects.get(name="validator"))
     grant(credit_model, "reviewer", bob)
-    version = factories.make_version(credit_model, bob, datasets=datasets)
+    version = factories.make_version(credit_model, bob, datasets=factories.make_datasets(bob))
     from workflows.lifecycle import services
 
     for name, actor in (("submit", bob), ("pass_tests", service_account_get("test-runner")),

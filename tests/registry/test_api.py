@@ -267,3 +267,21 @@ def test_reserved_slug_is_refused(alice, api_for):
     )
     assert response.status_code == 400
     assert "reserved" in response.json()["detail"]
+
+
+def test_version_service_refuses_datasets_the_uploader_cannot_see(credit_model, alice, eve):
+    """Whatever the door (page, API, command), a version cannot attach someone else's datasets."""
+    from governance.registry import services
+    from governance.registry.services import RegistryError
+
+    eve_training, eve_validation = factories.make_datasets(eve)
+    with pytest.raises(RegistryError) as refusal:
+        services.version_create(
+            user=alice,
+            model=credit_model,
+            artifact=factories.upload("model.onnx", factories.classifier_files()["onnx"]),
+            training_dataset=eve_training,
+            validation_dataset=eve_validation,
+        )
+    assert refusal.value.field == "training_dataset"
+    assert ModelVersion.objects.count() == 0

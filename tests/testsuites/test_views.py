@@ -100,3 +100,9 @@ def test_admin_form_validates_checks_for_the_models_task(alice):
     good = TestSuiteConfigForm(data={"model": model.pk, "checks": '[{"kind": "metric", "metric": "r2", "threshold": 0.3}]'})
     assert good.is_valid(), good.errors
     assert good.cleaned_data["checks"][0]["comparison"] == ">="
+
+
+def test_admin_may_edit_a_suite_by_page_and_api_alike(client, api_for, credit_model, admin_user):
+    assert api_for(admin_user).get(f"/api/v1/models/{credit_model.slug}/test-suite/").json()["can_edit"] is True
+    client.force_login(admin_user)
+    assert client.get(f"/models/{credit_model.slug}/test-suite/").status_code == 200

@@ -42,10 +42,10 @@ def suite_config_of(model) -> tuple[list[dict], bool]:
 
 
 def can_edit_suite(user, model) -> bool:
-    """Owners and validators holding the reviewer grant edit a model's suite in the portal."""
+    """Owners, validators holding the reviewer grant, and admins edit a model's suite."""
     if not user.is_authenticated or not user.is_active:
         return False
-    return permissions.is_owner(user, model) or permissions.is_reviewer(user, model)
+    return user.has_role("admin") or permissions.is_owner(user, model) or permissions.is_reviewer(user, model)
 
 
 def _iso(value):
@@ -153,7 +153,7 @@ def version_panel_context(request, version) -> dict:
 def history_entries(version) -> list[dict]:
     """Test runs and warm-ups as history entries (kind test_run / warmup), for the version history."""
     entries = []
-    for run in TestRun.objects.filter(version=version).order_by("sequence"):
+    for run in TestRun.objects.filter(version=version).prefetch_related("results").order_by("sequence"):
         entries.append(
             {
                 "kind": "test_run",
