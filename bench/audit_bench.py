@@ -205,7 +205,10 @@ def bench_transitions(count: int) -> dict:
     from governance.access.services import service_account_get
     from governance.registry.models import ModelVersion
     from tests import factories
+    from django.utils import timezone
+
     from workflows.lifecycle.services import version_transition
+    from workflows.testsuites.models import ACTIVE_STATUSES, RunStatus, TestRun
 
     owner = factories.make_user("bench-owner", "data_scientist")
     validator = factories.make_user("bench-validator", "validator")
@@ -217,6 +220,12 @@ def bench_transitions(count: int) -> dict:
     def cycle():
         """One timed transition each: testing -> tests_failed (agent), then back (validator)."""
         times = []
+        # As in the portal, the agent fails the tests of a run it has finished: close the run
+        # the last submit or rerun queued (untimed). Without this the rerun would find the old
+        # run still active and take the error path of a duplicate run, which no real flow does.
+        TestRun.objects.filter(version=version, status__in=ACTIVE_STATUSES).update(
+            status=RunStatus.FAILED, finished_at=timezone.now()
+        )
         fresh = ModelVersion.objects.get(pk=version.pk)
         started = time.perf_counter()
         version_transition(
