@@ -243,6 +243,10 @@ def test_run_execute(*, run_id: int, worker: str | None = None) -> str:
         return "errored"
     log = RunLog(run)
     log(f"Attempt {attempt} on {worker}: {len(run.config_snapshot)} checks for {version}.")
+    # Datasets uploaded before typed copies get theirs here, in this thread (it writes their row),
+    # so that the checks, in their own threads, read the copy rather than parse the CSV.
+    for dataset in (version.training_dataset, version.validation_dataset):
+        scoring.typed_copy_backfill(dataset)
     try:
         with Heartbeat(TestRun, run_id, attempt) as heartbeat:
             records = _run_checks(run, attempt, log, heartbeat)
@@ -403,7 +407,7 @@ def warmup_execute(*, run_id: int, worker: str | None = None) -> str:
             report = warmup_measure(run.version, log=log)
     except BaseException as exc:  # noqa: BLE001
         log(f"Warm-up stopped: {type(exc).__name__}: {exc}")
-        job_error(run, _stop_reason(exc) if not isinstance(exc, (scoring.ModelLoadError,)) else str(exc), attempt=attempt, log=log.text)
+        job_error(run, str(exc) if isinstance(exc, (scoring.ModelLoadError, scoring.DatasetError)) else _stop_reason(exc), attempt=attempt, log=log.text)
         if not isinstance(exc, Exception):
             raise
         return "errored"
@@ -460,6 +464,8 @@ def warmup_measure(version, *, log: Callable[[str], None]) -> dict:
         source = WarmupSource.PRODUCTION
         if frame is None:
             frame = scoring.load_dataset(version.validation_dataset)
+            if not version.validation_dataset.typed_sha256:  # uploaded before typed copies: make it once
+                scoring.typed_copy_backfill(version.validation_dataset, frame)
             source = WarmupSource.VALIDATION
             if len(frame) > policy["max_rows"]:
                 frame = frame.iloc[: policy["max_rows"]]
