@@ -187,7 +187,8 @@ def _validated(values, scores, n: int, task: str) -> Predictions:
         scores = np.asarray(scores, dtype=float).reshape(-1)
         if scores.shape[0] != n:
             raise ModelOutputError(f"The model returned {scores.shape[0]} probabilities for {n} rows.")
-        if not np.isfinite(scores).all() or (scores < -1e-6).any() or (scores > 1 + 1e-6).any():
+        # NaN fails both comparisons and infinities fail one: a single pass checks all three.
+        if not ((scores >= -1e-6) & (scores <= 1 + 1e-6)).all():
             raise ModelOutputError("The model returned probabilities that are not finite numbers in [0, 1].")
     return Predictions(values=values, scores=scores)
 

@@ -156,20 +156,31 @@ def job_claim(model_cls, job_id: int, worker: str) -> tuple[str, int]:
     raising its attempt. A job running with a fresh heartbeat belongs to a live worker and a
     finished job is done: both make a redelivered task a no-op.
     """
+    status, attempt, _job = _job_claim(model_cls, job_id, worker)
+    return status, attempt
+
+
+def _job_claim(model_cls, job_id: int, worker: str, related: tuple[str, ...] = ()):
+    """``job_claim``, also returning the job as claimed (None when skipped), fetched with
+    ``related`` in the same locked read: the worker needs no second read after its claim."""
     with transaction.atomic():
-        job = model_cls.objects.select_for_update().filter(pk=job_id).first()
+        # of=("self",): only the job's row is locked (PostgreSQL), not the rows joined to it.
+        job = model_cls.objects.select_for_update(of=("self",)).select_related(*related).filter(pk=job_id).first()
         if job is None or job.status not in ACTIVE_STATUSES:
-            return "skip", 0
+            return "skip", 0, None
         if job.status == RunStatus.RUNNING and job.heartbeat_at and job.heartbeat_at >= _stale_before():
-            return "skip", 0
+            return "skip", 0, None
         if job.attempt >= settings.GOVERNANCE_JOB_MAX_ATTEMPTS:
-            return "exhausted", job.attempt
+            return "exhausted", job.attempt, job
         now = timezone.now()
         attempt = job.attempt + 1
         updated = model_cls.objects.filter(pk=job_id, status=job.status, attempt=job.attempt).update(
             status=RunStatus.RUNNING, attempt=attempt, started_at=now, heartbeat_at=now, worker=worker[:200]
         )
-        return ("claimed", attempt) if updated else ("skip", 0)
+        if not updated:
+            return "skip", 0, None
+        job.status, job.attempt, job.started_at, job.heartbeat_at, job.worker = RunStatus.RUNNING, attempt, now, now, worker[:200]
+        return "claimed", attempt, job
 
 
 class Heartbeat:
@@ -228,12 +239,11 @@ def _worker_name(worker: str | None) -> str:
 def test_run_execute(*, run_id: int, worker: str | None = None) -> str:
     """Run a queued test run in this worker; returns what happened (for logs and tests)."""
     worker = _worker_name(worker)
-    status, attempt = job_claim(TestRun, run_id, worker)
+    status, attempt, run = _job_claim(
+        TestRun, run_id, worker, related=("version__model", "version__training_dataset", "version__validation_dataset")
+    )
     if status == "skip":
         return "skipped"
-    run = TestRun.objects.select_related(
-        "version__model", "version__training_dataset", "version__validation_dataset"
-    ).get(pk=run_id)
     if status == "exhausted":
         job_error(run, f"its worker stopped before finishing on each of {run.attempt} attempt(s)")
         return "errored"
@@ -390,10 +400,11 @@ def warmup_policy(risk_tier: str) -> dict:
 
 def warmup_execute(*, run_id: int, worker: str | None = None) -> str:
     worker = _worker_name(worker)
-    status, attempt = job_claim(WarmupRun, run_id, worker)
+    status, attempt, run = _job_claim(
+        WarmupRun, run_id, worker, related=("version__model", "version__validation_dataset", "version__training_dataset")
+    )
     if status == "skip":
         return "skipped"
-    run = WarmupRun.objects.select_related("version__model", "version__validation_dataset", "version__training_dataset").get(pk=run_id)
     if status == "exhausted":
         job_error(run, f"its worker stopped before finishing on each of {run.attempt} attempt(s)")
         return "errored"
@@ -508,16 +519,21 @@ def warmup_measure(version, *, log: Callable[[str], None]) -> dict:
     if champ is not None:
         start = time.perf_counter()
         both = new_ok & champ_ok
+        all_ok = bool(both.all())
         champ_numeric = champ_scores if task == "classification" and not np.isnan(champ_scores).all() else _as_float(champ_values)
+
+        def on_both(values: np.ndarray) -> np.ndarray:
+            # Every row scored by both (the usual case): the arrays as they are, not copies.
+            return values if all_ok else values[both]
+
         if task == "classification":
-            report["agreement"] = float(np.mean(new_values[both] == champ_values[both])) if both.any() else None
+            report["agreement"] = float(np.mean(on_both(new_values) == on_both(champ_values))) if both.any() else None
         # Each score array is sorted once; the quantiles, the PSI bins and the histograms are then
         # read off the sorted arrays with a few binary searches instead of a pass per statistic.
-        new_sorted = _finite_sorted(new_numeric[both])
-        champ_sorted = _finite_sorted(champ_numeric[both])
-        report["diff_distribution"] = _quantiles(new_numeric[both] - champ_numeric[both])
+        new_sorted = _finite_sorted(on_both(new_numeric))
+        champ_sorted = _finite_sorted(on_both(champ_numeric))
+        report["diff_distribution"] = _quantiles(on_both(new_numeric) - on_both(champ_numeric))
         report["psi"] = checks.psi_sorted(champ_sorted, new_sorted) if both.any() else None
-        all_ok = bool(new_ok.all() and champ_ok.all())
         report["histograms"] = _histograms_sorted(
             new_sorted if all_ok else _finite_sorted(new_numeric[new_ok]),
             champ_sorted if all_ok else _finite_sorted(champ_numeric[champ_ok]),
@@ -567,7 +583,8 @@ def _latency(model: scoring.LoadedModel, inputs, rows: int) -> dict:
 
 def _finite_sorted(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=float)
-    return np.sort(values[np.isfinite(values)])
+    finite = np.isfinite(values)
+    return np.sort(values if finite.all() else values[finite])
 
 
 def _quantiles(diff: np.ndarray) -> dict:
@@ -668,12 +685,10 @@ def _warmup_finish(run: WarmupRun, attempt: int, report: dict, log: RunLog) -> s
     reasons = warmup_judge(report, task)
     passed = not reasons
     champion = report.get("champion")
-    agent = service_account_get(WARMUP_AGENT)
     with transaction.atomic():
-        locked = WarmupRun.objects.select_for_update().get(pk=run.pk)
-        if locked.status != RunStatus.RUNNING or locked.attempt != attempt:
-            return "lost"
-        WarmupRun.objects.filter(pk=run.pk).update(
+        # One conditional UPDATE saves the report: it applies only while this delivery still
+        # holds the run (the row lock it takes orders it after a concurrent recovery).
+        saved = WarmupRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempt=attempt).update(
             status=RunStatus.PASSED if passed else RunStatus.FAILED,
             finished_at=timezone.now(),
             champion=champion,
@@ -691,6 +706,9 @@ def _warmup_finish(run: WarmupRun, attempt: int, report: dict, log: RunLog) -> s
             library_versions=scoring.library_versions(),
             log=log.text,
         )
+        if not saved:
+            return "lost"
+        agent = service_account_get(WARMUP_AGENT)
         annotation = warmup_summary(report, task, reasons)
         _agent_transition(
             run.version, "pass_warmup" if passed else "fail_warmup", agent, WARMUP_AGENT, annotation,
