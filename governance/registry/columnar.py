@@ -22,9 +22,13 @@ holds Python objects is refused: nothing in the file is ever unpickled or run. A
 inspected with ``f = open(path, "rb"); numpy.load(f)`` repeatedly.
 
 Integrity: the file's SHA-256 is recorded on the Dataset row at upload (``typed_sha256``) and
-checked against the bytes each time the copy is read, before anything in it is parsed; the
+checked against the file each time the copy is read, before anything in it is parsed; the
 metadata must also name the dataset's CSV digest, row count and column names. Any mismatch
-raises ``TypedCopyError``, which fails the check or the warm-up with that reason.
+raises ``TypedCopyError``, which fails the check or the warm-up with that reason. The reader
+maps the file (no private copy): a change made to it in the milliseconds between the check and
+the copy into the frame would not be seen, but making one needs write access to MEDIA_ROOT,
+where the file is read-only, and that access could change the CSV or the artifacts too (which
+workers do not re-hash either).
 
 Storage is content-addressed and write-once like the blobs: ``datasets/<sha[:2]>/<csv sha>
 .typed-v1.npys`` beside the CSV, written to a temporary file, made read-only and published with
@@ -151,17 +155,30 @@ def encode_frame(frame: pd.DataFrame, *, csv_sha256: str, csv_size: int) -> byte
 
 
 # --- Decoding --------------------------------------------------------------------------------
-def _read_record(stream: io.BytesIO) -> np.ndarray:
-    array = np.lib.format.read_array(stream, allow_pickle=False)
-    if array.dtype.hasobject or array.ndim != 1:
+_NPY_V1 = b"\x93NUMPY\x01\x00"
+
+
+def _read_record(data, offset: int) -> tuple[np.ndarray, int]:
+    """The .npy record at ``offset`` of ``data`` (bytes or a mapped file) as a read-only view of
+    it (no copy), and the offset after it. The header is parsed by NumPy's own reader
+    (``read_magic``, ``read_array_header_1_0``); object dtypes are refused."""
+    head = bytes(data[offset : offset + 10])
+    if len(head) < 10 or head[:8] != _NPY_V1:
+        raise TypedCopyError("a record of the typed copy is not a version 1.0 .npy record")
+    header_end = offset + 10 + int.from_bytes(head[8:10], "little")
+    stream = io.BytesIO(bytes(data[offset:header_end]))
+    np.lib.format.read_magic(stream)
+    shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream)
+    if dtype.hasobject or fortran_order or len(shape) != 1:
         raise TypedCopyError("a record of the typed copy is not a flat array of plain values")
-    return array
+    array = np.frombuffer(data, dtype=dtype, count=shape[0], offset=header_end)
+    return array, header_end + array.nbytes
 
 
-def read_meta(data: bytes) -> tuple[dict, io.BytesIO]:
-    stream = io.BytesIO(data)
+def read_meta(data) -> tuple[dict, int]:
+    """The metadata of a typed copy and the offset of its first column record."""
     try:
-        header = _read_record(stream)
+        header, offset = _read_record(data, 0)
         meta = json.loads(str(header[0]))
     except TypedCopyError:
         raise
@@ -169,17 +186,20 @@ def read_meta(data: bytes) -> tuple[dict, io.BytesIO]:
         raise TypedCopyError(f"the typed copy cannot be read ({type(exc).__name__}: {exc})") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         raise TypedCopyError(f"the typed copy is not format {FORMAT_VERSION}")
-    return meta, stream
+    return meta, offset
 
 
 def decode(data: bytes) -> pd.DataFrame:
     """The DataFrame a typed copy holds (only call it on bytes whose digest was checked)."""
-    meta, stream = read_meta(data)
+    meta, offset = read_meta(data)
     rows = meta["rows"]
     columns = {}
     try:
         for column in meta["columns"]:
-            arrays = [_read_record(stream) for _ in range(column["records"])]
+            arrays = []
+            for _ in range(column["records"]):
+                array, offset = _read_record(data, offset)
+                arrays.append(array)
             if any(len(a) != rows for a in arrays):
                 raise TypedCopyError(f"column {column['name']!r} of the typed copy does not have {rows} rows")
             kind = column["kind"]
@@ -202,7 +222,7 @@ def decode(data: bytes) -> pd.DataFrame:
         raise
     except Exception as exc:  # noqa: BLE001
         raise TypedCopyError(f"the typed copy cannot be read ({type(exc).__name__}: {exc})") from exc
-    if stream.read(1):
+    if offset != len(data):
         raise TypedCopyError("the typed copy has data after its last column")
     # The dict's arrays are copied into the frame's own (writable) blocks.
     frame = pd.DataFrame(columns, index=pd.RangeIndex(rows), copy=True)
@@ -254,8 +274,28 @@ def make(frame: pd.DataFrame, *, csv_sha256: str, csv_size: int, media_root: Pat
 
 def load(*, path: Path, sha256: str, csv_sha256: str, rows: int, column_names: list[str]) -> pd.DataFrame:
     """Read a typed copy, checking its digest before parsing it and its metadata against the
-    dataset's. Raises FileNotFoundError if it is missing, TypedCopyError if it does not match."""
-    data = path.read_bytes()
+    dataset's. Raises FileNotFoundError if it is missing, TypedCopyError if it does not match.
+
+    The file is mapped rather than read into a new buffer: the digest and the decoder read the
+    page cache directly and the frame gets the only copy (in a worker, fresh memory for a second
+    copy cost more than the hashing).
+    """
+    import mmap
+
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            raise TypedCopyError(f"it is empty, not the {sha256[:16]}… recorded at upload")
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        return _load_mapped(mapped, sha256=sha256, csv_sha256=csv_sha256, rows=rows, column_names=column_names)
+    finally:
+        try:
+            mapped.close()
+        except BufferError:  # an exception on its way out still holds views of it: the GC unmaps it
+            pass
+
+
+def _load_mapped(data, *, sha256: str, csv_sha256: str, rows: int, column_names: list[str]) -> pd.DataFrame:
     actual = hashlib.sha256(data).hexdigest()
     if actual != sha256:
         raise TypedCopyError(
