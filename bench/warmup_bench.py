@@ -118,6 +118,9 @@ def report(results: dict, rows: int, repeat: int, pairs: list[str]) -> None:
         print(f"worker warm-up (two models, full report): {_ms(r['worker'])} -> {rows / worker:,.0f} rows/s")
         for base in ("csv", "typed"):
             times = r[base]
+            if not times:
+                print(f"baseline {base:5}: n/a (this code makes no typed copies)")
+                continue
             paired = [b / w for b, w in zip(times, r["worker"])]
             print(f"baseline {base:5} ({BASELINE_TITLES[base]}): {_ms(times)} -> {rows / statistics.median(times):,.0f} rows/s")
             print(f"   ratio worker / {base}: {statistics.median(times) / worker:.2f}   "
@@ -192,8 +195,8 @@ def run_bench(rows: int, repeat: int, pairs: list[str]) -> dict:
     for column in features:
         big[column] = big[column] * (1 + rng.normal(0, 0.02, rows))
     datasets = factories.make_datasets(alice, {**files, "valid_csv": sample_models.dataframe_to_csv_bytes(big)})
-    if not datasets[1].typed_sha256:
-        raise SystemExit("the validation dataset got no typed copy at upload")
+    # Without typed copies (the code before them, to compare) there is no typed baseline.
+    typed = bool(getattr(datasets[1], "typed_sha256", ""))
     setups = {}
     for pair in pairs:
         model = factories.make_model(alice, name=f"Bench {pair}", operator=[oscar])
@@ -224,6 +227,7 @@ def run_bench(rows: int, repeat: int, pairs: list[str]) -> dict:
             r["worker_scoring"].append((timings.get("new_total_ms", 0) + timings.get("champion_total_ms", 0)) / 1000)
             r["last_log"] = f"started {run.started_at:%H:%M:%S.%f}, finished {run.finished_at:%H:%M:%S.%f}\n{run.log}"
             order = ("csv", "typed") if round_number % 2 == 0 else ("typed", "csv")
+            order = order if typed else ("csv",)
             for base in order:
                 total, scoring_only = direct_onnxruntime(base, version, champion, features)
                 r[base].append(total)
