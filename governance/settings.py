@@ -110,6 +110,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Wait for a lock rather than failing at once when a worker and the web process both write.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+    # Write-ahead log: readers and the one writer (web process, worker) no longer block each other,
+    # and with synchronous=NORMAL a commit does not wait for the disk (a power cut may lose the
+    # last commits, never corrupt the file). WAL needs every process on the same machine, which
+    # SQLite needs here anyway (PostgreSQL for several machines); the mode stays in the file.
+    DATABASES["default"]["OPTIONS"]["init_command"] = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
     # A file, not shared in-memory SQLite, so that tests with several threads or a worker
     # process see one database and wait on its lock like the real thing.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}

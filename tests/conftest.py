@@ -13,6 +13,22 @@ from governance.access.services import token_create
 from . import factories
 
 
+def pytest_sessionstart(session):
+    """A fresh SQLite test database must not meet the write-ahead log of an earlier run that
+    was killed (SQLite would replay it into the new file): remove the three files together."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.sqlite3" or session.config.getoption("reuse_db", False):
+        return
+    name = database.get("TEST", {}).get("NAME")
+    if name and name != ":memory:" and "mode=memory" not in str(name):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{name}{suffix}").unlink(missing_ok=True)
+
+
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -88,6 +88,11 @@ class Dataset(models.Model):
     # [{"name": ..., "type": "integer" | "float" | "string" | "boolean"}, ...]
     columns = models.JSONField()
     target = models.CharField(max_length=200, blank=True)
+    # The typed copy of the parsed columns (governance/registry/columnar.py), made at upload so
+    # that workers do not parse the CSV again; its SHA-256 is checked each time it is read.
+    # Empty: none (an older upload, or data it cannot hold exactly): workers read the CSV.
+    typed_path = models.CharField(max_length=300, blank=True, editable=False)
+    typed_sha256 = models.CharField(max_length=64, blank=True, editable=False)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="uploaded_datasets"
     )

@@ -66,3 +66,21 @@ def test_latency_calls_are_spread_over_the_rows_and_counted(tmp_path: Path):
     assert latency["calls"] == 30 and latency["rows_spread_over"] == len(frame)
     assert 0 < latency["p50_ms"] <= latency["p95_ms"]
     assert services._latency(model, model.inputs_for(frame.iloc[:0]), 30) == {}
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1.01, -0.01])
+def test_probabilities_that_are_not_finite_numbers_in_0_1_are_refused(bad):
+    scores = np.array([0.2, 0.5, bad])
+    with pytest.raises(scoring.ModelOutputError, match="not finite numbers in \\[0, 1\\]"):
+        scoring._validated(np.array([0, 1, 1]), scores, 3, "classification")
+    edge = scoring._validated(np.array([0, 1]), np.array([-1e-6, 1 + 1e-6]), 2, "classification")
+    assert edge.scores.tolist() == [-1e-6, 1 + 1e-6]
+
+
+def test_statistics_on_rows_some_models_failed_leave_those_rows_out(scores):
+    new, champion = scores
+    sorted_all = services._finite_sorted(new)
+    assert sorted_all.tolist() == np.sort(new).tolist()
+    with_nan = new.copy()
+    with_nan[:3] = [np.nan, np.inf, -np.inf]
+    assert services._finite_sorted(with_nan).tolist() == np.sort(new[3:]).tolist()

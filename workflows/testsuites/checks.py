@@ -534,7 +534,7 @@ def run_check(spec: dict, ctx: CheckContext, *, time_limit: float) -> CheckRecor
                            {"reason": f"The check did not finish within its limit of {time_limit:g} s (the model hangs or is too slow)."})
     if "error" in box:
         exc = box["error"]
-        reason = str(exc) if isinstance(exc, (CheckFailure, scoring.ModelOutputError, scoring.ModelLoadError)) else f"{type(exc).__name__}: {exc}"
+        reason = str(exc) if isinstance(exc, (CheckFailure, scoring.ModelOutputError, scoring.ModelLoadError, scoring.DatasetError)) else f"{type(exc).__name__}: {exc}"
         return CheckRecord(name, spec["kind"], None, threshold, "", "error", duration, {"reason": reason[:1000]})
     result: Measured = box["result"]
     measured = result.measured

@@ -8,6 +8,7 @@ that returns anything else raises ``ModelOutputError`` with a reason a reviewer 
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from governance.registry.storage import blob_path
+
+logger = logging.getLogger(__name__)
 
 
 class ModelLoadError(Exception):
@@ -59,6 +62,10 @@ class LoadedModel:
         options.log_severity_level = 3
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
+        # No memory arena: a worker opens a session, scores once and drops it, and the arena's
+        # fresh chunks for each session cost more than plain allocations (warm-up scoring of
+        # 100,000 rows with two models: 27 ms with the arena, 14 ms without, in the bench).
+        options.enable_cpu_mem_arena = False
         try:
             self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - any load failure is the model's fault
@@ -184,7 +191,8 @@ def _validated(values, scores, n: int, task: str) -> Predictions:
         scores = np.asarray(scores, dtype=float).reshape(-1)
         if scores.shape[0] != n:
             raise ModelOutputError(f"The model returned {scores.shape[0]} probabilities for {n} rows.")
-        if not np.isfinite(scores).all() or (scores < -1e-6).any() or (scores > 1 + 1e-6).any():
+        # NaN fails both comparisons and infinities fail one: a single pass checks all three.
+        if not ((scores >= -1e-6) & (scores <= 1 + 1e-6)).all():
             raise ModelOutputError("The model returned probabilities that are not finite numbers in [0, 1].")
     return Predictions(values=values, scores=scores)
 
@@ -228,9 +236,68 @@ def load_version(version) -> LoadedModel:
     )
 
 
+class DatasetError(Exception):
+    """The dataset cannot be used: its typed copy does not match what was recorded at upload."""
+
+
 def load_dataset(dataset) -> pd.DataFrame:
+    """The dataset as ``pd.read_csv`` of its CSV gives it: from its typed copy when it has one.
+
+    The typed copy (made at upload, see governance/registry/columnar.py) is checked against the
+    SHA-256 recorded on the dataset before it is parsed; a mismatch raises ``DatasetError``
+    rather than quietly reading other data. A dataset without one (uploaded before typed copies
+    existed, or data the copy cannot hold exactly) is read from its CSV. Writes nothing: the
+    worker makes missing copies with ``typed_copy_backfill``.
+    """
+    from governance.registry import columnar
+
+    if dataset.typed_sha256:
+        try:
+            return columnar.load(
+                path=blob_path(dataset.typed_path),
+                sha256=dataset.typed_sha256,
+                csv_sha256=dataset.sha256,
+                rows=dataset.rows,
+                column_names=dataset.column_names,
+            )
+        except FileNotFoundError:
+            # The CSV is the reviewed original and gives the same frame: read it, but say so.
+            logger.warning("The typed copy %s of dataset %s is missing; reading its CSV.", dataset.typed_path, dataset.pk)
+        except columnar.TypedCopyError as exc:
+            raise DatasetError(
+                f"The typed copy of dataset '{dataset.name}' ({dataset.typed_path}) cannot be trusted: {exc}. "
+                "Nothing was scored on it; an admin should look into the dataset's storage."
+            ) from exc
     # Reading every column is faster than usecols= with pandas' C parser (measured).
     return pd.read_csv(blob_path(dataset.path))
+
+
+def typed_copy_backfill(dataset, frame: pd.DataFrame | None = None) -> pd.DataFrame | None:
+    """For a dataset uploaded before typed copies: make its copy from its CSV (or from ``frame``,
+    its ``pd.read_csv`` already at hand), record it, and return the frame (None if it had one).
+
+    Race-safe: the file is published without replacing any (columnar.store) and the row is only
+    updated while no copy is recorded. Any failure is logged: the CSV stays the way to read it.
+    Call it from the worker's main thread (it writes the row), not from a check's thread.
+    """
+    from django.conf import settings
+
+    from governance.registry import columnar
+    from governance.registry.models import Dataset
+
+    if dataset.typed_sha256:
+        return None
+    try:
+        if frame is None:
+            frame = pd.read_csv(blob_path(dataset.path))
+        typed = columnar.make(frame, csv_sha256=dataset.sha256, csv_size=dataset.size, media_root=settings.MEDIA_ROOT)
+        if typed is not None and Dataset.objects.filter(pk=dataset.pk, typed_sha256="").update(
+            typed_path=typed[0], typed_sha256=typed[1]
+        ):
+            dataset.typed_path, dataset.typed_sha256 = typed
+    except Exception:  # noqa: BLE001
+        logger.exception("Could not make the typed copy of dataset %s", dataset.pk)
+    return frame
 
 
 def timed_predict(model: LoadedModel, frame: pd.DataFrame) -> tuple[Predictions, float]:

@@ -17,7 +17,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -156,20 +155,31 @@ def job_claim(model_cls, job_id: int, worker: str) -> tuple[str, int]:
     raising its attempt. A job running with a fresh heartbeat belongs to a live worker and a
     finished job is done: both make a redelivered task a no-op.
     """
+    status, attempt, _job = _job_claim(model_cls, job_id, worker)
+    return status, attempt
+
+
+def _job_claim(model_cls, job_id: int, worker: str, related: tuple[str, ...] = ()):
+    """``job_claim``, also returning the job as claimed (None when skipped), fetched with
+    ``related`` in the same locked read: the worker needs no second read after its claim."""
     with transaction.atomic():
-        job = model_cls.objects.select_for_update().filter(pk=job_id).first()
+        # of=("self",): only the job's row is locked (PostgreSQL), not the rows joined to it.
+        job = model_cls.objects.select_for_update(of=("self",)).select_related(*related).filter(pk=job_id).first()
         if job is None or job.status not in ACTIVE_STATUSES:
-            return "skip", 0
+            return "skip", 0, None
         if job.status == RunStatus.RUNNING and job.heartbeat_at and job.heartbeat_at >= _stale_before():
-            return "skip", 0
+            return "skip", 0, None
         if job.attempt >= settings.GOVERNANCE_JOB_MAX_ATTEMPTS:
-            return "exhausted", job.attempt
+            return "exhausted", job.attempt, job
         now = timezone.now()
         attempt = job.attempt + 1
         updated = model_cls.objects.filter(pk=job_id, status=job.status, attempt=job.attempt).update(
             status=RunStatus.RUNNING, attempt=attempt, started_at=now, heartbeat_at=now, worker=worker[:200]
         )
-        return ("claimed", attempt) if updated else ("skip", 0)
+        if not updated:
+            return "skip", 0, None
+        job.status, job.attempt, job.started_at, job.heartbeat_at, job.worker = RunStatus.RUNNING, attempt, now, now, worker[:200]
+        return "claimed", attempt, job
 
 
 class Heartbeat:
@@ -228,12 +238,11 @@ def _worker_name(worker: str | None) -> str:
 def test_run_execute(*, run_id: int, worker: str | None = None) -> str:
     """Run a queued test run in this worker; returns what happened (for logs and tests)."""
     worker = _worker_name(worker)
-    status, attempt = job_claim(TestRun, run_id, worker)
+    status, attempt, run = _job_claim(
+        TestRun, run_id, worker, related=("version__model", "version__training_dataset", "version__validation_dataset")
+    )
     if status == "skip":
         return "skipped"
-    run = TestRun.objects.select_related(
-        "version__model", "version__training_dataset", "version__validation_dataset"
-    ).get(pk=run_id)
     if status == "exhausted":
         job_error(run, f"its worker stopped before finishing on each of {run.attempt} attempt(s)")
         return "errored"
@@ -243,6 +252,10 @@ def test_run_execute(*, run_id: int, worker: str | None = None) -> str:
         return "errored"
     log = RunLog(run)
     log(f"Attempt {attempt} on {worker}: {len(run.config_snapshot)} checks for {version}.")
+    # Datasets uploaded before typed copies get theirs here, in this thread (it writes their row),
+    # so that the checks, in their own threads, read the copy rather than parse the CSV.
+    for dataset in (version.training_dataset, version.validation_dataset):
+        scoring.typed_copy_backfill(dataset)
     try:
         with Heartbeat(TestRun, run_id, attempt) as heartbeat:
             records = _run_checks(run, attempt, log, heartbeat)
@@ -386,10 +399,11 @@ def warmup_policy(risk_tier: str) -> dict:
 
 def warmup_execute(*, run_id: int, worker: str | None = None) -> str:
     worker = _worker_name(worker)
-    status, attempt = job_claim(WarmupRun, run_id, worker)
+    status, attempt, run = _job_claim(
+        WarmupRun, run_id, worker, related=("version__model", "version__validation_dataset", "version__training_dataset")
+    )
     if status == "skip":
         return "skipped"
-    run = WarmupRun.objects.select_related("version__model", "version__validation_dataset", "version__training_dataset").get(pk=run_id)
     if status == "exhausted":
         job_error(run, f"its worker stopped before finishing on each of {run.attempt} attempt(s)")
         return "errored"
@@ -403,7 +417,7 @@ def warmup_execute(*, run_id: int, worker: str | None = None) -> str:
             report = warmup_measure(run.version, log=log)
     except BaseException as exc:  # noqa: BLE001
         log(f"Warm-up stopped: {type(exc).__name__}: {exc}")
-        job_error(run, _stop_reason(exc) if not isinstance(exc, (scoring.ModelLoadError,)) else str(exc), attempt=attempt, log=log.text)
+        job_error(run, str(exc) if isinstance(exc, (scoring.ModelLoadError, scoring.DatasetError)) else _stop_reason(exc), attempt=attempt, log=log.text)
         if not isinstance(exc, Exception):
             raise
         return "errored"
@@ -450,20 +464,21 @@ def warmup_measure(version, *, log: Callable[[str], None]) -> dict:
     )
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    # The artifacts load in a thread while the inputs are read: onnxruntime and pandas' parser
-    # both release the GIL, so the two overlap.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        loading = pool.submit(
-            lambda: (scoring.load_version(version), scoring.load_version(champion_version) if champion_version else None)
-        )
-        frame = production_inputs(model, limit=policy["max_rows"])
-        source = WarmupSource.PRODUCTION
-        if frame is None:
-            frame = scoring.load_dataset(version.validation_dataset)
-            source = WarmupSource.VALIDATION
-            if len(frame) > policy["max_rows"]:
-                frame = frame.iloc[: policy["max_rows"]]
-        new, champ = loading.result()
+    # One after the other: with the typed copy the inputs take milliseconds, and loading the
+    # artifacts in a thread meanwhile (as when the CSV was parsed) only made the two wait on the GIL.
+    new = scoring.load_version(version)
+    champ = scoring.load_version(champion_version) if champion_version else None
+    loaded = time.perf_counter()
+    frame = production_inputs(model, limit=policy["max_rows"])
+    source = WarmupSource.PRODUCTION
+    if frame is None:
+        frame = scoring.load_dataset(version.validation_dataset)
+        if not version.validation_dataset.typed_sha256:  # uploaded before typed copies: make it once
+            scoring.typed_copy_backfill(version.validation_dataset, frame)
+        source = WarmupSource.VALIDATION
+        if len(frame) > policy["max_rows"]:
+            frame = frame.iloc[: policy["max_rows"]]
+    timings["inputs_ms"] = (time.perf_counter() - loaded) * 1000
     timings["inputs_and_load_ms"] = (time.perf_counter() - start) * 1000
     log(f"Source: {source} ({len(frame)} rows); champion: {champion_version.number if champion_version else 'none'}.")
     features = version.feature_names
@@ -502,16 +517,21 @@ def warmup_measure(version, *, log: Callable[[str], None]) -> dict:
     if champ is not None:
         start = time.perf_counter()
         both = new_ok & champ_ok
+        all_ok = bool(both.all())
         champ_numeric = champ_scores if task == "classification" and not np.isnan(champ_scores).all() else _as_float(champ_values)
+
+        def on_both(values: np.ndarray) -> np.ndarray:
+            # Every row scored by both (the usual case): the arrays as they are, not copies.
+            return values if all_ok else values[both]
+
         if task == "classification":
-            report["agreement"] = float(np.mean(new_values[both] == champ_values[both])) if both.any() else None
+            report["agreement"] = float(np.mean(on_both(new_values) == on_both(champ_values))) if both.any() else None
         # Each score array is sorted once; the quantiles, the PSI bins and the histograms are then
         # read off the sorted arrays with a few binary searches instead of a pass per statistic.
-        new_sorted = _finite_sorted(new_numeric[both])
-        champ_sorted = _finite_sorted(champ_numeric[both])
-        report["diff_distribution"] = _quantiles(new_numeric[both] - champ_numeric[both])
+        new_sorted = _finite_sorted(on_both(new_numeric))
+        champ_sorted = _finite_sorted(on_both(champ_numeric))
+        report["diff_distribution"] = _quantiles(on_both(new_numeric) - on_both(champ_numeric))
         report["psi"] = checks.psi_sorted(champ_sorted, new_sorted) if both.any() else None
-        all_ok = bool(new_ok.all() and champ_ok.all())
         report["histograms"] = _histograms_sorted(
             new_sorted if all_ok else _finite_sorted(new_numeric[new_ok]),
             champ_sorted if all_ok else _finite_sorted(champ_numeric[champ_ok]),
@@ -561,7 +581,8 @@ def _latency(model: scoring.LoadedModel, inputs, rows: int) -> dict:
 
 def _finite_sorted(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=float)
-    return np.sort(values[np.isfinite(values)])
+    finite = np.isfinite(values)
+    return np.sort(values if finite.all() else values[finite])
 
 
 def _quantiles(diff: np.ndarray) -> dict:
@@ -662,12 +683,10 @@ def _warmup_finish(run: WarmupRun, attempt: int, report: dict, log: RunLog) -> s
     reasons = warmup_judge(report, task)
     passed = not reasons
     champion = report.get("champion")
-    agent = service_account_get(WARMUP_AGENT)
     with transaction.atomic():
-        locked = WarmupRun.objects.select_for_update().get(pk=run.pk)
-        if locked.status != RunStatus.RUNNING or locked.attempt != attempt:
-            return "lost"
-        WarmupRun.objects.filter(pk=run.pk).update(
+        # One conditional UPDATE saves the report: it applies only while this delivery still
+        # holds the run (the row lock it takes orders it after a concurrent recovery).
+        saved = WarmupRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING, attempt=attempt).update(
             status=RunStatus.PASSED if passed else RunStatus.FAILED,
             finished_at=timezone.now(),
             champion=champion,
@@ -685,6 +704,9 @@ def _warmup_finish(run: WarmupRun, attempt: int, report: dict, log: RunLog) -> s
             library_versions=scoring.library_versions(),
             log=log.text,
         )
+        if not saved:
+            return "lost"
+        agent = service_account_get(WARMUP_AGENT)
         annotation = warmup_summary(report, task, reasons)
         _agent_transition(
             run.version, "pass_warmup" if passed else "fail_warmup", agent, WARMUP_AGENT, annotation,
