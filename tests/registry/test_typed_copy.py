@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from governance.audit.models import AuditEvent
 from governance.registry import columnar, services
 from governance.registry.intake import IntakeError
 from governance.registry.models import Dataset
@@ -175,6 +177,10 @@ def test_a_dataset_from_before_typed_copies_is_read_from_its_csv_then_gets_one(a
     assert (stored.typed_path, stored.typed_sha256) == (dataset.typed_path, dataset.typed_sha256)
     assert (legacy.typed_path, legacy.typed_sha256) == (dataset.typed_path, dataset.typed_sha256)
     assert path.exists()
+    # The row's change is in the audit trail, as the worker's event about that dataset.
+    (event,) = AuditEvent.objects.filter(action="dataset.typed_copy_made")
+    assert (event.kind, event.object_id) == ("agent", str(dataset.pk))
+    assert json.loads(event.data)["typed_sha256"] == dataset.typed_sha256
     assert scoring.typed_copy_backfill(stored) is None  # it has one: nothing to do
     monkeypatch.setattr(pd, "read_csv", lambda *a, **k: pytest.fail("the CSV was parsed"))
     _same(scoring.load_dataset(stored), expected)
@@ -189,6 +195,8 @@ def test_backfill_racing_another_worker_keeps_the_first_record(alice):
     stored = Dataset.objects.get(pk=dataset.pk)
     assert stored.typed_sha256 == dataset.typed_sha256
     _same(scoring.load_dataset(stored), pd.read_csv(blob_path(dataset.path)))
+    # Recorded once: the second worker changed nothing.
+    assert AuditEvent.objects.filter(action="dataset.typed_copy_made").count() == 1
 
 
 def test_a_missing_copy_falls_back_to_the_csv(alice):

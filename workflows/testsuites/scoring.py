@@ -282,6 +282,10 @@ def typed_copy_backfill(dataset, frame: pd.DataFrame | None = None) -> pd.DataFr
     """
     from django.conf import settings
 
+    from django.db import transaction
+
+    from governance.audit.context import current_agent
+    from governance.audit.services import agent_event_record
     from governance.registry import columnar
     from governance.registry.models import Dataset
 
@@ -291,10 +295,24 @@ def typed_copy_backfill(dataset, frame: pd.DataFrame | None = None) -> pd.DataFr
         if frame is None:
             frame = pd.read_csv(blob_path(dataset.path))
         typed = columnar.make(frame, csv_sha256=dataset.sha256, csv_size=dataset.size, media_root=settings.MEDIA_ROOT)
-        if typed is not None and Dataset.objects.filter(pk=dataset.pk, typed_sha256="").update(
-            typed_path=typed[0], typed_sha256=typed[1]
-        ):
-            dataset.typed_path, dataset.typed_sha256 = typed
+        if typed is None:
+            return frame
+        with transaction.atomic():
+            # The row changes by a conditional UPDATE (the race's guard), which auditlog does not
+            # see: the trail gets the change as the agent's own event, in the same transaction.
+            if Dataset.objects.filter(pk=dataset.pk, typed_sha256="").update(
+                typed_path=typed[0], typed_sha256=typed[1]
+            ):
+                dataset.typed_path, dataset.typed_sha256 = typed
+                agent = current_agent()
+                agent_event_record(
+                    agent_name=agent.agent_name if agent is not None and agent.agent_name else "worker",
+                    actor=agent.actor if agent is not None else None,
+                    action="dataset.typed_copy_made",
+                    summary=f"Made the typed copy of dataset “{dataset.name}” (uploaded before typed copies).",
+                    data={"typed_path": typed[0], "typed_sha256": typed[1]},
+                    obj=dataset,
+                )
     except Exception:  # noqa: BLE001
         logger.exception("Could not make the typed copy of dataset %s", dataset.pk)
     return frame
