@@ -140,17 +140,20 @@ def user_sync_staff(*, user: User) -> None:
 def user_deactivate(*, user: User, deactivated_by: User | None) -> User:
     """Switch an account off at once; nothing the user did is deleted or changed.
 
-    Their tokens stop working because a token is usable only while its user is active
-    (``ApiToken.objects.usable``); their browser sessions are deleted here, and any session
-    that survives (another session engine, a race with a login) is refused anyway because
-    Django's backends do not load inactive users (and ActiveUserMiddleware signs it out).
+    Their tokens are revoked (each revocation in the audit trail), so that switching the account
+    back on later does not bring old credentials back to life; a token is refused anyway while
+    its user is inactive (``ApiToken.objects.usable``). Their browser sessions are deleted here,
+    and any session that survives (another session engine, a race with a login) is refused
+    because Django's backends do not load inactive users (and ActiveUserMiddleware signs it out).
     """
     if deactivated_by is not None and deactivated_by.pk == user.pk:
         raise ActionConflict("You cannot deactivate your own account.", code="self_deactivation")
-    with audit_actor(deactivated_by):
+    with audit_actor(deactivated_by), transaction.atomic():
         if user.is_active:
             user.is_active = False
             user.save(update_fields=["is_active"])
+        for token in ApiToken.objects.filter(user=user, revoked_at__isnull=True):
+            token_revoke(token=token, revoked_by=deactivated_by)
     sessions_delete_for(user=user)
     return user
 

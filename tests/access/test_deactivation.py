@@ -59,8 +59,9 @@ def test_deactivation_keeps_everything_the_user_did(version, alice, admin_user):
     assert version.submitted_by == alice
     assert version.model.created_by == alice
     assert version.model.grants.filter(user=alice, role="owner").exists()
-    # Tokens are not revoked or deleted; they are simply not usable while the user is inactive.
-    assert ApiToken.objects.filter(user=alice, revoked_at__isnull=True).count() == tokens_before + 1
+    # Tokens are kept (revoked, not deleted: the record of them stays).
+    assert ApiToken.objects.filter(user=alice).count() == tokens_before + 1
+    assert not ApiToken.objects.filter(user=alice, revoked_at__isnull=True).exists()
     assert ApiToken.objects.usable().filter(user=alice).count() == 0
     entry = LogEntry.objects.get_for_object(alice).filter(action=LogEntry.Action.UPDATE).latest("timestamp")
     assert entry.changes_dict["is_active"] == ["True", "False"]
@@ -76,3 +77,30 @@ def test_deactivated_user_cannot_sign_in(victor, client):
     assert response.status_code in (200, 302)
     if response.status_code == 302:
         assert "inactive" in response["Location"]
+
+
+def test_deactivation_revokes_tokens_so_reactivation_does_not_revive_them(alice, admin_user):
+    from rest_framework.test import APIClient
+
+    from governance.audit.models import AuditEvent
+
+    _, raw = services.token_create(user=alice, label="ci")
+    _, raw_other = services.token_create(user=alice, label="laptop")
+    already = ApiToken.objects.get(label="laptop")
+    services.token_revoke(token=already, revoked_by=alice)
+    first_revocation = ApiToken.objects.get(pk=already.pk).revoked_at
+
+    services.user_deactivate(user=alice, deactivated_by=admin_user)
+    tokens = {token.label: token for token in ApiToken.objects.filter(user=alice)}
+    assert tokens["ci"].revoked_at is not None
+    assert tokens["laptop"].revoked_at == first_revocation  # a revoked token keeps its first time
+    # Each revocation is in the trail, with the admin who deactivated the account as its actor.
+    revoked = AuditEvent.objects.filter(action="apitoken.updated", object_id=str(tokens["ci"].pk))
+    assert [event.actor_username for event in revoked] == [admin_user.username]
+
+    # Switched back on, the person signs in again, but the old credentials stay dead.
+    alice.is_active = True
+    alice.save(update_fields=["is_active"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get("/api/v1/models/").status_code == 401
