@@ -1,4 +1,9 @@
-"""Streamed CSV and JSON exports of a filtered trail: constant memory for a million entries."""
+"""Streamed CSV and JSON exports of a filtered trail: constant memory for a million entries.
+
+An export holds every hashed field, the time in the canonical form the hash covers
+(``services.canonical_time``) and ``data`` as its canonical JSON text (CSV) or that JSON (JSON),
+so an unfiltered export can be re-verified offline with ``services.content_hash``.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,14 @@ from typing import Iterator
 
 from django.db.models import QuerySet
 
+from .services import canonical_time
+
 COLUMNS = (
     "seq",
     "at",
     "kind",
     "action",
+    "actor_id",
     "actor_username",
     "actor_kind",
     "agent_name",
@@ -48,7 +56,7 @@ def csv_lines(events: QuerySet) -> Iterator[str]:
     yield writer.writerow(COLUMNS)
     for row in _rows(events):
         at = row[1]
-        yield writer.writerow((row[0], at.isoformat(), *row[2:]))
+        yield writer.writerow((row[0], canonical_time(at), *row[2:]))
 
 
 def json_chunks(events: QuerySet) -> Iterator[str]:
@@ -56,7 +64,7 @@ def json_chunks(events: QuerySet) -> Iterator[str]:
     first = True
     for row in _rows(events):
         item = dict(zip(COLUMNS, row))
-        item["at"] = item["at"].isoformat()
+        item["at"] = canonical_time(item["at"])
         item["data"] = json.loads(item["data"] or "{}")
         yield ("\n" if first else ",\n") + json.dumps(item, ensure_ascii=False)
         first = False
