@@ -13,30 +13,12 @@ from typing import Iterator
 
 from django.db.models import QuerySet
 
+from .models import HASHED_FIELDS
 from .services import canonical_time
 
-COLUMNS = (
-    "seq",
-    "at",
-    "kind",
-    "action",
-    "actor_id",
-    "actor_username",
-    "actor_kind",
-    "agent_name",
-    "model_slug",
-    "version_number",
-    "object_type",
-    "object_id",
-    "object_repr",
-    "remote_addr",
-    "user_agent",
-    "correlation_id",
-    "summary",
-    "data",
-    "prev_hash",
-    "hash",
-)
+# Every hashed field, in the order the hash covers them, then the hash.
+COLUMNS = (*HASHED_FIELDS, "hash")
+AT = COLUMNS.index("at")
 
 
 class _Echo:
@@ -55,8 +37,7 @@ def csv_lines(events: QuerySet) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(COLUMNS)
     for row in _rows(events):
-        at = row[1]
-        yield writer.writerow((row[0], canonical_time(at), *row[2:]))
+        yield writer.writerow((*row[:AT], canonical_time(row[AT]), *row[AT + 1 :]))
 
 
 def json_chunks(events: QuerySet) -> Iterator[str]:

@@ -243,7 +243,7 @@ def audit_append(
             if defer is not None:
                 defer(event, params)  # committed, so written, when this block ends
             else:
-                event.seq, event.prev_hash, event.hash = _append_now(params)
+                _append_now(event, params)
         return event
 
     with transaction.atomic(savepoint=False):
@@ -297,14 +297,25 @@ def append_call_sql(count: int) -> str:
     return "; ".join([_CALL] * count)
 
 
-def _append_now(params: list) -> tuple[int, str, str]:
-    """Append one entry on PostgreSQL in the current transaction, now."""
+def entries_write(raw_connection, entries: list, *, commit: bool = False) -> None:
+    """Write ``entries`` ((event, parameters) in order) on PostgreSQL in one message, followed by
+    COMMIT when asked, and set each event's number and hashes. Client-side binding, so that
+    several statements travel together; the function's statement is planned once per session."""
+    params = [value for _, event_params in entries for value in event_params]
+    sql = append_call_sql(len(entries)) + ("; COMMIT" if commit else "")
+    with psycopg.ClientCursor(raw_connection) as cursor:
+        cursor.execute(sql, params)
+        for index, (event, _) in enumerate(entries):
+            if index:
+                cursor.nextset()
+            event.seq, event.prev_hash, event.hash = cursor.fetchone()
+
+
+def _append_now(event: AuditEvent, params: list) -> None:
+    """Append one entry on PostgreSQL in the current transaction, now (Django's stock backend)."""
     connection.ensure_connection()
-    # A client-side-binding cursor on Django's own connection (so, in its transaction). The
-    # function's statement is planned once per database session and reused.
-    with connection.wrap_database_errors, psycopg.ClientCursor(connection.connection) as cursor:
-        cursor.execute(_CALL, params)
-        return cursor.fetchone()
+    with connection.wrap_database_errors:
+        entries_write(connection.connection, [(event, params)])
 
 
 def _lock_head() -> ChainHead:

@@ -182,6 +182,22 @@ def _job_claim(model_cls, job_id: int, worker: str, related: tuple[str, ...] = (
         return "claimed", attempt, job
 
 
+def _job_start(model_cls, job_id: int, worker: str):
+    """Claim a test run or warm-up for this delivery, with its version, model and datasets.
+
+    Returns ("", attempt, job) when claimed, else the outcome to report ("skipped", or "errored"
+    once its attempts are used up, which marks it so) with the job or None."""
+    status, attempt, job = _job_claim(
+        model_cls, job_id, worker, related=("version__model", "version__training_dataset", "version__validation_dataset")
+    )
+    if status == "skip":
+        return "skipped", 0, None
+    if status == "exhausted":
+        job_error(job, f"its worker stopped before finishing on each of {job.attempt} attempt(s)")
+        return "errored", attempt, job
+    return "", attempt, job
+
+
 class Heartbeat:
     """Refresh a job's heartbeat from a thread while the delivery that owns it works."""
 
@@ -238,14 +254,9 @@ def _worker_name(worker: str | None) -> str:
 def test_run_execute(*, run_id: int, worker: str | None = None) -> str:
     """Run a queued test run in this worker; returns what happened (for logs and tests)."""
     worker = _worker_name(worker)
-    status, attempt, run = _job_claim(
-        TestRun, run_id, worker, related=("version__model", "version__training_dataset", "version__validation_dataset")
-    )
-    if status == "skip":
-        return "skipped"
-    if status == "exhausted":
-        job_error(run, f"its worker stopped before finishing on each of {run.attempt} attempt(s)")
-        return "errored"
+    outcome, attempt, run = _job_start(TestRun, run_id, worker)
+    if outcome:
+        return outcome
     version = run.version
     if version.state != VersionState.TESTING:
         job_error(run, f"the version left testing (it is {version.state}) before the run started", attempt=attempt)
@@ -399,14 +410,9 @@ def warmup_policy(risk_tier: str) -> dict:
 
 def warmup_execute(*, run_id: int, worker: str | None = None) -> str:
     worker = _worker_name(worker)
-    status, attempt, run = _job_claim(
-        WarmupRun, run_id, worker, related=("version__model", "version__validation_dataset", "version__training_dataset")
-    )
-    if status == "skip":
-        return "skipped"
-    if status == "exhausted":
-        job_error(run, f"its worker stopped before finishing on each of {run.attempt} attempt(s)")
-        return "errored"
+    outcome, attempt, run = _job_start(WarmupRun, run_id, worker)
+    if outcome:
+        return outcome
     if run.version.state != VersionState.WARMING_UP:
         job_error(run, f"the version left warming_up (it is {run.version.state})", attempt=attempt)
         return "errored"

@@ -19,7 +19,6 @@ With Django's stock backend ``audit_append`` writes each entry at once, with the
 
 from __future__ import annotations
 
-import psycopg
 from django.db.backends.postgresql import base as postgresql
 from django.db.backends.utils import CursorWrapper, debug_transaction
 
@@ -35,14 +34,16 @@ def _touches_trail(sql) -> bool:
 class _FlushBeforeTrailQueries:
     db: "DatabaseWrapper"
 
-    def execute(self, sql, params=None):
+    def _flush_before(self, sql) -> None:
         if len(self.db.audit_entries) > self.db.audit_written and _touches_trail(sql):
             self.db.audit_flush()
+
+    def execute(self, sql, params=None):
+        self._flush_before(sql)
         return super().execute(sql, params)
 
     def executemany(self, sql, param_list):
-        if len(self.db.audit_entries) > self.db.audit_written and _touches_trail(sql):
-            self.db.audit_flush()
+        self._flush_before(sql)
         return super().executemany(sql, param_list)
 
 
@@ -73,17 +74,15 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
 
     def audit_flush(self) -> None:
         """Write the entries not written yet, now, inside the open transaction."""
-        from governance.audit.services import append_call_sql
+        from governance.audit.services import entries_write  # models: not at backend import
 
         unwritten = self.audit_entries[self.audit_written :]
         if not unwritten:
             return
         self.ensure_connection()
-        with self.wrap_database_errors, psycopg.ClientCursor(self.connection) as cursor:
-            for event, params in unwritten:
-                cursor.execute(append_call_sql(1), params)
-                event.seq, event.prev_hash, event.hash = cursor.fetchone()
-                self.audit_written += 1
+        with self.wrap_database_errors:
+            entries_write(self.connection, unwritten)
+        self.audit_written = len(self.audit_entries)
 
     def _audit_forget(self) -> None:
         self.audit_entries = []
@@ -97,18 +96,12 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
         self._audit_forget()
         if not unwritten or self.connection is None:
             return super()._commit()
-        from governance.audit.services import append_call_sql
+        from governance.audit.services import entries_write
 
-        params = [value for _, event_params in unwritten for value in event_params]
         # One message: every entry, then COMMIT. An error in any of them (the server stops at the
         # first) leaves the transaction uncommitted, and Django rolls it back.
         with debug_transaction(self, "COMMIT"), self.wrap_database_errors:
-            with psycopg.ClientCursor(self.connection) as cursor:
-                cursor.execute(append_call_sql(len(unwritten)) + "; COMMIT", params)
-                for index, (event, _) in enumerate(unwritten):
-                    if index:
-                        cursor.nextset()
-                    event.seq, event.prev_hash, event.hash = cursor.fetchone()
+            entries_write(self.connection, unwritten, commit=True)
             # psycopg sees the transaction ended and sends no second COMMIT.
             return self.connection.commit()
 
