@@ -210,7 +210,7 @@ def bench_transitions(count: int) -> dict:
     from tests import factories
     from django.utils import timezone
 
-    from workflows.lifecycle.services import version_transition
+    from workflows.lifecycle.services import agent_transition, version_transition
     from workflows.testsuites.models import ACTIVE_STATUSES, RunStatus, TestRun
 
     owner = factories.make_user("bench-owner", "data_scientist")
@@ -255,8 +255,8 @@ def bench_transitions(count: int) -> dict:
         )
         fresh = ModelVersion.objects.get(pk=version.pk)
         agent_side = timed(
-            lambda: version_transition(
-                version=fresh, name="fail_tests", actor=agent, agent_name="test-runner", annotation="AUC below 0.7."
+            lambda: agent_transition(
+                version=fresh, name="fail_tests", agent=agent, agent_name="test-runner", annotation="AUC below 0.7."
             )
         )
         human_side = timed(

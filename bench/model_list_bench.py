@@ -234,7 +234,7 @@ def measure(subjects: dict, runs: int) -> list[tuple]:
     rows = []
     for label, user in subjects.items():
         client = APIClient()
-        _, raw = token_create(user=user, label="bench")
+        _, raw = token_create(actor=user, user=user, label="bench")
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
         for page_size in (50, 500):
             url = f"/api/v1/models/?page_size={page_size}"

@@ -94,7 +94,7 @@ def version(credit_model, alice, datasets):
 
 def _api_client_for(user):
     client = APIClient()
-    _, raw = token_create(user=user, label="tests")
+    _, raw = token_create(actor=user, user=user, label="tests")
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     return client
 

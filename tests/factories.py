@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from governance.access.models import User
-from governance.access.services import grant_create
+from governance.access.services import grant_give
 from governance.registry import sample_models, services
 from governance.registry.models import Dataset, MLModel, ModelVersion
 
@@ -63,8 +63,39 @@ def make_model(owner: User, *, name: str = "Credit risk", risk_tier: str = "medi
     model = services.model_create(user=owner, name=name, risk_tier=risk_tier, task=task)
     for role, users in grants.items():
         for user in users:
-            grant_create(model=model, user=user, role=role, granted_by=owner)
+            grant(model=model, user=user, role=role, granted_by=owner)
     return model
+
+
+def grant(*, model: MLModel, role: str, user: User | None = None, group=None, granted_by: User | None = None):
+    """Give a grant through the service, as ``granted_by`` (default: the model's creator, its
+    first owner); returns the grant."""
+    given, _ = grant_give(actor=granted_by or model.created_by, model=model, role=role, user=user, group=group)
+    return given
+
+
+def step(version: ModelVersion, name: str, actor, annotation: str = "", agent_name: str = "") -> ModelVersion:
+    """Move ``version`` along one edge of the graph through the door that edge has: a reviewer's
+    sign-off for approve and reject, the agents' entry point for theirs, else a person's."""
+    from workflows.lifecycle import services as lifecycle
+    from workflows.lifecycle.rules import RULES
+
+    rule = RULES[name]
+    if rule.via_signoff:
+        lifecycle.signoff_record(
+            version=version,
+            signer=actor,
+            decision="approve" if name == "approve" else "reject",
+            annotation=annotation or f"{name} in a test",
+            password=PASSWORD,
+        )
+        version.refresh_from_db()
+        return version
+    if rule.agent_only:
+        return lifecycle.agent_transition(
+            version=version, name=name, agent=actor, agent_name=agent_name, annotation=annotation
+        )
+    return lifecycle.version_transition(version=version, name=name, actor=actor, annotation=annotation)
 
 
 def make_datasets(user: User, files: dict | None = None) -> tuple[Dataset, Dataset]:

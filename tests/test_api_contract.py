@@ -26,7 +26,7 @@ from django.utils.crypto import get_random_string
 from rest_framework.test import APIClient
 
 from governance.access.models import User
-from governance.access.services import grant_create, service_account_get, token_create
+from governance.access.services import service_account_get, token_create
 from governance.registry.models import MLModel
 from tests import factories
 from tests.lifecycle.conftest import PATHS, walk
@@ -107,7 +107,7 @@ def test_no_or_bad_credentials_are_401_with_the_error_body(credit_model):
 
 
 def test_deactivated_users_token_is_refused_at_once(alice, admin_user, api_for):
-    _, raw = token_create(user=alice, label="ci")
+    _, raw = token_create(actor=alice, user=alice, label="ci")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert client.get("/api/v1/models/").status_code == 200
@@ -469,7 +469,7 @@ def test_rerun_tests_validator_with_reviewer_grant_annotation_required(version_i
     assert_error(transition(api_for(carol), version, "rerun_tests"), 400, "annotation")
     assert_error(transition(api_for(alice), version, "rerun_tests", "again"), 403)
     # A validator without the reviewer grant may see the model but may not rerun.
-    grant_create(model=credit_model, user=eve, role="viewer")
+    factories.grant(model=credit_model, user=eve, role="viewer")
     eve.groups.add(*User.objects.get(username="carol").groups.all())
     assert_error(transition(api_for(eve), version, "rerun_tests", "again"), 403)
     response = transition(api_for(carol), version, "rerun_tests", "flaky runner")
@@ -514,9 +514,9 @@ def test_operator_needs_role_and_grant(version_in, credit_model, api_for, bob):
     approved = version_in("approved")
     # An operator by role without the grant, and a grant holder without the role, are refused.
     ops_no_grant = factories.make_user("opal", "operator")
-    grant_create(model=credit_model, user=ops_no_grant, role="viewer")
+    factories.grant(model=credit_model, user=ops_no_grant, role="viewer")
     assert_error(transition(api_for(ops_no_grant), approved, "promote_to_challenger", "x"), 403)
-    grant_create(model=credit_model, user=bob, role="operator")
+    factories.grant(model=credit_model, user=bob, role="operator")
     assert_error(transition(api_for(bob), approved, "promote_to_challenger", "x"), 403)
 
 
@@ -585,7 +585,7 @@ def test_signoff_refusals_are_403_and_record_nothing(version_in, credit_model, a
     # The submitter (bob submits a new version), an owner, a service account, a non-reviewer,
     # an admin who owns the model, and a wrong password.
     bob_version = factories.make_version(credit_model, bob, datasets=None)
-    grant_create(model=credit_model, user=bob, role="reviewer")
+    factories.grant(model=credit_model, user=bob, role="reviewer")
     bob.groups.add(*User.objects.get(username="carol").groups.all())
     from workflows.lifecycle import services as lifecycle
 
@@ -596,19 +596,19 @@ def test_signoff_refusals_are_403_and_record_nothing(version_in, credit_model, a
     assert_error(sign(api_for(alice), version), 403)
 
     bot = service_account_get("drift-monitor")
-    grant_create(model=credit_model, user=bot, role="reviewer")
+    factories.grant(model=credit_model, user=bot, role="reviewer")
     bot.groups.add(*User.objects.get(username="carol").groups.all())
     assert_error(sign(api_for(bot), version, password=""), 403)
 
     reader = factories.make_user("rita", "data_scientist")
-    grant_create(model=credit_model, user=reader, role="viewer")
+    factories.grant(model=credit_model, user=reader, role="viewer")
     assert_error(sign(api_for(reader), version), 403)
     # The validator role alone is not enough: the reviewer grant is needed too.
     validator = factories.make_user("victor", "validator")
-    grant_create(model=credit_model, user=validator, role="viewer")
+    factories.grant(model=credit_model, user=validator, role="viewer")
     assert_error(sign(api_for(validator), version), 403)
 
-    grant_create(model=credit_model, user=admin_user, role="owner")
+    factories.grant(model=credit_model, user=admin_user, role="owner")
     assert_error(sign(api_for(admin_user), version), 403)
 
     assert_error(sign(api_for(carol), version, password="wrong password"), 403)
@@ -895,7 +895,7 @@ def test_reviewer_grant_through_a_group_signs(version_in, credit_model, alice, a
 def test_whoever_ran_submit_may_not_sign(version_in, credit_model, bob, carol, alice, api_for, users):
     # bob (a contributor, and a validator with the reviewer grant) submits alice's upload.
     bob.groups.add(Group.objects.get(name="validator"))
-    grant_create(model=credit_model, user=bob, role="reviewer")
+    factories.grant(model=credit_model, user=bob, role="reviewer")
     version = factories.make_version(credit_model, alice, datasets=None)
     assert transition(api_for(bob), version, "submit").status_code == 200
     version = walk(version, ["pass_tests", "pass_warmup"], users=users)
@@ -917,7 +917,7 @@ def test_expired_token_is_401(alice):
 
     from django.utils import timezone
 
-    token, raw = token_create(user=alice, label="old", expires_at=timezone.now() + timedelta(minutes=1))
+    token, raw = token_create(actor=alice, user=alice, label="old", expires_at=timezone.now() + timedelta(minutes=1))
     type(token).objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
@@ -937,11 +937,11 @@ def test_wsgi_application_and_celery_app_are_where_the_page_says():
 def test_revoked_token_is_401(alice):
     from governance.access.services import token_revoke
 
-    token, raw = token_create(user=alice, label="ci")
+    token, raw = token_create(actor=alice, user=alice, label="ci")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert client.get("/api/v1/models/").status_code == 200
-    token_revoke(token=token, revoked_by=alice)
+    token_revoke(actor=alice, token=token)
     assert_error(client.get("/api/v1/models/"), 401)
 
 

@@ -9,15 +9,17 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.contrib.auth.models import Group
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 
+from governance.audit.context import current_request
 from governance.errors import ActionError
 
 from . import selectors, services
 from .models import ApiToken, ModelGrant, User
-from .roles import GlobalRole, ObjectRole
+from .roles import GlobalRole
 
 
 class AdminRoleOnly:
@@ -42,6 +44,21 @@ class AdminRoleOnly:
         return self._admin(request)
 
 
+class ReadOnlyAdmin(AdminRoleOnly, admin.ModelAdmin):
+    """Records shown in the admin and never added, changed or deleted there (histories, runs,
+    the trail): the services that make them are the only writers. Admins see them unless a
+    subclass names other readers in ``_admin``."""
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class RoleFilter(admin.SimpleListFilter):
     title = "role"
     parameter_name = "role"
@@ -55,6 +72,17 @@ class RoleFilter(admin.SimpleListFilter):
         if self.value() == GlobalRole.ADMIN:
             return queryset.filter(Q(groups__name=GlobalRole.ADMIN) | Q(is_superuser=True)).distinct()
         return queryset.filter(groups__name=self.value())
+
+
+class AdminPasswordForm(AdminPasswordChangeForm):
+    """The admin's "set password" form, saved through ``user_password_set`` (rule and audit)."""
+
+    def save(self, commit=True):
+        request = current_request()
+        actor = getattr(request, "user", None)
+        usable = self.cleaned_data.get("set_usable_password", True)
+        password = self.cleaned_data["password1"] if usable else None
+        return services.user_password_set(actor=actor, user=self.user, password=password)
 
 
 @admin.register(User)
@@ -101,16 +129,22 @@ class UserAdmin(AdminRoleOnly, DjangoUserAdmin):
     def roles(self, user):
         return ", ".join(user.role_names) or "—"
 
+    change_password_form = AdminPasswordForm
+
     def save_model(self, request, obj, form, change):
-        deactivating = change and "is_active" in form.changed_data and not obj.is_active
+        switching = change and "is_active" in form.changed_data
+        wanted_active = obj.is_active
         if obj.is_service_account and obj.has_usable_password():
             obj.set_unusable_password()
-        if deactivating:
-            obj.is_active = True  # the service switches it off and clears the sessions
+        if switching:
+            obj.is_active = not wanted_active  # the services switch it, with their own audit entry
         super().save_model(request, obj, form, change)
-        if deactivating:
+        if switching:
             try:
-                services.user_deactivate(user=obj, deactivated_by=request.user)
+                if wanted_active:
+                    services.user_reactivate(actor=request.user, user=obj)
+                else:
+                    services.user_deactivate(actor=request.user, user=obj)
             except ActionError as exc:
                 messages.error(request, exc.message)
 
@@ -123,7 +157,7 @@ class UserAdmin(AdminRoleOnly, DjangoUserAdmin):
         done = 0
         for user in queryset:
             try:
-                services.user_deactivate(user=user, deactivated_by=request.user)
+                services.user_deactivate(actor=request.user, user=user)
                 done += 1
             except ActionError as exc:
                 messages.error(request, f"{user.username}: {exc.message}")
@@ -135,7 +169,19 @@ admin.site.unregister(Group)
 
 @admin.register(Group)
 class GroupAdmin(AdminRoleOnly, DjangoGroupAdmin):
-    pass
+    """Teams (groups that receive grants) are made and named here; the global role groups are
+    fixed by the portal: their names and permissions are shown, not edited. Every change is in
+    the audit trail (django-auditlog, with the permissions)."""
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.name in GlobalRole.values:
+            return ("name", "permissions")
+        return ()
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.name in GlobalRole.values:
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 class ModelGrantForm(forms.ModelForm):
@@ -177,19 +223,21 @@ class ModelGrantAdmin(AdminRoleOnly, admin.ModelAdmin):
         if change:
             return  # read-only once made
         grant, _ = services.grant_give(
-            model=obj.model, role=obj.role, user=obj.user, group=obj.group, granted_by=request.user
+            actor=request.user, model=obj.model, role=obj.role, user=obj.user, group=obj.group
         )
         obj.pk, obj.granted_by, obj.created_at = grant.pk, grant.granted_by, grant.created_at
 
     def delete_view(self, request, object_id, extra_context=None):
         grant = self.get_object(request, object_id)
-        if grant is not None and request.method == "POST" and _is_last_owner(grant):
-            messages.error(request, "A model keeps at least one owner: add another owner first.")
-            return HttpResponseRedirect(request.path.rsplit("delete/", 1)[0])
+        if grant is not None and request.method == "POST":
+            refusal = services.last_owner_refusal(model=grant.model, role=grant.role, user=grant.user, group=grant.group)
+            if refusal:
+                messages.error(request, refusal)
+                return HttpResponseRedirect(request.path.rsplit("delete/", 1)[0])
         return super().delete_view(request, object_id, extra_context)
 
     def delete_model(self, request, obj):
-        services.grant_revoke(grant=obj, revoked_by=request.user)
+        services.grant_revoke(actor=request.user, grant=obj)
 
     def delete_queryset(self, request, queryset):
         for grant in queryset:
@@ -200,18 +248,11 @@ class ModelGrantAdmin(AdminRoleOnly, admin.ModelAdmin):
         done = 0
         for grant in queryset.select_related("model", "user", "group"):
             try:
-                services.grant_revoke(grant=grant, revoked_by=request.user)
+                services.grant_revoke(actor=request.user, grant=grant)
                 done += 1
             except ActionError as exc:
                 messages.error(request, f"{grant}: {exc.message}")
         messages.success(request, f"{done} grant(s) revoked.")
-
-
-def _is_last_owner(grant: ModelGrant) -> bool:
-    return (
-        grant.role == ObjectRole.OWNER
-        and not ModelGrant.objects.filter(model_id=grant.model_id, role=ObjectRole.OWNER).exclude(pk=grant.pk).exists()
-    )
 
 
 @admin.register(ApiToken)
@@ -235,5 +276,5 @@ class ApiTokenAdmin(AdminRoleOnly, admin.ModelAdmin):
     @admin.action(description="Revoke the selected tokens")
     def revoke_tokens(self, request, queryset):
         for token in queryset:
-            services.token_revoke(token=token, revoked_by=request.user)
+            services.token_revoke(actor=request.user, token=token)
         messages.success(request, f"{queryset.count()} token(s) revoked.")

@@ -39,7 +39,7 @@ class UserCreate(APIView):
         _require_admin(request.user)
         data = UserCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = services.user_create(created_by=request.user, **data.validated_data)
+        user = services.user_create(actor=request.user, **data.validated_data)
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -52,7 +52,7 @@ class UserDetail(APIView):
         _require_admin(request.user)
         data = UserRolesSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = services.user_set_roles(user=user, roles=data.validated_data["roles"], changed_by=request.user)
+        user = services.user_set_roles(actor=request.user, user=user, roles=data.validated_data["roles"])
         return Response(UserSerializer(selectors.user_get(viewer=request.user, username=user.username)).data)
 
 
@@ -60,7 +60,7 @@ class UserDeactivate(APIView):
     def post(self, request, username):
         _require_admin(request.user)
         user = selectors.user_get(viewer=request.user, username=username)
-        user = services.user_deactivate(user=user, deactivated_by=request.user)
+        user = services.user_deactivate(actor=request.user, user=user)
         return Response(UserSerializer(user).data)
 
 
@@ -87,7 +87,7 @@ class GrantListCreate(APIView):
             if group is None:
                 raise services.GrantError(f"No group called '{data.validated_data['group']}'.", field="group")
         grant, created = services.grant_give(
-            model=model, role=data.validated_data["role"], user=user, group=group, granted_by=request.user
+            actor=request.user, model=model, role=data.validated_data["role"], user=user, group=group
         )
         grant = selectors.grant_get(model=model, pk=grant.pk)
         return Response(GrantSerializer(grant).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -102,5 +102,5 @@ class GrantDetail(APIView):
         model = registry_selectors.model_get(user=request.user, slug=slug)
         if not permissions.can_manage_grants(request.user, model):
             raise PermissionDenied("Only the model's owners and admins manage its grants.")
-        services.grant_revoke(grant=selectors.grant_get(model=model, pk=pk), revoked_by=request.user)
+        services.grant_revoke(actor=request.user, grant=selectors.grant_get(model=model, pk=pk))
         return Response(status=status.HTTP_204_NO_CONTENT)

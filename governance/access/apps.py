@@ -12,22 +12,24 @@ class AccessConfig(AppConfig):
 
         from governance.registry.extensions import register_model_panel
 
-        from .models import ApiToken, ModelGrant, User
+        from django.contrib.auth.models import Group
+
+        from .models import User
         from .panels import model_access_context
 
-        # Every grant, revoke, role change and deactivation lands in auditlog's LogEntry with
-        # its actor; the audit app chains those entries. Secrets and churn are left out:
-        # no password, no token hash, no last_login / last_used_at (they change on every use).
+        # Field changes of accounts and teams land in auditlog's LogEntry with their actor; the
+        # audit app chains those entries. Decisions (grants, tokens, deactivation, passwords) are
+        # written by the services in governance.access.services, so they are left out here, as
+        # are secrets and churn (last_login changes on every sign-in).
         auditlog.register(
             User,
             include_fields=[
                 "username", "email", "first_name", "last_name",
-                "is_active", "is_staff", "is_superuser", "is_service_account",
+                "is_staff", "is_superuser", "is_service_account",
             ],
             m2m_fields={"groups"},
         )
-        auditlog.register(ModelGrant)
-        auditlog.register(ApiToken, exclude_fields=["key_hash", "last_used_at"])
+        auditlog.register(Group, m2m_fields={"permissions"})
 
         register_model_panel("access", "access/_model_grants_panel.html", model_access_context, order=20)
         post_migrate.connect(_role_groups_after_migrate, dispatch_uid="access.role_groups")

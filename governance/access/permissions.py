@@ -92,6 +92,11 @@ def can_manage_grants(user, model, checker: ObjectPermissionChecker | None = Non
     return user.has_role(GlobalRole.ADMIN) or MANAGE in model_perms(user, model, checker)
 
 
+def can_give_grant(user, model, role: str, checker: ObjectPermissionChecker | None = None) -> bool:
+    """Who gives (and takes away) a grant of ``role`` on the model: its owners and admins."""
+    return can_manage_grants(user, model, checker)
+
+
 def is_owner(user, model, checker: ObjectPermissionChecker | None = None) -> bool:
     return MANAGE in model_perms(user, model, checker)
 

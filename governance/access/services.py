@@ -1,8 +1,11 @@
 """Writes for people, tokens and grants.
 
-Every write that changes who may do what (a grant, a revoke, a role change, a deactivation)
-goes through a function here. django-auditlog records the rows they touch (see ``audit.py``);
-``audit_actor`` makes sure the record names the person who did it, also outside a request.
+Every write that changes who may do what (a grant, a revoke, a role change, a deactivation, a
+token) is a function here. Each takes the acting person or agent as ``actor``, checks that the
+actor may do it (doors may check earlier for a kinder error; the rule is here), and writes its
+decision to the audit trail in its own transaction. Field changes of accounts (names, email,
+role groups) are recorded by django-auditlog; ``audit_actor`` makes those entries name the actor,
+also outside a request.
 """
 
 from __future__ import annotations
@@ -19,10 +22,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from governance.errors import ActionConflict, ActionError
+from governance.audit.models import EventKind
+from governance.audit.services import account_event_record, audit_append
+from governance.errors import ActionConflict, ActionError, ActionForbidden
 
+from . import permissions
 from .models import ApiToken, ModelGrant, User, hash_token
 from .roles import OBJECT_ROLE_PERMISSIONS, GlobalRole, ObjectRole
+
+# The agent that acts for whoever runs a management command on the server.
+CONSOLE_AGENT = "console"
 
 
 class GrantError(ActionError):
@@ -31,7 +40,7 @@ class GrantError(ActionError):
 
 @contextlib.contextmanager
 def audit_actor(actor: User | None) -> Iterator[None]:
-    """Name ``actor`` on the audit entries written inside the block.
+    """Name ``actor`` on the django-auditlog entries written inside the block.
 
     auditlog's ``set_actor`` leaves its context variable pointing at the inner block when it
     ends, which silently drops the actor of the surrounding request for the rest of it; this
@@ -56,6 +65,28 @@ def audit_actor(actor: User | None) -> Iterator[None]:
             auditlog_value.set(previous)
 
 
+def _require_active(actor) -> None:
+    if actor is None or not actor.is_authenticated:
+        raise ActionForbidden("Sign in first.")
+    if not actor.is_active:
+        raise ActionForbidden("This account is deactivated.")
+
+
+def _require_admin(actor, message: str = "Only admins manage users.") -> None:
+    _require_active(actor)
+    if not actor.has_role(GlobalRole.ADMIN):
+        raise ActionForbidden(message)
+
+
+def is_console(actor) -> bool:
+    return actor is not None and actor.is_service_account and actor.get_username() == CONSOLE_AGENT
+
+
+def console_actor() -> User:
+    """The agent a management command acts as: the person at the server's console."""
+    return service_account_get(CONSOLE_AGENT)
+
+
 # --- People ----------------------------------------------------------------------------------
 
 
@@ -74,6 +105,7 @@ def _role_groups(roles: Iterable[str]) -> list[Group]:
 
 def user_create(
     *,
+    actor: User,
     username: str,
     email: str,
     roles: Iterable[str] = (),
@@ -81,14 +113,14 @@ def user_create(
     last_name: str = "",
     password: str | None = None,
     is_service_account: bool = False,
-    created_by: User | None = None,
 ) -> User:
-    """Create a person or a service account with global roles.
+    """Create a person or a service account with global roles (admins only).
 
     A service account never has a usable password (it signs in with API tokens only), so a
     password given for one is refused rather than silently dropped. A person created without
     a password signs in through the company directory (OIDC) or after an admin sets one.
     """
+    _require_admin(actor)
     groups = _role_groups(roles)
     if is_service_account and password:
         raise ActionError("A service account has no password; it uses API tokens.", field="password")
@@ -109,7 +141,7 @@ def user_create(
         user.set_password(password)
     else:
         user.set_unusable_password()
-    with audit_actor(created_by):
+    with audit_actor(actor):
         try:
             with transaction.atomic():
                 user.save()
@@ -119,10 +151,11 @@ def user_create(
     return user
 
 
-def user_set_roles(*, user: User, roles: Iterable[str], changed_by: User | None) -> User:
-    """Replace the user's global roles (the admin role also gives access to the admin site)."""
+def user_set_roles(*, actor: User, user: User, roles: Iterable[str]) -> User:
+    """Replace the user's global roles (admins only; the admin role also opens the admin site)."""
+    _require_admin(actor)
     groups = _role_groups(roles)
-    with audit_actor(changed_by), transaction.atomic():
+    with audit_actor(actor), transaction.atomic():
         others = [group for group in user.groups.all() if group.name not in GlobalRole.values]
         user.groups.set(others + groups)
         user_sync_staff(user=user)
@@ -130,31 +163,69 @@ def user_set_roles(*, user: User, roles: Iterable[str], changed_by: User | None)
 
 
 def user_sync_staff(*, user: User) -> None:
-    """Admin-role holders are staff (they use the admin site); nobody else is, bar superusers."""
+    """Admin-role holders are staff (they use the admin site); nobody else is, bar superusers.
+
+    Follows from the roles, which the callers' own rules already allowed; not a decision itself.
+    """
     wanted = user.is_superuser or user.groups.filter(name=GlobalRole.ADMIN).exists()
     if user.is_staff != wanted:
         user.is_staff = wanted
         user.save(update_fields=["is_staff"])
 
 
-def user_deactivate(*, user: User, deactivated_by: User | None) -> User:
-    """Switch an account off at once; nothing the user did is deleted or changed.
+def user_deactivate(*, actor: User, user: User) -> User:
+    """Switch an account off at once (admins only); nothing the user did is deleted or changed.
 
-    Their tokens are revoked (each revocation in the audit trail), so that switching the account
-    back on later does not bring old credentials back to life; a token is refused anyway while
-    its user is inactive (``ApiToken.objects.usable``). Their browser sessions are deleted here,
-    and any session that survives (another session engine, a race with a login) is refused
-    because Django's backends do not load inactive users (and ActiveUserMiddleware signs it out).
+    One audit entry records the deactivation. The user's tokens are revoked (each revocation its
+    own entry), so that switching the account back on later does not bring old credentials back
+    to life; a token is refused anyway while its user is inactive (``ApiToken.objects.usable``).
+    Their browser sessions are deleted here, and any session that survives (another session
+    engine, a race with a login) is refused because Django's backends do not load inactive users
+    (and ActiveUserMiddleware signs it out).
     """
-    if deactivated_by is not None and deactivated_by.pk == user.pk:
+    _require_admin(actor)
+    if actor.pk == user.pk:
         raise ActionConflict("You cannot deactivate your own account.", code="self_deactivation")
-    with audit_actor(deactivated_by), transaction.atomic():
-        if user.is_active:
-            user.is_active = False
-            user.save(update_fields=["is_active"])
+    with transaction.atomic():
+        switched = User.objects.filter(pk=user.pk, is_active=True).update(is_active=False)
+        user.is_active = False
+        if switched:
+            account_event_record(
+                action="user.deactivated", user=user, actor=actor, summary=f"Deactivated {user.username}."
+            )
         for token in ApiToken.objects.filter(user=user, revoked_at__isnull=True):
-            token_revoke(token=token, revoked_by=deactivated_by)
+            token_revoke(actor=actor, token=token)
     sessions_delete_for(user=user)
+    return user
+
+
+def user_reactivate(*, actor: User, user: User) -> User:
+    """Switch an account back on (admins only). Its old tokens stay revoked."""
+    _require_admin(actor)
+    with transaction.atomic():
+        if User.objects.filter(pk=user.pk, is_active=False).update(is_active=True):
+            account_event_record(
+                action="user.reactivated", user=user, actor=actor, summary=f"Reactivated {user.username}."
+            )
+    user.is_active = True
+    return user
+
+
+def user_password_set(*, actor: User, user: User, password: str | None) -> User:
+    """Set someone's password from the admin site, or (``None``) disable password sign-in for
+    them; admins only, as one audit entry."""
+    _require_admin(actor)
+    if user.is_service_account and password:
+        raise ActionError("A service account has no password; it uses API tokens.", field="password")
+    with transaction.atomic():
+        if password:
+            user.set_password(password)
+            summary = f"Password of {user.username} set by an admin."
+        else:
+            user.set_unusable_password()
+            summary = f"Password sign-in of {user.username} disabled by an admin."
+        user.save(update_fields=["password"])
+        account_event_record(action="password.changed", user=user, actor=actor, summary=summary)
     return user
 
 
@@ -173,26 +244,58 @@ def sessions_delete_for(*, user: User) -> int:
 # --- Tokens ----------------------------------------------------------------------------------
 
 
-def token_create(*, user: User, label: str = "", expires_at: datetime | None = None) -> tuple[ApiToken, str]:
+def _may_manage_tokens_of(actor, user: User) -> bool:
+    """People manage their own tokens; admins and the console manage anyone's."""
+    if is_console(actor):
+        return actor.is_active
+    if actor is None or not actor.is_authenticated or not actor.is_active:
+        return False
+    return actor.pk == user.pk or actor.has_role(GlobalRole.ADMIN)
+
+
+def _token_data(token: ApiToken) -> dict:
+    return {
+        "token_id": token.pk,
+        "label": token.label,
+        "prefix": token.key_prefix,
+        "owner": token.user.username,
+        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+    }
+
+
+def token_create(
+    *, actor: User, user: User, label: str = "", expires_at: datetime | None = None
+) -> tuple[ApiToken, str]:
     """Make a token; return it with its secret, which is never stored and never shown again."""
+    if not _may_manage_tokens_of(actor, user):
+        raise ActionForbidden("Only the account's owner or an admin makes its API tokens.")
+    if not user.is_active:
+        raise ActionConflict("The account is deactivated; its tokens would be refused.", code="user_inactive")
     if expires_at is not None and expires_at <= timezone.now():
         raise ActionError("The expiry date must be in the future.", field="expires_at")
     raw = ApiToken.generate()
-    with audit_actor(user):
+    with transaction.atomic():
         token = ApiToken.objects.create(
             user=user, label=label, key_hash=hash_token(raw), key_prefix=raw[:10], expires_at=expires_at
+        )
+        account_event_record(
+            action="token.created", user=user, obj=token, actor=actor, data=_token_data(token),
+            summary=f"API token “{token.label or token.key_prefix}” created for {user.username}.",
         )
     return token, raw
 
 
-def token_revoke(*, token: ApiToken, revoked_by: User | None = None) -> ApiToken:
-    """Revoke a token (idempotent: revoking twice keeps the first time)."""
-    with audit_actor(revoked_by), transaction.atomic():
-        locked = ApiToken.objects.select_for_update().get(pk=token.pk)
-        if locked.revoked_at is None:
-            locked.revoked_at = timezone.now()
-            # save() rather than update() so that auditlog records the revocation.
-            locked.save(update_fields=["revoked_at"])
+def token_revoke(*, actor: User, token: ApiToken) -> ApiToken:
+    """Revoke a token (idempotent: revoking twice keeps the first time and one audit entry)."""
+    if not _may_manage_tokens_of(actor, token.user):
+        raise ActionForbidden("Only the token's owner or an admin revokes it.")
+    with transaction.atomic():
+        if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
+            token.refresh_from_db()
+            account_event_record(
+                action="token.revoked", user=token.user, obj=token, actor=actor, data=_token_data(token),
+                summary=f"API token “{token.label or token.key_prefix}” of {token.user.username} revoked.",
+            )
     token.refresh_from_db()
     return token
 
@@ -200,68 +303,106 @@ def token_revoke(*, token: ApiToken, revoked_by: User | None = None) -> ApiToken
 # --- Grants ----------------------------------------------------------------------------------
 
 
+def last_owner_refusal(*, model, role: str, user: User | None = None, group: Group | None = None) -> str | None:
+    """Why removing this grantee's ``role`` would leave the model without an owner, or None."""
+    if role != ObjectRole.OWNER:
+        return None
+    others = ModelGrant.objects.filter(model=model, role=ObjectRole.OWNER).exclude(user=user, group=group)
+    if others.exists():
+        return None
+    return "A model keeps at least one owner: add another owner first."
+
+
+def _grant_event(action: str, grant: ModelGrant, actor, summary: str) -> None:
+    audit_append(
+        kind=EventKind.CHANGE,
+        action=action,
+        summary=summary,
+        data={
+            "grant_id": grant.pk,
+            "role": grant.role,
+            "user": grant.user.username if grant.user_id else None,
+            "group": grant.group.name if grant.group_id else None,
+        },
+        obj=grant,
+        actor=actor,
+    )
+
+
 def grant_give(
-    *, model, role: str, user: User | None = None, group: Group | None = None, granted_by: User | None = None
+    *, actor: User, model, role: str, user: User | None = None, group: Group | None = None
 ) -> tuple[ModelGrant, bool]:
     """Give a user or a group an object role on a model; returns (grant, created).
 
     Giving a grant that exists already changes nothing and returns the existing one, so
     retried calls (CI pipelines retry) are harmless.
     """
+    if not permissions.can_give_grant(actor, model, role):
+        raise ActionForbidden("Only the model's owners and admins manage its grants.")
+    return _grant_write(actor=actor, model=model, role=role, user=user, group=group)
+
+
+def grant_first_owner(*, model, user: User) -> ModelGrant:
+    """Make the person who registered a model its first owner (a model with no grants yet)."""
+    if ModelGrant.objects.filter(model=model).exists():
+        raise ActionConflict("The model has grants already; its owners manage them.", code="has_owner")
+    grant, _ = _grant_write(actor=user, model=model, role=ObjectRole.OWNER, user=user, group=None)
+    return grant
+
+
+def _grant_write(*, actor, model, role: str, user: User | None, group: Group | None) -> tuple[ModelGrant, bool]:
     if role not in ObjectRole.values:
         raise GrantError(
             f"Unknown role '{role}'. Roles: {', '.join(ObjectRole.values)}.", code="invalid_choice", field="role"
         )
     if (user is None) == (group is None):
         raise GrantError("A grant names exactly one user or one group.", field="username")
-    with audit_actor(granted_by), transaction.atomic():
+    with transaction.atomic():
         grant, created = ModelGrant.objects.get_or_create(
-            model=model, user=user, group=group, role=role, defaults={"granted_by": granted_by}
+            model=model, user=user, group=group, role=role, defaults={"granted_by": actor}
         )
+        if created:
+            _grant_event("grant.given", grant, actor, f"{grant.grantee_name} is now {role} of {model.name}.")
         # Always re-sync: it also repairs permissions edited behind the grants' back.
         _sync_perms(model=model, user=user, group=group)
     return grant, created
 
 
-def grant_create(
-    *, model, role: str, user: User | None = None, group: Group | None = None, granted_by: User | None = None
-) -> ModelGrant:
-    """Give a user or a group an object role on a model (idempotent for the same grant)."""
-    grant, _ = grant_give(model=model, role=role, user=user, group=group, granted_by=granted_by)
-    return grant
-
-
-def grant_revoke(*, grant: ModelGrant, revoked_by: User | None = None) -> None:
+def grant_revoke(*, actor: User, grant: ModelGrant) -> None:
     """Take a grant away; it takes effect on the grantee's very next request.
 
     A model always keeps at least one owner, so that someone can still manage it.
     """
     from governance.registry.models import MLModel
 
-    with audit_actor(revoked_by), transaction.atomic():
+    if not permissions.can_give_grant(actor, grant.model, grant.role):
+        raise ActionForbidden("Only the model's owners and admins manage its grants.")
+    with transaction.atomic():
         # Lock the model so that two owners removing each other cannot leave it with none.
         model = MLModel.objects.select_for_update().get(pk=grant.model_id)
         grant = ModelGrant.objects.filter(pk=grant.pk).select_related("user", "group").first()
         if grant is None:
             return
-        if grant.role == ObjectRole.OWNER and not model.grants.filter(role=ObjectRole.OWNER).exclude(pk=grant.pk).exists():
-            raise ActionConflict("A model keeps at least one owner: add another owner first.", code="last_owner")
+        refusal = last_owner_refusal(model=model, role=grant.role, user=grant.user, group=grant.group)
+        if refusal:
+            raise ActionConflict(refusal, code="last_owner")
         user, group = grant.user, grant.group
+        _grant_event("grant.revoked", grant, actor, f"{grant.grantee_name} is no longer {grant.role} of {model.name}.")
         grant.delete()
         _sync_perms(model=model, user=user, group=group)
 
 
 def grant_set_roles(
-    *, model, roles: Iterable[str], user: User | None = None, group: Group | None = None, changed_by: User | None
+    *, actor: User, model, roles: Iterable[str], user: User | None = None, group: Group | None = None
 ) -> None:
     """Make the grantee's roles on the model exactly ``roles`` (used by the admin's pages)."""
     roles = set(roles)
     current = {grant.role: grant for grant in ModelGrant.objects.filter(model=model, user=user, group=group)}
     with transaction.atomic():
         for role in sorted(roles - set(current)):
-            grant_give(model=model, role=role, user=user, group=group, granted_by=changed_by)
+            grant_give(actor=actor, model=model, role=role, user=user, group=group)
         for role in sorted(set(current) - roles):
-            grant_revoke(grant=current[role], revoked_by=changed_by)
+            grant_revoke(actor=actor, grant=current[role])
 
 
 def _sync_perms(*, model, user: User | None, group: Group | None) -> None:
@@ -295,18 +436,21 @@ def role_groups_ensure(*, group_model=None, permission_model=None) -> None:
     """Create the global role groups with their permissions (idempotent).
 
     Run by migration 0003 (with its historical models) and after every ``migrate`` or test
-    flush (``post_migrate``), so the groups exist whenever the tables do.
+    flush (``post_migrate``), so the groups exist whenever the tables do. Part of installing the
+    portal, like a migration, so not a change anyone made: auditlog is off while it runs.
     """
+    from auditlog.context import disable_auditlog
     from django.contrib.auth.models import Permission
 
     from .roles import GLOBAL_ROLE_PERMISSIONS
 
     group_model = group_model or Group
     permission_model = permission_model or Permission
-    for role, perms in GLOBAL_ROLE_PERMISSIONS.items():
-        group, _ = group_model.objects.get_or_create(name=role)
-        for dotted in perms:
-            app_label, codename = dotted.split(".")
-            group.permissions.add(
-                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+    with disable_auditlog():
+        for role, perms in GLOBAL_ROLE_PERMISSIONS.items():
+            group, _ = group_model.objects.get_or_create(name=role)
+            for dotted in perms:
+                app_label, codename = dotted.split(".")
+                group.permissions.add(
+                    permission_model.objects.get(content_type__app_label=app_label, codename=codename)
+                )

@@ -28,11 +28,11 @@ def model_sharing(request, slug):
     if request.method == "POST" and form.is_valid():
         try:
             grant, created = services.grant_give(
+                actor=request.user,
                 model=model,
                 role=form.cleaned_data["role"],
                 user=form.cleaned_data.get("user"),
                 group=form.cleaned_data.get("group"),
-                granted_by=request.user,
             )
         except ActionError as exc:
             form.add_error(None, exc.message)
@@ -52,7 +52,7 @@ def grant_remove(request, slug, pk):
     model = _managed_model(request, slug)
     grant = selectors.grant_get(model=model, pk=pk)
     try:
-        services.grant_revoke(grant=grant, revoked_by=request.user)
+        services.grant_revoke(actor=request.user, grant=grant)
     except ActionError as exc:
         messages.error(request, exc.message)
     else:
@@ -67,6 +67,7 @@ def token_list(request):
     if request.method == "POST" and form.is_valid():
         try:
             _, secret = services.token_create(
+                actor=request.user,
                 user=request.user, label=form.cleaned_data["label"], expires_at=form.expires_at
             )
         except ActionError as exc:
@@ -82,6 +83,6 @@ def token_list(request):
 @require_POST
 def token_revoke(request, pk):
     token = selectors.token_get(user=request.user, pk=pk)
-    services.token_revoke(token=token, revoked_by=request.user)
+    services.token_revoke(actor=request.user, token=token)
     messages.success(request, f"The token '{token.label or token.key_prefix}' is revoked.")
     return redirect("access:token_list")

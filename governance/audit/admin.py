@@ -2,32 +2,22 @@
 
 from django.contrib import admin
 
+from governance.access.admin import ReadOnlyAdmin
+
 from .models import AuditEvent, ChainHead
 from .selectors import can_read_trail
 from .services import access_record
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class TrailAdmin(ReadOnlyAdmin):
     """The same rule as the audit page and API: auditors and admins read the trail, nobody else."""
 
-    def has_module_permission(self, request):
+    def _admin(self, request) -> bool:
         return can_read_trail(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return can_read_trail(request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
+class AuditEventAdmin(TrailAdmin):
     list_display = ("seq", "at", "kind", "action", "actor_username", "actor_kind", "model_slug", "version_number")
     list_filter = ("kind", "actor_kind")
     search_fields = ("action", "actor_username", "model_slug", "correlation_id", "object_repr")
@@ -45,5 +35,5 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ChainHead)
-class ChainHeadAdmin(ReadOnlyAdmin):
+class ChainHeadAdmin(TrailAdmin):
     list_display = ("seq", "hash", "base_seq", "base_prev_hash")

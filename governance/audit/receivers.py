@@ -1,12 +1,13 @@
-"""Framework hooks that feed the trail (see STYLE.md: signals for logins and audit hooks only).
+"""Framework hooks that feed the trail: signals only for what the frameworks do.
 
 - django-auditlog change entries become "change" events (old and new values, actor, cid);
-- transition records, annotations and sign-offs become decision events;
-- Django's and allauth's sign-in, sign-out, failed sign-in, MFA and password signals, token
-  creation and revocation and deactivation become "login" events.
+- Django's and allauth's sign-in, sign-out, failed sign-in, MFA and password signals become
+  "login" events.
 
-Each receiver runs inside the transaction of the save that fired it, so the event commits or
-rolls back with the action. ``connect()`` is called from ``AuditConfig.ready``.
+The portal's own decisions (transitions, sign-offs, annotations, grants, tokens, deactivation)
+are written by the services that make them, not here. Each receiver runs inside the transaction
+of the save that fired it, so the event commits or rolls back with the action. ``connect()`` is
+called from ``AuditConfig.ready``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ from contextvars import ContextVar
 
 from auditlog.models import LogEntry
 from auditlog.signals import pre_log
-from django.apps import apps
-from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import post_save, pre_save
+from django.db.models.signals import post_save
 
 from .models import EventKind
 from .context import current_request
@@ -34,11 +33,6 @@ _LOGENTRY_ACTIONS = {
     LogEntry.Action.ACCESS: "accessed",
 }
 
-# Decisions are in the trail as decision events of their own (below); auditlog's entries for
-# the same rows would only repeat them.
-_DECISION_LABELS = {"lifecycle.transitionrecord", "lifecycle.annotation", "lifecycle.signoff"}
-# Fields of a sign-off never copied into the trail.
-_SECRET_FIELDS = {"password", "otp", "secret", "key_hash"}
 
 
 # --- django-auditlog ----------------------------------------------------------------------------
@@ -56,8 +50,6 @@ def logentry_to_event(sender, instance: LogEntry, created: bool, raw: bool = Fal
     obj = _logged_instance.get()
     _logged_instance.set(None)
     label = f"{content_type.app_label}.{content_type.model}"
-    if label in _DECISION_LABELS:
-        return
     if obj is None or obj._meta.label_lower != label or str(obj.pk) != str(entry.object_pk):
         # Many-to-many changes (group memberships) send no pre_log: read the object.
         model_class = content_type.model_class()
@@ -76,70 +68,6 @@ def logentry_to_event(sender, instance: LogEntry, created: bool, raw: bool = Fal
         # Within a request our own reading of the address; auditlog believes X-Forwarded-For.
         remote_addr=None if current_request() is not None else (entry.remote_addr or ""),
         correlation_id=entry.cid,
-    )
-
-
-# --- Decisions ----------------------------------------------------------------------------------
-
-
-def transition_to_event(sender, instance, created: bool, raw: bool = False, **kwargs):
-    if not created or raw:
-        return
-    record = instance
-    audit_append(
-        kind=EventKind.TRANSITION,
-        action="version.transition",
-        summary=record.annotation or f"{record.name}: {record.from_state} → {record.to_state}",
-        data={
-            "name": record.name,
-            "from_state": record.from_state,
-            "to_state": record.to_state,
-            "policy": record.policy,
-            "details": record.details,
-            "record_id": record.pk,
-        },
-        obj=record,
-        actor=record.actor,
-        agent_name=record.agent_name if record.actor_kind == "agent" else "",
-    )
-
-
-def annotation_to_event(sender, instance, created: bool, raw: bool = False, **kwargs):
-    if not created or raw:
-        return
-    audit_append(
-        kind=EventKind.ANNOTATION,
-        action="version.annotated",
-        summary=instance.text,
-        data={"annotation_id": instance.pk},
-        obj=instance,
-        actor=instance.author,
-        agent_name=instance.agent_name,
-    )
-
-
-def signoff_to_event(sender, instance, created: bool, raw: bool = False, **kwargs):
-    """A signature, as a decision event (the password is never part of it)."""
-    if not created or raw:
-        return
-    data = {}
-    for field in instance._meta.concrete_fields:
-        if field.name in _SECRET_FIELDS:
-            continue
-        value = field.value_from_object(instance)
-        data[field.attname] = value if isinstance(value, (str, int, float, bool, dict, list, type(None))) else str(value)
-    signer = next(
-        (getattr(instance, name) for name in ("signer", "actor", "user", "author") if getattr(instance, name, None)),
-        None,
-    )
-    decision = getattr(instance, "decision", "")
-    audit_append(
-        kind=EventKind.SIGNOFF,
-        action=f"version.signoff.{decision}" if decision else "version.signoff",
-        summary=getattr(instance, "annotation", "") or getattr(instance, "meaning", ""),
-        data=data,
-        obj=instance,
-        actor=signer,
     )
 
 
@@ -187,68 +115,18 @@ def on_mfa_reset(sender, request, user, authenticator, **kwargs):
     )
 
 
-def _touches(update_fields, name: str) -> bool:
-    return update_fields is None or name in update_fields
+def on_password_changed(sender, request, user, **kwargs):
+    account_event_record(action="password.changed", user=user, request=request, summary="Password changed.")
 
 
-def user_before_save(sender, instance, raw: bool = False, update_fields=None, **kwargs):
-    """Note a password change (``set_password`` leaves the raw password on the instance until
-    saved; a hash upgrade at sign-in does not) and a flip of ``is_active``."""
-    if raw or instance.pk is None:
-        return
-    instance._audit_password_changed = getattr(instance, "_password", None) is not None and _touches(
-        update_fields, "password"
+def on_password_set(sender, request, user, **kwargs):
+    account_event_record(action="password.changed", user=user, request=request, summary="Password set.")
+
+
+def on_password_reset(sender, request, user, **kwargs):
+    account_event_record(
+        action="password.reset", user=user, request=request, actor=user, summary="Password reset by email."
     )
-    instance._audit_was_active = None
-    if _touches(update_fields, "is_active"):
-        instance._audit_was_active = (
-            type(instance)._base_manager.filter(pk=instance.pk).values_list("is_active", flat=True).first()
-        )
-
-
-def user_after_save(sender, instance, created: bool, raw: bool = False, **kwargs):
-    if raw or created:
-        return
-    if getattr(instance, "_audit_password_changed", False):
-        instance._audit_password_changed = False
-        account_event_record(action="password.changed", user=instance, summary="Password changed.")
-    was_active = getattr(instance, "_audit_was_active", None)
-    instance._audit_was_active = None
-    if was_active is True and not instance.is_active:
-        account_event_record(action="user.deactivated", user=instance, summary=f"Deactivated {instance.username}.")
-    elif was_active is False and instance.is_active:
-        account_event_record(action="user.reactivated", user=instance, summary=f"Reactivated {instance.username}.")
-
-
-def token_before_save(sender, instance, raw: bool = False, update_fields=None, **kwargs):
-    instance._audit_was_revoked = None
-    if not raw and instance.pk is not None and _touches(update_fields, "revoked_at"):
-        old = type(instance)._base_manager.filter(pk=instance.pk).values_list("revoked_at", flat=True).first()
-        instance._audit_was_revoked = old is not None
-
-
-def token_after_save(sender, instance, created: bool, raw: bool = False, **kwargs):
-    """Token creation and revocation, with its label and prefix, never its secret or hash."""
-    if raw:
-        return
-    data = {
-        "token_id": instance.pk,
-        "label": instance.label,
-        "prefix": instance.key_prefix,
-        "owner": instance.user.username,
-        "expires_at": instance.expires_at.isoformat() if instance.expires_at else None,
-    }
-    if created:
-        account_event_record(
-            action="token.created", user=instance.user, obj=instance, data=data,
-            summary=f"API token “{instance.label or instance.key_prefix}” created for {instance.user.username}.",
-        )
-    elif getattr(instance, "_audit_was_revoked", None) is False and instance.revoked_at is not None:
-        account_event_record(
-            action="token.revoked", user=instance.user, obj=instance, data=data,
-            summary=f"API token “{instance.label or instance.key_prefix}” of {instance.user.username} revoked.",
-        )
-    instance._audit_was_revoked = None
 
 
 def connect() -> None:
@@ -256,14 +134,6 @@ def connect() -> None:
 
     pre_log.connect(remember_logged_instance, dispatch_uid="audit.remember_logged_instance")
     post_save.connect(logentry_to_event, sender=ConcreteLogEntry, dispatch_uid="audit.logentry")
-
-    post_save.connect(
-        transition_to_event, sender=apps.get_model("lifecycle", "TransitionRecord"), dispatch_uid="audit.transition"
-    )
-    post_save.connect(
-        annotation_to_event, sender=apps.get_model("lifecycle", "Annotation"), dispatch_uid="audit.annotation"
-    )
-    post_save.connect(signoff_to_event, sender=apps.get_model("lifecycle", "SignOff"), dispatch_uid="audit.signoff")
 
     user_logged_in.connect(on_logged_in, dispatch_uid="audit.logged_in")
     user_logged_out.connect(on_logged_out, dispatch_uid="audit.logged_out")
@@ -282,9 +152,8 @@ def connect() -> None:
     task_prerun.connect(task_started, dispatch_uid="audit.task_started", weak=False)
     task_postrun.connect(task_finished, dispatch_uid="audit.task_finished", weak=False)
 
-    user_model = get_user_model()
-    pre_save.connect(user_before_save, sender=user_model, dispatch_uid="audit.user_before")
-    post_save.connect(user_after_save, sender=user_model, dispatch_uid="audit.user_after")
-    token_model = apps.get_model("access", "ApiToken")
-    pre_save.connect(token_before_save, sender=token_model, dispatch_uid="audit.token_before")
-    post_save.connect(token_after_save, sender=token_model, dispatch_uid="audit.token_after")
+    from allauth.account import signals as account_signals
+
+    account_signals.password_changed.connect(on_password_changed, dispatch_uid="audit.password_changed")
+    account_signals.password_set.connect(on_password_set, dispatch_uid="audit.password_set")
+    account_signals.password_reset.connect(on_password_reset, dispatch_uid="audit.password_reset")

@@ -6,7 +6,7 @@ from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
 from governance.access import services as access_services
-from governance.access.admin import AdminRoleOnly
+from governance.access.admin import AdminRoleOnly, ReadOnlyAdmin
 from governance.access.models import ModelGrant
 from governance.access.roles import ObjectRole
 
@@ -43,17 +43,19 @@ def _grant_roles_form(request, holder_kind: str):
             data = super().clean()
             roles = set(data.get("permissions") or [])
             if ObjectRole.OWNER in self.current and ObjectRole.OWNER not in roles:
-                others = ModelGrant.objects.filter(model=self.obj, role=ObjectRole.OWNER).exclude(**{holder_kind: self.holder})
-                if not others.exists():
+                refusal = access_services.last_owner_refusal(
+                    model=self.obj, role=ObjectRole.OWNER, **{holder_kind: self.holder}
+                )
+                if refusal:
                     # guardian's page shows field errors only.
-                    self.add_error("permissions", "A model keeps at least one owner: add another owner first.")
+                    self.add_error("permissions", refusal)
             return data
 
         def save_obj_perms(self):
             access_services.grant_set_roles(
+                actor=request.user,
                 model=self.obj,
                 roles=self.cleaned_data["permissions"],
-                changed_by=request.user,
                 **{holder_kind: self.holder},
             )
 
@@ -94,17 +96,6 @@ class MLModelAdmin(AdminRoleOnly, GuardedModelAdmin):
 
     def get_obj_perms_manage_group_form(self, request):
         return _grant_roles_form(request, "group")
-
-
-class ReadOnlyAdmin(AdminRoleOnly, admin.ModelAdmin):
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Dataset)

@@ -16,8 +16,8 @@ from django.db.models import F
 from django.utils.text import slugify
 
 from governance.access import permissions
-from governance.access.roles import GlobalRole, ObjectRole
-from governance.access.services import grant_create
+from governance.access.roles import GlobalRole
+from governance.access.services import grant_first_owner
 
 from . import columnar
 from .intake import IntakeError, inspect_artifact, inspect_dataset_csv, resolve_input_schema
@@ -67,7 +67,7 @@ def model_create(
             model = MLModel.objects.create(
                 name=name, slug=slug, description=description, risk_tier=risk_tier, task=task, created_by=user
             )
-            grant_create(model=model, user=user, role=ObjectRole.OWNER, granted_by=user)
+            grant_first_owner(model=model, user=user)
     except IntegrityError:
         raise RegistryError(f"A model with the slug '{slug}' already exists.", field="slug", code="duplicate")
     return model

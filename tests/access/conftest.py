@@ -14,9 +14,7 @@ def victor(db):
 
 @pytest.fixture
 def shared_model(credit_model, victor, alice):
-    from governance.access.services import grant_create
-
-    grant_create(model=credit_model, user=victor, role="viewer", granted_by=alice)
+    factories.grant(model=credit_model, user=victor, role="viewer", granted_by=alice)
     return credit_model
 
 

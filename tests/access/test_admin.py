@@ -7,6 +7,7 @@ from django.contrib.sessions.models import Session
 
 from governance.access import permissions, services
 from governance.access.models import ModelGrant
+from governance.audit.models import AuditEvent
 from governance.registry.models import MLModelUserObjectPermission
 from tests import factories
 
@@ -37,10 +38,11 @@ def test_admin_gives_reviewer_grant_and_takes_it_away_and_audit_shows_both(
     assert not MLModelUserObjectPermission.objects.filter(user=vince, content_object=credit_model).exists()
     assert not permissions.is_reviewer(vince, credit_model)
 
-    entries = LogEntry.objects.filter(content_type__model="modelgrant", object_pk=str(grant.pk)).order_by("timestamp")
-    assert [entry.action for entry in entries] == [LogEntry.Action.CREATE, LogEntry.Action.DELETE]
-    assert all(entry.actor == admin_user for entry in entries)
-    assert "reviewer" in entries[0].changes_text or entries[0].changes_dict["role"][1] == "reviewer"
+    events = AuditEvent.objects.filter(object_type="access.modelgrant", object_id=str(grant.pk)).order_by("seq")
+    assert [event.action for event in events] == ["grant.given", "grant.revoked"]
+    assert all(event.actor_username == "admin" for event in events)
+    assert events[0].details["role"] == "reviewer" and events[0].details["user"] == "vince"
+    assert events[0].model_slug == credit_model.slug
 
 
 def test_admin_cannot_remove_the_last_owner(credit_model, admin_user, browser_for):
@@ -59,7 +61,8 @@ def test_bulk_revoke_action_goes_through_the_services(credit_model, carol, dave,
     assert response.status_code == 302
     assert not credit_model.grants.filter(role="reviewer").exists()
     assert not permissions.is_reviewer(carol, credit_model) and not permissions.is_reviewer(dave, credit_model)
-    assert LogEntry.objects.filter(content_type__model="modelgrant", action=LogEntry.Action.DELETE).count() == 2
+    revoked = AuditEvent.objects.filter(action="grant.revoked")
+    assert sorted(revoked.values_list("actor_username", flat=True)) == ["admin", "admin"]
 
 
 def test_guardian_object_permission_page_edits_roles(credit_model, vince, admin_user, browser_for):
@@ -78,9 +81,9 @@ def test_guardian_object_permission_page_edits_roles(credit_model, vince, admin_
     admin.post(f"{base}user-manage/{vince.pk}/", {"permissions": ["viewer"]})
     assert not permissions.is_reviewer(vince, credit_model)
     actions = list(
-        LogEntry.objects.filter(content_type__model="modelgrant", actor=admin_user).values_list("action", flat=True)
+        AuditEvent.objects.filter(object_type="access.modelgrant", actor_username="admin").values_list("action", flat=True)
     )
-    assert actions.count(LogEntry.Action.CREATE) == 2 and actions.count(LogEntry.Action.DELETE) == 1
+    assert actions.count("grant.given") == 2 and actions.count("grant.revoked") == 1
 
 
 def test_guardian_group_page_refuses_removing_the_last_owner(credit_model, alice, admin_user, browser_for):
@@ -128,25 +131,25 @@ def test_deactivating_in_user_admin_signs_the_user_out(alice, admin_user, browse
 
 
 def test_admin_revokes_a_token(alice, admin_user, browser_for):
-    token, _ = services.token_create(user=alice, label="ci")
+    token, _ = services.token_create(actor=alice, user=alice, label="ci")
     response = browser_for(admin_user).post(
         "/admin/access/apitoken/", {"action": "revoke_tokens", "_selected_action": [token.pk]}
     )
     assert response.status_code == 302
     token.refresh_from_db()
     assert token.revoked_at is not None
-    entry = LogEntry.objects.get_for_object(token).filter(action=LogEntry.Action.UPDATE).get()
-    assert entry.actor == admin_user and "key_hash" not in entry.changes_dict
+    event = AuditEvent.objects.get(action="token.revoked", object_id=str(token.pk))
+    assert event.actor_username == "admin" and token.key_hash not in event.data
 
 
 def test_token_admin_never_shows_the_hash(alice, admin_user, browser_for):
-    token, raw = services.token_create(user=alice, label="ci")
+    token, raw = services.token_create(actor=alice, user=alice, label="ci")
     page = browser_for(admin_user).get(f"/admin/access/apitoken/{token.pk}/change/").content.decode()
     assert token.key_prefix in page and token.key_hash not in page and raw not in page
 
 
 def test_admin_role_holder_uses_the_admin_and_others_cannot(admin_user, alice, credit_model, browser_for):
-    hana = services.user_create(username="hana", email="hana@example.com", roles=["admin"], created_by=admin_user)
+    hana = services.user_create(username="hana", email="hana@example.com", roles=["admin"], actor=admin_user)
     assert hana.is_staff
     hana_browser = browser_for(hana)
     assert hana_browser.get("/admin/access/modelgrant/").status_code == 200
@@ -186,7 +189,7 @@ def test_admin_adds_a_service_account_without_password(admin_user, browser_for):
 
 def test_admin_list_pages_render(version, admin_user, browser_for):
     admin = browser_for(admin_user)
-    services.token_create(user=admin_user, label="ci")
+    services.token_create(actor=admin_user, user=admin_user, label="ci")
     for url in (
         "/admin/",
         "/admin/access/user/",

@@ -16,7 +16,7 @@ def test_two_owners_removing_each_other_keep_one_owner():
     alice = factories.make_user("alice", "data_scientist")
     bob = factories.make_user("bob", "data_scientist")
     model = factories.make_model(alice)
-    services.grant_create(model=model, user=bob, role="owner", granted_by=alice)
+    factories.grant(model=model, user=bob, role="owner", granted_by=alice)
     alice_grant = model.grants.get(user=alice, role="owner")
     bob_grant = model.grants.get(user=bob, role="owner")
 
@@ -26,7 +26,7 @@ def test_two_owners_removing_each_other_keep_one_owner():
     def remove(grant, actor):
         try:
             barrier.wait(timeout=10)
-            services.grant_revoke(grant=grant, revoked_by=actor)
+            services.grant_revoke(actor=actor, grant=grant)
             outcomes.append("revoked")
         except ActionConflict:
             outcomes.append("refused")

@@ -1,9 +1,9 @@
 """Grants API: owners and admins manage grants; grants and revocations take effect at once."""
 
 import pytest
-from auditlog.models import LogEntry
 from django.contrib.auth.models import Group
 
+from governance.audit.models import AuditEvent
 from governance.access.models import ModelGrant
 from governance.registry.models import MLModelUserObjectPermission
 
@@ -22,8 +22,8 @@ def test_owner_gives_a_grant(credit_model, alice, eve, api_for):
     assert body["granted_by"] == "alice"
     assert body["id"] and body["created_at"].endswith("Z")
     grant = ModelGrant.objects.get(pk=body["id"])
-    entry = LogEntry.objects.get_for_object(grant).get(action=LogEntry.Action.CREATE)
-    assert entry.actor == alice
+    event = AuditEvent.objects.get(action="grant.given", object_id=str(grant.pk))
+    assert event.actor_username == "alice" and event.model_slug == "credit-risk"
 
 
 def test_giving_the_same_grant_twice_changes_nothing(credit_model, alice, eve, api_for):
@@ -99,10 +99,8 @@ def test_grant_takes_effect_at_once_and_revoke_too(credit_model, alice, eve, api
     assert outsider.get("/api/v1/models/credit-risk/").status_code == 404
     assert outsider.get("/api/v1/models/").json()["count"] == 0
     assert not MLModelUserObjectPermission.objects.filter(user=eve).exists()
-    entry = LogEntry.objects.filter(
-        content_type__model="modelgrant", object_pk=str(grant_id), action=LogEntry.Action.DELETE
-    ).get()
-    assert entry.actor == alice
+    event = AuditEvent.objects.get(action="grant.revoked", object_id=str(grant_id))
+    assert event.actor_username == "alice"
 
 
 def test_group_grant_reaches_its_members(credit_model, alice, eve, api_for):

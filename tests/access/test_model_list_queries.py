@@ -5,7 +5,6 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from governance.access.services import grant_create
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -18,10 +17,10 @@ def many_models(alice, bob, eve):
     models = []
     for i in range(12):
         model = factories.make_model(alice, name=f"Model {i:02d}")
-        grant_create(model=model, user=bob, role="owner", granted_by=alice)
-        grant_create(model=model, group=team, role="owner" if i % 2 else "viewer", granted_by=alice)
+        factories.grant(model=model, user=bob, role="owner", granted_by=alice)
+        factories.grant(model=model, group=team, role="owner" if i % 2 else "viewer", granted_by=alice)
         if i % 3 == 0:
-            grant_create(model=model, user=eve, role="contributor", granted_by=alice)
+            factories.grant(model=model, user=eve, role="contributor", granted_by=alice)
         models.append(model)
     return models
 

@@ -92,12 +92,12 @@ def _note(world: World) -> dict:
 
 def _in_review(world: World) -> None:
     """Submit the version and let the (agent) test and warm-up steps pass it to review."""
-    from workflows.lifecycle.services import version_transition
+    from workflows.lifecycle.services import agent_transition, version_transition
 
     version = version_transition(version=world.version, name="submit", actor=world.model.created_by)
     for name in ("pass_tests", "pass_warmup"):
-        version = version_transition(
-            version=version, name=name, actor=None, agent_name="walker", annotation=f"walker: {name}"
+        version = agent_transition(
+            version=version, name=name, agent=None, agent_name="walker", annotation=f"walker: {name}"
         )
     world.version = version
 

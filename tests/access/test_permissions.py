@@ -5,7 +5,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from governance.access import permissions
-from governance.access.services import grant_create
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +15,7 @@ def test_superuser_is_not_taken_for_owner_or_reviewer(credit_model, admin_user):
     assert permissions.can_manage_grants(admin_user, credit_model)
     assert not permissions.is_owner(admin_user, credit_model)
     assert not permissions.can_contribute(admin_user, credit_model)
-    grant_create(model=credit_model, user=admin_user, role="contributor", granted_by=admin_user)
+    factories.grant(model=credit_model, user=admin_user, role="contributor", granted_by=admin_user)
     assert permissions.can_contribute(admin_user, credit_model)
 
 
@@ -25,7 +24,7 @@ def test_prefetched_checker_decides_many_models_in_fixed_queries(who, request, a
     user = request.getfixturevalue(who)
     models = [factories.make_model(alice, name=f"Model {i}") for i in range(6)]
     for model in models[:3]:
-        grant_create(model=model, user=user, role="reviewer", granted_by=alice)
+        factories.grant(model=model, user=user, role="reviewer", granted_by=alice)
     user = type(user).objects.prefetch_related("groups").get(pk=user.pk)
     with CaptureQueriesContext(connection) as queries:
         checker = permissions.prefetch_model_perms(user, models)
@@ -43,7 +42,7 @@ def test_inactive_user_holds_nothing(credit_model, bob):
 
 def test_reviewer_needs_validator_role_and_grant(credit_model, carol, bob, alice):
     assert permissions.is_reviewer(carol, credit_model)
-    grant_create(model=credit_model, user=bob, role="reviewer", granted_by=alice)
+    factories.grant(model=credit_model, user=bob, role="reviewer", granted_by=alice)
     assert not permissions.is_reviewer(bob, credit_model)  # a data scientist, not a validator
 
 
@@ -52,6 +51,6 @@ def test_group_grants_count(credit_model, alice, eve):
 
     team = Group.objects.create(name="risk-team")
     eve.groups.add(team)
-    grant_create(model=credit_model, group=team, role="contributor", granted_by=alice)
+    factories.grant(model=credit_model, group=team, role="contributor", granted_by=alice)
     assert permissions.can_contribute(eve, credit_model)
     assert not permissions.is_owner(eve, credit_model)

@@ -1,10 +1,10 @@
 """The sharing page of a model and the access panel on the model's page."""
 
 import pytest
-from auditlog.models import LogEntry
 from django.contrib.auth.models import Group
 from django.test import RequestFactory
 
+from governance.audit.models import AuditEvent
 from governance.access.models import ModelGrant
 from governance.access.panels import model_access_context
 from governance.registry.extensions import MODEL_PANELS
@@ -25,7 +25,7 @@ def test_owner_sees_grants_and_shares_with_a_user(credit_model, alice, eve, brow
     assert response.status_code == 302
     grant = ModelGrant.objects.get(model=credit_model, user=eve, role="viewer")
     assert grant.granted_by == alice
-    assert LogEntry.objects.get_for_object(grant).get(action=LogEntry.Action.CREATE).actor == alice
+    assert AuditEvent.objects.get(action="grant.given", object_id=str(grant.pk)).actor_username == "alice"
     assert "eve" in browser.get(URL).content.decode()
 
 
@@ -36,9 +36,7 @@ def test_owner_shares_with_a_group_and_removes_it(credit_model, alice, browser_f
     grant = ModelGrant.objects.get(model=credit_model, group__name="risk-team")
     assert browser.post(f"{URL}{grant.pk}/remove/").status_code == 302
     assert not ModelGrant.objects.filter(pk=grant.pk).exists()
-    assert LogEntry.objects.filter(
-        content_type__model="modelgrant", object_pk=str(grant.pk), action=LogEntry.Action.DELETE, actor=alice
-    ).exists()
+    assert AuditEvent.objects.filter(action="grant.revoked", object_id=str(grant.pk), actor_username="alice").exists()
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ def _client(raw):
 
 
 def test_token_is_stored_hashed(alice):
-    token, raw = services.token_create(user=alice, label="ci")
+    token, raw = services.token_create(actor=alice, user=alice, label="ci")
     stored = ApiToken.objects.filter(pk=token.pk).values()[0]
     assert raw not in [str(value) for value in stored.values()]
     assert stored["key_hash"] == hash_token(raw)
@@ -27,7 +27,7 @@ def test_token_is_stored_hashed(alice):
 
 
 def test_usable_token_authenticates_and_records_last_use(credit_model, alice):
-    token, raw = services.token_create(user=alice, label="ci")
+    token, raw = services.token_create(actor=alice, user=alice, label="ci")
     assert token.last_used_at is None
     assert _client(raw).get("/api/v1/models/").status_code == 200
     token.refresh_from_db()
@@ -35,7 +35,7 @@ def test_usable_token_authenticates_and_records_last_use(credit_model, alice):
 
 
 def test_expired_token_is_refused(credit_model, alice):
-    token, raw = services.token_create(user=alice, label="ci", expires_at=timezone.now() + timedelta(hours=1))
+    token, raw = services.token_create(actor=alice, user=alice, label="ci", expires_at=timezone.now() + timedelta(hours=1))
     assert _client(raw).get("/api/v1/models/").status_code == 200
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert _client(raw).get("/api/v1/models/").status_code == 401
@@ -45,22 +45,22 @@ def test_expiry_in_the_past_is_refused_at_creation(alice):
     from governance.errors import ActionError
 
     with pytest.raises(ActionError):
-        services.token_create(user=alice, label="ci", expires_at=timezone.now() - timedelta(days=1))
+        services.token_create(actor=alice, user=alice, label="ci", expires_at=timezone.now() - timedelta(days=1))
 
 
 def test_revoked_token_is_refused_on_the_next_request(credit_model, alice):
-    token, raw = services.token_create(user=alice, label="ci")
+    token, raw = services.token_create(actor=alice, user=alice, label="ci")
     client = _client(raw)
     assert client.get("/api/v1/models/").status_code == 200
-    services.token_revoke(token=token, revoked_by=alice)
+    services.token_revoke(actor=alice, token=token)
     assert client.get("/api/v1/models/").status_code == 401
     first = ApiToken.objects.get(pk=token.pk).revoked_at
-    services.token_revoke(token=token, revoked_by=alice)  # revoking again keeps the first time
+    services.token_revoke(actor=alice, token=token)  # revoking again keeps the first time
     assert ApiToken.objects.get(pk=token.pk).revoked_at == first
 
 
 def test_token_of_inactive_user_is_refused(credit_model, alice):
-    _, raw = services.token_create(user=alice, label="ci")
+    _, raw = services.token_create(actor=alice, user=alice, label="ci")
     alice.is_active = False
     alice.save(update_fields=["is_active"])
     assert _client(raw).get("/api/v1/models/").status_code == 401
@@ -94,7 +94,7 @@ def test_token_page_needs_a_label(alice, browser_for):
 
 
 def test_someone_elses_token_is_404(alice, eve, browser_for):
-    token, _ = services.token_create(user=alice, label="mine")
+    token, _ = services.token_create(actor=alice, user=alice, label="mine")
     response = browser_for(eve).post(f"/account/tokens/{token.pk}/revoke/")
     assert response.status_code == 404
     token.refresh_from_db()

@@ -8,7 +8,7 @@ from django.utils import timezone
 from governance.audit.models import ActorKind, AuditEvent, EventKind
 from governance.audit.verification import chain_verify
 from tests import factories
-from workflows.lifecycle.services import signoff_record, version_transition
+from workflows.lifecycle.services import agent_transition, signoff_record, version_transition
 
 from .conftest import last_event
 
@@ -49,8 +49,8 @@ def test_outsider_refused_a_download_leaves_no_access_event(version, eve):
 
 def _in_review(version, alice, test_runner):
     version_transition(version=version, name="submit", actor=alice)
-    version_transition(version=version, name="pass_tests", actor=test_runner, agent_name="test-runner", annotation="ok")
-    version_transition(version=version, name="pass_warmup", actor=test_runner, agent_name="warmup", annotation="ok")
+    agent_transition(version=version, name="pass_tests", agent=test_runner, agent_name="test-runner", annotation="ok")
+    agent_transition(version=version, name="pass_warmup", agent=test_runner, agent_name="warmup", annotation="ok")
 
 
 @pytest.mark.django_db

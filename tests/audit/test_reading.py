@@ -17,7 +17,7 @@ from governance.audit.views import champion_panel_context
 from governance.registry.extensions import MODEL_PANELS
 from tests import factories
 from workflows.lifecycle.models import TransitionRecord
-from workflows.lifecycle.services import version_transition
+from workflows.lifecycle.services import agent_transition, version_transition
 
 from .conftest import last_event, tamper
 
@@ -151,13 +151,13 @@ def test_json_export_streams_and_is_recorded(credit_model, admin_user):
 
 def _promote(version, oscar, alice, test_runner, carol):
     version_transition(version=version, name="submit", actor=alice)
-    version_transition(
-        version=version, name="pass_tests", actor=test_runner, agent_name="test-runner", annotation="Tests pass."
+    agent_transition(
+        version=version, name="pass_tests", agent=test_runner, agent_name="test-runner", annotation="Tests pass."
     )
-    version_transition(
-        version=version, name="pass_warmup", actor=test_runner, agent_name="warmup", annotation="Warm-up fine."
+    agent_transition(
+        version=version, name="pass_warmup", agent=test_runner, agent_name="warmup", annotation="Warm-up fine."
     )
-    version_transition(version=version, name="approve", actor=carol, annotation="Approved.", _internal=True)
+    factories.step(version, "approve", carol, annotation="Approved.")
     version_transition(version=version, name="promote_to_challenger", actor=oscar, annotation="Shadow first.")
     version_transition(version=version, name="promote_to_champion", actor=oscar, annotation="Better AUC.")
 

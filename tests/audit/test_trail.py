@@ -5,13 +5,13 @@ from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY, format_hotp_value
 from django.test import Client
 from django.urls import reverse
 
-from governance.access.services import token_create, token_revoke
+from governance.access.services import token_create, token_revoke, user_deactivate
 from governance.audit.context import audit_context
 from governance.audit.models import ActorKind, AuditEvent, EventKind
-from governance.audit.services import agent_event_record
+from governance.audit.services import account_event_record, agent_event_record
 from governance.audit.verification import chain_verify
 from tests import factories
-from workflows.lifecycle.services import annotation_add, version_transition
+from workflows.lifecycle.services import agent_transition, annotation_add, version_transition
 
 from .conftest import last_event
 
@@ -56,8 +56,8 @@ def test_one_request_shares_one_correlation_id_and_the_client_may_choose_it(alic
 @pytest.mark.django_db
 def test_transitions_and_annotations_are_decisions_with_human_or_agent_actor(version, alice, test_runner):
     version_transition(version=version, name="submit", actor=alice, annotation="Ready for tests.")
-    version_transition(
-        version=version, name="pass_tests", actor=test_runner, agent_name="test-runner", annotation="All green."
+    agent_transition(
+        version=version, name="pass_tests", agent=test_runner, agent_name="test-runner", annotation="All green."
     )
     annotation_add(version=version, author=alice, text="Looked at the calibration plot.")
 
@@ -180,24 +180,26 @@ def test_password_change_is_recorded_without_the_password(alice):
 
 @pytest.mark.django_db
 def test_token_creation_and_revocation_without_the_secret(alice):
-    token, raw = token_create(user=alice, label="ci")
+    token, raw = token_create(actor=alice, user=alice, label="ci")
     created = last_event(action="token.created")
     assert created.details["label"] == "ci" and created.details["prefix"] == token.key_prefix
     assert raw not in created.data and token.key_hash not in created.data
-    token_revoke(token=token)
+    token_revoke(actor=token.user, token=token)
     revoked = last_event(action="token.revoked")
     assert revoked.details["token_id"] == token.pk
-    token_revoke(token=token)  # revoking twice records it once
+    token_revoke(actor=token.user, token=token)  # revoking twice records it once
     assert AuditEvent.objects.filter(action="token.revoked").count() == 1
+    # One entry each: no field-change entry beside the decision.
+    assert not AuditEvent.objects.filter(object_type="access.apitoken", kind=EventKind.CHANGE).exists()
 
 
 @pytest.mark.django_db
-def test_deactivation_is_recorded_with_the_admin_as_actor(alice, admin_user):
-    with audit_context(actor=admin_user):
-        alice.is_active = False
-        alice.save()
+def test_deactivation_is_one_entry_with_the_admin_as_actor(alice, admin_user):
+    before = AuditEvent.objects.count()
+    user_deactivate(actor=admin_user, user=alice)
     event = last_event(action="user.deactivated")
     assert (event.actor_username, event.actor_kind, event.object_repr) == ("admin", ActorKind.HUMAN, "alice")
+    assert AuditEvent.objects.count() == before + 1
 
 
 @pytest.mark.django_db
@@ -244,13 +246,12 @@ def test_forwarded_address_is_believed_only_behind_a_trusted_proxy(credit_model,
 
 
 @pytest.mark.django_db
-def test_actor_set_for_auditlog_by_a_service_is_the_actor_of_account_events(alice, admin_user):
+def test_actor_set_for_auditlog_is_the_actor_of_account_events(alice, admin_user):
     from auditlog.context import set_actor
 
     with set_actor(admin_user):
-        alice.is_active = False
-        alice.save(update_fields=["is_active"])
-    assert last_event(action="user.deactivated").actor_username == "admin"
+        account_event_record(action="password.changed", user=alice, summary="Password set.")
+    assert last_event(action="password.changed").actor_username == "admin"
 
 
 @pytest.mark.django_db

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-from governance.access.services import grant_create, service_account_get
+from governance.access.services import service_account_get
 from governance.registry.models import ModelVersion
 from tests import factories
-from workflows.lifecycle import services
 
 # How to reach each state from draft, with the transitions of the graph.
 PATHS: dict[str, list[str]] = {
@@ -76,13 +75,7 @@ def actor_for(name: str, *, alice, carol, oscar, agent):
 def walk(version: ModelVersion, names: list[str], *, users: dict) -> ModelVersion:
     """Run transitions in order through the service, each by a user allowed to."""
     for name in names:
-        version = services.version_transition(
-            version=version,
-            name=name,
-            actor=actor_for(name, **users),
-            annotation=f"walk: {name}",
-            _internal=name in ("approve", "reject"),
-        )
+        version = factories.step(version, name, actor_for(name, **users), annotation=f"walk: {name}")
     return version
 
 
@@ -109,4 +102,4 @@ def in_review(version_in):
 
 def grant(model, role, *users):
     for user in users:
-        grant_create(model=model, user=user, role=role)
+        factories.grant(model=model, user=user, role=role)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from governance.errors import ActionConflict
+from governance.errors import ActionConflict, ActionForbidden
 from governance.registry.models import ModelVersion, VersionState
 from tests import factories
 from workflows.lifecycle import services
@@ -52,9 +52,7 @@ def test_each_edge_leaves_exactly_one_record(source, name, target, alice, users,
     before = TransitionRecord.objects.count()
     actor = actor_for(name, **users)
 
-    version = services.version_transition(
-        version=version, name=name, actor=actor, annotation=f"why: {name}", _internal=name in ("approve", "reject")
-    )
+    version = factories.step(version, name, actor, annotation=f"why: {name}")
 
     assert version.state == target
     version.refresh_from_db()
@@ -63,7 +61,8 @@ def test_each_edge_leaves_exactly_one_record(source, name, target, alice, users,
     record = TransitionRecord.objects.latest("id")
     assert (record.version, record.name, record.from_state, record.to_state) == (version, name, source, target)
     assert record.actor == actor
-    assert record.annotation == f"why: {name}"
+    # An approval's record counts the signatures that made it; every other step keeps its why.
+    assert record.annotation == ("1 of 1 required approvals: carol." if name == "approve" else f"why: {name}")
     assert record.policy == {"risk_tier": "medium", "required_approvals": 1}
     if actor.is_service_account:
         assert (record.actor_kind, record.agent_name) == (ActorKind.AGENT, actor.username)
@@ -157,12 +156,14 @@ def test_records_and_annotations_are_append_only(version_in, alice):
 
 def test_a_scheduled_job_without_a_user_is_recorded_by_its_name(version_in):
     version = version_in("testing")
-    services.version_transition(
-        version=version, name="fail_tests", actor=None, agent_name="nightly-tests", annotation="timeout"
+    services.agent_transition(
+        version=version, name="fail_tests", agent=None, agent_name="nightly-tests", annotation="timeout"
     )
     record = TransitionRecord.objects.filter(version=version).latest("id")
     assert (record.actor, record.actor_kind, record.agent_name) == (None, ActorKind.AGENT, "nightly-tests")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError):  # an agent without an account names its job
+        services.agent_transition(version=version, name="pass_tests", agent=None, agent_name="", annotation="x")
+    with pytest.raises(ActionForbidden):  # a person's step needs a person
         services.version_transition(version=version, name="rerun_tests", actor=None, annotation="x")
 
 

@@ -205,10 +205,9 @@ def test_schema_mismatch_with_training_columns_is_refused(credit_model, alice, a
 
 
 def test_viewer_cannot_upload_version(credit_model, alice, eve, api_for):
-    from governance.access.services import grant_create
-
+    
     datasets = factories.make_datasets(eve)
-    grant_create(model=credit_model, user=eve, role="viewer", granted_by=alice)
+    factories.grant(model=credit_model, user=eve, role="viewer", granted_by=alice)
     response = _post_version(api_for(eve), credit_model, datasets, "model.onnx", factories.classifier_files()["onnx"])
     assert response.status_code == 403
 

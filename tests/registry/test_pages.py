@@ -7,7 +7,6 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
-from governance.access.services import grant_create
 from governance.registry import extensions
 from governance.registry.models import Dataset, MLModel, ModelVersion
 from tests import factories
@@ -48,7 +47,7 @@ def artifact_url(version):
 def vic(credit_model, alice):
     """A user with only the viewer grant on the credit model."""
     user = factories.make_user("vic", "data_scientist")
-    grant_create(model=credit_model, user=user, role="viewer", granted_by=alice)
+    factories.grant(model=credit_model, user=user, role="viewer", granted_by=alice)
     return user
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from governance.access.services import service_account_get
 from governance.registry import services as registry_services
 from governance.registry.models import ModelVersion
-from workflows.lifecycle.services import signoff_record, version_transition
+from workflows.lifecycle.services import agent_transition, signoff_record, version_transition
 from workflows.testsuites.models import ScoringRecord
 
 from .. import factories
@@ -18,12 +18,11 @@ from .. import factories
 def _reviewer_of(model):
     """A validator with the reviewer grant on the model (made if the model has none)."""
     from governance.access.models import User
-    from governance.access.services import grant_create
-
+    
     reviewer = User.objects.filter(username="helper-reviewer").first()
     if reviewer is None:
         reviewer = factories.make_user("helper-reviewer", "validator")
-    grant_create(model=model, user=reviewer, role="reviewer")
+    factories.grant(model=model, user=reviewer, role="reviewer")
     return reviewer
 
 
@@ -32,7 +31,7 @@ def make_champion(version, *, submitter, operator) -> ModelVersion:
     agent = service_account_get("test-runner")
     version_transition(version=version, name="submit", actor=submitter)
     for name in ("pass_tests", "pass_warmup"):
-        version_transition(version=version, name=name, actor=agent, agent_name="test-runner", annotation="ok")
+        agent_transition(version=version, name=name, agent=agent, agent_name="test-runner", annotation="ok")
     reviewer = _reviewer_of(version.model)
     signoff_record(
         version=ModelVersion.objects.get(pk=version.pk),

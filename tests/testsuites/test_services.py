@@ -14,7 +14,7 @@ from governance.errors import ActionError, ActionForbidden
 from governance.registry import sample_models
 from governance.registry.models import ModelVersion
 from workflows.lifecycle.models import Annotation, TransitionRecord
-from workflows.lifecycle.services import version_transition
+from workflows.lifecycle.services import agent_transition, version_transition
 from workflows.testsuites import checks, selectors, services
 from workflows.testsuites.models import (
     AgentRun,
@@ -146,7 +146,7 @@ def champion(credit_model, alice, oscar, datasets):
 def _to_warming_up(version, alice):
     agent = service_account_get("test-runner")
     version_transition(version=version, name="submit", actor=alice)
-    version_transition(version=version, name="pass_tests", actor=agent, agent_name="test-runner", annotation="ok")
+    agent_transition(version=version, name="pass_tests", agent=agent, agent_name="test-runner", annotation="ok")
     return WarmupRun.objects.create(version=version)
 
 

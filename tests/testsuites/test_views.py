@@ -106,3 +106,28 @@ def test_admin_may_edit_a_suite_by_page_and_api_alike(client, api_for, credit_mo
     assert api_for(admin_user).get(f"/api/v1/models/{credit_model.slug}/test-suite/").json()["can_edit"] is True
     client.force_login(admin_user)
     assert client.get(f"/models/{credit_model.slug}/test-suite/").status_code == 200
+
+
+def test_suite_admin_saves_through_the_service_and_refuses_other_staff(client, credit_model, admin_user):
+    import json
+
+    from django.contrib.auth.models import Permission
+
+    checks = [{"kind": "metric", "metric": "accuracy", "threshold": 0.8}]
+    login(client, admin_user)
+    response = client.post(
+        "/admin/testsuites/testsuiteconfig/add/", {"model": credit_model.pk, "checks": json.dumps(checks)}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    config = TestSuiteConfig.objects.get(model=credit_model)
+    assert config.updated_by == admin_user and config.checks[0]["threshold"] == 0.8
+    assert LogEntry.objects.get_for_object(config).latest("timestamp").actor == admin_user
+
+    # Staff holding Django's model permissions but not the admin role are refused.
+    clerk = factories.make_user("clerk", "validator", is_staff=True)
+    clerk.user_permissions.add(*Permission.objects.filter(content_type__app_label="testsuites"))
+    login(client, clerk)
+    url = f"/admin/testsuites/testsuiteconfig/{config.pk}/change/"
+    assert client.post(url, {"checks": json.dumps([{"kind": "schema"}])}).status_code == 403
+    config.refresh_from_db()
+    assert config.checks[0]["kind"] == "metric"

@@ -1,15 +1,17 @@
-"""Admin: approval numbers are edited here (audited by auditlog); the history is read-only.
+"""Admin: admins edit the approval numbers here (audited by auditlog); the history is read-only.
 
 ModelVersion is deliberately not registered here: its state changes only through transitions.
 """
 
 from django.contrib import admin
 
+from governance.access.admin import AdminRoleOnly, ReadOnlyAdmin
+
 from .models import Annotation, ApprovalPolicy, SignOff, TransitionRecord
 
 
 @admin.register(ApprovalPolicy)
-class ApprovalPolicyAdmin(admin.ModelAdmin):
+class ApprovalPolicyAdmin(AdminRoleOnly, admin.ModelAdmin):
     list_display = ["risk_tier", "required_approvals", "updated_at"]
     readonly_fields = ["updated_at"]
 
@@ -19,19 +21,6 @@ class ApprovalPolicyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         # Deleting would silently fall back to the defaults; change the number instead.
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Append-only history: shown, never added, changed or deleted from the admin."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False
 
 

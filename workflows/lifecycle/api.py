@@ -35,7 +35,7 @@ class VersionTransition(APIView):
         version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
         data = TransitionRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.version_transition_by_name(version=version, actor=request.user, **data.validated_data)
+        services.version_transition(version=version, actor=request.user, **data.validated_data)
         return _version_response(request, slug, number)
 
 

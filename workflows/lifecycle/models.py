@@ -3,12 +3,13 @@
 from django.conf import settings
 from django.db import models
 
+from governance.audit.models import ActorKind
 from governance.registry.models import RiskTier
 
+# History rows are always by a person or an agent, never anonymous.
+RECORDED_ACTOR_KINDS = [(value, label) for value, label in ActorKind.choices if value != ActorKind.ANONYMOUS]
 
-class ActorKind(models.TextChoices):
-    HUMAN = "human", "Human"
-    AGENT = "agent", "Agent"
+
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -42,7 +43,7 @@ class TransitionRecord(AppendOnlyModel):
     from_state = models.CharField(max_length=20)
     to_state = models.CharField(max_length=20)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
+    actor_kind = models.CharField(max_length=10, choices=RECORDED_ACTOR_KINDS)
     # For agents: the job's name ("test-runner", "scheduler"), whatever account it ran as.
     agent_name = models.CharField(max_length=100, blank=True)
     annotation = models.TextField(blank=True)
@@ -65,7 +66,7 @@ class Annotation(AppendOnlyModel):
     version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT, related_name="annotations")
     text = models.TextField()
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    actor_kind = models.CharField(max_length=10, choices=ActorKind.choices)
+    actor_kind = models.CharField(max_length=10, choices=RECORDED_ACTOR_KINDS)
     agent_name = models.CharField(max_length=100, blank=True)
     at = models.DateTimeField(auto_now_add=True, db_index=True)
 

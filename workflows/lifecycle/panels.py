@@ -33,14 +33,16 @@ def api_signoffs(version, request) -> list[dict]:
 
 
 def api_required_signoffs(version, request) -> int:
-    return selectors.required_signoffs(version, _request_cache(request, "policy_table", policy.policy_table))
+    return policy.required_approvals(
+        version.model.risk_tier, _request_cache(request, "policy_table", policy.policy_table)
+    )
 
 
 def version_panel_context(request, version) -> dict:
     """State, the transitions this user may take now, sign-off status and the timeline."""
     user = request.user
     signoffs = selectors.signoffs_of(version)
-    required = selectors.required_signoffs(version)
+    required = policy.required_approvals(version.model.risk_tier)
     approvals = sum(1 for signoff in signoffs if signoff.decision == Decision.APPROVE)
     already_signed = any(signoff.signer_id == user.pk for signoff in signoffs)
     refusal = services.signoff_refusal(version=version, user=user)

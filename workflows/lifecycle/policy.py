@@ -18,7 +18,13 @@ def policy_table() -> dict[str, int]:
     return table
 
 
-def required_approvals(risk_tier: str) -> int:
+def required_approvals(risk_tier: str, table: dict[str, int] | None = None) -> int:
+    """The quorum's one definition: approvals a version of a model in this tier needs now.
+
+    Pass ``table`` (from ``policy_table``) when deciding for many versions at once.
+    """
+    if table is not None:
+        return table[risk_tier]
     from .models import ApprovalPolicy
 
     number = ApprovalPolicy.objects.filter(risk_tier=risk_tier).values_list("required_approvals", flat=True).first()

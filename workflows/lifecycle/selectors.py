@@ -8,16 +8,32 @@ from guardian.shortcuts import get_objects_for_user
 from governance.access.roles import GlobalRole
 from governance.registry.models import MLModel, ModelVersion, VersionState
 
-from . import policy
 from .models import Decision, SignOff, TransitionRecord
+
+
+def authored_by(user) -> Q:
+    """The four-eyes rule's one definition, as a filter on versions: those the user uploaded,
+    submitted, or whose model they own (directly or through a group). Nobody signs these."""
+    owned = get_objects_for_user(
+        user, "registry.manage_mlmodel", klass=MLModel, accept_global_perms=False, with_superuser=False
+    )
+    submitted = TransitionRecord.objects.filter(version=OuterRef("pk"), name="submit", actor=user)
+    return Q(submitted_by=user) | Q(Exists(submitted)) | Q(model__in=owned)
+
+
+def authorship_refusal(*, version: ModelVersion, user) -> str | None:
+    """Why ``user`` may not sign ``version`` as one of its authors, or None."""
+    if ModelVersion.objects.filter(pk=version.pk).filter(authored_by(user)).exists():
+        return "You submitted this version or own this model; a reviewer independent of it must sign."
+    return None
 
 
 def review_queue(*, user) -> QuerySet[ModelVersion]:
     """Versions waiting for this user's sign-off, oldest in review first.
 
     Only models where the user is a reviewer (validator role + reviewer grant, directly or
-    through a group); never versions they submitted or models they own (four eyes); not those
-    they signed already. Rows carry ``approvals_count``; model and submitter are joined.
+    through a group); never versions they authored (``authored_by``); not those they signed
+    already. Rows carry ``approvals_count``; model and submitter are joined.
     """
     if not user.is_authenticated or not user.is_active or user.is_service_account:
         return ModelVersion.objects.none()
@@ -26,16 +42,10 @@ def review_queue(*, user) -> QuerySet[ModelVersion]:
     reviewed = get_objects_for_user(
         user, "registry.review_mlmodel", klass=MLModel, accept_global_perms=False, with_superuser=False
     )
-    owned = get_objects_for_user(
-        user, "registry.manage_mlmodel", klass=MLModel, accept_global_perms=False, with_superuser=False
-    )
     signed = SignOff.objects.filter(version=OuterRef("pk"), signer=user)
-    submitted = TransitionRecord.objects.filter(version=OuterRef("pk"), name="submit", actor=user)
     return (
         ModelVersion.objects.filter(state=VersionState.IN_REVIEW, model__in=reviewed)
-        .exclude(model__in=owned)
-        .exclude(submitted_by=user)
-        .exclude(Exists(submitted))
+        .exclude(authored_by(user))
         .exclude(Exists(signed))
         .select_related("model", "submitted_by")
         .annotate(approvals_count=Count("signoffs", filter=Q(signoffs__decision=Decision.APPROVE)))
@@ -51,7 +61,3 @@ def signoffs_of(version: ModelVersion) -> list[SignOff]:
     return list(version.signoffs.order_by("at", "id"))
 
 
-def required_signoffs(version: ModelVersion, table: dict[str, int] | None = None) -> int:
-    """Approvals a version of this model needs under the policy in force."""
-    table = table if table is not None else policy.policy_table()
-    return table[version.model.risk_tier]

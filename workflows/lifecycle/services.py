@@ -1,11 +1,15 @@
 """The one place where a version's state changes, and where reviewers sign.
 
-``version_transition`` is called by the pages, the API, Celery tasks and management commands
-alike. In one database transaction it locks the version, checks who is asking, runs the
-django-fsm transition, saves, and writes the transition record; side effects are queued to run
-after commit. ``signoff_record`` is the electronic signature: it checks the signer's password
-(and one-time code) again, records the signature, and runs ``approve`` or ``reject`` when the
-signatures call for it, in the same transaction.
+Three entry points, one step:
+- ``version_transition``: a person's transition by name, from the pages, the API and commands;
+- ``agent_transition``: an automated agent's transition (test runner, warm-up, scheduler);
+- ``signoff_record``: the electronic signature, which checks the signer's password (and
+  one-time code) again, records the signature, and approves or rejects when the signatures
+  call for it.
+Each checks its own rule, then runs ``_transition_locked`` on the row-locked version in one
+database transaction: the django-fsm transition, the save, the transition record and its audit
+entry. Side effects are queued to run after commit. Annotations and sign-offs write their audit
+entries the same way, beside the row they add.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from governance.access import permissions
+from governance.audit.models import ActorKind, EventKind
+from governance.audit.services import audit_append
 from governance.errors import ActionConflict, ActionError, ActionForbidden, AnnotationRequired
 from governance.registry.models import MLModel, ModelVersion, VersionState
 
 from . import policy
-from .models import DEFAULT_MEANING, ActorKind, Annotation, Decision, SignOff, TransitionRecord
-from .rules import RULES, USER_TRANSITIONS
+from .models import DEFAULT_MEANING, Annotation, Decision, SignOff, TransitionRecord
+from .rules import RULES, USER_TRANSITIONS, Rule
+from .selectors import authorship_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -67,114 +74,147 @@ def actor_kind_of(actor) -> str:
     return ActorKind.HUMAN
 
 
-def current_policy(version: ModelVersion) -> dict:
-    """The approval numbers in force, recorded with each decision."""
-    return policy.policy_snapshot(version.model.risk_tier)
-
-
 def _agent_name_for(actor, agent_name: str) -> str:
     """Agents are recorded by name: the job's own, else the service account's."""
     if agent_name:
         return agent_name
     if actor is None:
-        raise ValueError("A transition without a user must name the job that runs it (agent_name).")
+        raise ValueError("A step without a user must name the job that takes it (agent_name).")
     if getattr(actor, "is_service_account", False):
         return actor.username
     return ""
 
 
-def version_transition(
-    *,
-    version: ModelVersion,
-    name: str,
-    actor,
-    annotation: str = "",
-    agent_name: str = "",
-    details: dict | None = None,
-    _internal: bool = False,
-) -> ModelVersion:
-    """Run transition ``name`` on ``version`` for ``actor`` (a user, or None for a scheduled job).
-
-    Raises ActionError (400, unknown name), ActionForbidden (403), ActionConflict (409, wrong
-    state) or AnnotationRequired (400). Returns the fresh version. ``_internal`` is for the
-    sign-off service, which checks its own rules.
-    """
+def _rule(name: str) -> Rule:
     rule = RULES.get(name)
     if rule is None:
         raise ActionError(f"There is no transition called '{name}'.", code="unknown_transition", field="name")
-    if rule.via_signoff and not _internal:
-        raise ActionForbidden(
-            f"'{name}' happens through reviewers' sign-offs, not by name.", code="signoff_required"
-        )
+    return rule
+
+
+def _refuse_deactivated(actor) -> None:
     if actor is not None and not actor.is_active:
         raise ActionForbidden("This account is deactivated.")
-    agent_name = _agent_name_for(actor, agent_name)
-    annotation = (annotation or "").strip()
 
+
+def version_transition(*, version: ModelVersion, name: str, actor, annotation: str = "") -> ModelVersion:
+    """A person's transition by name, from a page, the API or a command.
+
+    ``approve``/``reject`` come from sign-offs (403 ``signoff_required``); the workers'
+    transitions are never asked for by name (403 ``agent_only``); an unknown name is a 400.
+    Otherwise: ActionForbidden (403, not this person's to take), ActionConflict (409, wrong
+    state) or AnnotationRequired (400). Returns the fresh version.
+    """
+    rule = _rule(name)
+    if rule.via_signoff:
+        raise ActionForbidden(f"'{name}' happens through reviewers' sign-offs.", code="signoff_required")
+    if rule.agent_only:
+        raise ActionForbidden(f"'{name}' is run by the portal's own workers only.", code="agent_only")
+    if actor is None or not actor.is_authenticated:
+        raise ActionForbidden(_refusal(name))
+    _refuse_deactivated(actor)
+    return _transition(version=version, name=name, rule=rule, actor=actor, agent_name="", annotation=annotation)
+
+
+def agent_transition(
+    *, version: ModelVersion, name: str, agent, agent_name: str, annotation: str, details: dict | None = None
+) -> ModelVersion:
+    """An automated agent's transition (tests passed, warm-up failed...), as ``agent`` (its
+    service account, or None for a scheduled job) under the job's name ``agent_name``."""
+    rule = _rule(name)
+    if not rule.agent_only:
+        raise ActionForbidden(f"'{name}' is a person's decision, never an agent's.", code="not_an_agent_step")
+    _refuse_deactivated(agent)
+    return _transition(
+        version=version, name=name, rule=rule, actor=agent, agent_name=_agent_name_for(agent, agent_name),
+        annotation=annotation, details=details,
+    )
+
+
+def _transition(*, version, name, rule: Rule, actor, agent_name: str, annotation: str, details=None) -> ModelVersion:
     with transaction.atomic():
         if name in CHAMPION_CHANGES:
             MLModel.objects.select_for_update().filter(pk=version.model_id).first()
         # Lock the row: a second caller waits here and then sees the state the first left.
         locked = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
-        if not _internal and not rule.who(actor, locked.model):
+        if not rule.who(actor, locked.model):
             raise ActionForbidden(_refusal(name))
-        method = getattr(locked, name)
-        if not can_proceed(method):
-            raise ActionConflict(
-                f"A version in state '{locked.state}' cannot '{name}'.", code="transition_not_allowed"
-            )
-        if rule.annotation_required and not annotation:
-            raise AnnotationRequired(f"'{name}' needs an annotation that says why.")
-        records = []
-        policy_in_force = current_policy(locked)
-        kind = actor_kind_of(actor)
-        if name in CHAMPION_CHANGES:
-            # The old champion goes first: the database allows one champion per model.
-            records.extend(_retire_current_champion(locked, actor, kind, agent_name, policy_in_force, name))
-        from_state = locked.state
-        method()
-        locked.state_changed_at = timezone.now()
-        try:
-            with transaction.atomic():
-                locked.save(update_fields=["state", "state_changed_at", "was_champion"])
-        except IntegrityError as exc:  # the one-champion constraint, should the model lock be bypassed
-            raise ActionConflict("The model already has a champion.", code="champion_exists") from exc
-        records.append(
-            TransitionRecord.objects.create(
-                version=locked,
-                name=name,
-                from_state=from_state,
-                to_state=locked.state,
-                actor=actor,
-                actor_kind=kind,
-                agent_name=agent_name,
-                annotation=annotation,
-                policy=policy_in_force,
-                details=details or {},
-            )
+        _transition_locked(
+            locked, name=name, actor=actor, agent_name=agent_name, annotation=annotation, details=details
         )
-        for record in records:
-            for func in AFTER_COMMIT.get(record.name, []):
-                transaction.on_commit(
-                    lambda func=func, record=record: func(version_id=record.version_id, record_id=record.pk)
-                )
     return locked
 
 
-def version_transition_by_name(*, version: ModelVersion, name: str, actor, annotation: str = "") -> ModelVersion:
-    """A transition asked for by name from a page or the API: only people's transitions.
+def _transition_locked(locked: ModelVersion, *, name: str, actor, agent_name: str, annotation: str, details) -> None:
+    """The step itself, on a version its caller has locked and allowed, in the caller's
+    transaction: state check, the FSM transition, save, the record and its audit entry, and
+    the effects to run after commit."""
+    method = getattr(locked, name)
+    if not can_proceed(method):
+        raise ActionConflict(f"A version in state '{locked.state}' cannot '{name}'.", code="transition_not_allowed")
+    annotation = (annotation or "").strip()
+    if RULES[name].annotation_required and not annotation:
+        raise AnnotationRequired(f"'{name}' needs an annotation that says why.")
+    records = []
+    policy_in_force = policy.policy_snapshot(locked.model.risk_tier)
+    kind = actor_kind_of(actor)
+    if name in CHAMPION_CHANGES:
+        # The old champion goes first: the database allows one champion per model.
+        records.extend(_retire_current_champion(locked, actor, kind, agent_name, policy_in_force, name))
+    from_state = locked.state
+    method()
+    locked.state_changed_at = timezone.now()
+    try:
+        with transaction.atomic():
+            locked.save(update_fields=["state", "state_changed_at", "was_champion"])
+    except IntegrityError as exc:  # the one-champion constraint, should the model lock be bypassed
+        raise ActionConflict("The model already has a champion.", code="champion_exists") from exc
+    records.append(
+        _transition_record(
+            version=locked, name=name, from_state=from_state, actor=actor, kind=kind, agent_name=agent_name,
+            annotation=annotation, policy_in_force=policy_in_force, details=details or {},
+        )
+    )
+    for record in records:
+        for func in AFTER_COMMIT.get(record.name, []):
+            transaction.on_commit(
+                lambda func=func, record=record: func(version_id=record.version_id, record_id=record.pk)
+            )
 
-    ``approve``/``reject`` come from sign-offs (403 ``signoff_required``); the workers'
-    transitions are never asked for by name (403 ``agent_only``); an unknown name is a 400.
-    """
-    rule = RULES.get(name)
-    if rule is None:
-        raise ActionError(f"There is no transition called '{name}'.", code="unknown_transition", field="name")
-    if rule.via_signoff:
-        raise ActionForbidden(f"'{name}' happens through reviewers' sign-offs.", code="signoff_required")
-    if rule.agent_only:
-        raise ActionForbidden(f"'{name}' is run by the portal's own workers only.", code="agent_only")
-    return version_transition(version=version, name=name, actor=actor, annotation=annotation)
+
+def _transition_record(
+    *, version, name, from_state, actor, kind, agent_name, annotation, policy_in_force, details
+) -> TransitionRecord:
+    """The version's history row and the trail's entry for one state change."""
+    record = TransitionRecord.objects.create(
+        version=version,
+        name=name,
+        from_state=from_state,
+        to_state=version.state,
+        actor=actor,
+        actor_kind=kind,
+        agent_name=agent_name,
+        annotation=annotation,
+        policy=policy_in_force,
+        details=details,
+    )
+    audit_append(
+        kind=EventKind.TRANSITION,
+        action="version.transition",
+        summary=annotation or f"{name}: {from_state} → {version.state}",
+        data={
+            "name": name,
+            "from_state": from_state,
+            "to_state": version.state,
+            "policy": policy_in_force,
+            "details": details,
+            "record_id": record.pk,
+        },
+        obj=record,
+        actor=actor,
+        agent_name=agent_name if kind == ActorKind.AGENT else "",
+    )
+    return record
 
 
 def _retire_current_champion(new, actor, kind, agent_name, policy_in_force, cause) -> list[TransitionRecord]:
@@ -191,16 +231,15 @@ def _retire_current_champion(new, actor, kind, agent_name, policy_in_force, caus
     current.state_changed_at = timezone.now()
     current.save(update_fields=["state", "state_changed_at"])
     return [
-        TransitionRecord.objects.create(
+        _transition_record(
             version=current,
             name="retire",
             from_state=VersionState.CHAMPION,
-            to_state=VersionState.RETIRED,
             actor=actor,
-            actor_kind=kind,
+            kind=kind,
             agent_name=agent_name,
             annotation=f"Replaced as champion by version {new.number} ({cause}).",
-            policy=policy_in_force,
+            policy_in_force=policy_in_force,
             details={"replaced_by": new.number, "cause": cause},
         )
     ]
@@ -227,43 +266,50 @@ def transitions_available(*, version: ModelVersion, user, cache: dict | None = N
     return names
 
 
-def annotation_add(
-    *, version: ModelVersion, author, text: str, agent_name: str = "", _internal: bool = False
-) -> Annotation:
-    """A note on a version by anyone who can see it, person or agent. Notes are never edited.
+# --- Annotations -----------------------------------------------------------------------------
 
-    ``_internal`` is for the portal's own workers (test runner, scheduler), which act for the
-    system on every model and hold no grant; API and page callers never pass it.
-    """
+
+def annotation_add(*, version: ModelVersion, author, text: str) -> Annotation:
+    """A person's note on a version they can see. Notes are never edited."""
+    if author is None or not author.is_authenticated:
+        raise ActionForbidden("Only people and agents who can see this version annotate it.")
+    _refuse_deactivated(author)
+    if not permissions.can_view_model(author, version.model):
+        raise ActionForbidden("Only people and agents who can see this version annotate it.")
+    return _annotation_write(version=version, author=author, agent_name=_agent_name_for(author, ""), text=text)
+
+
+def agent_annotation_add(*, version: ModelVersion, agent, agent_name: str, text: str) -> Annotation:
+    """An automated agent's note (test runner, scheduler). Agents act for the portal on every
+    model and hold no grant, so no visibility rule applies; only service accounts (or a
+    scheduled job, ``agent`` None) call this."""
+    if agent is not None and not agent.is_service_account:
+        raise ActionForbidden("Only the portal's agents write agent notes.")
+    _refuse_deactivated(agent)
+    return _annotation_write(version=version, author=agent, agent_name=_agent_name_for(agent, agent_name), text=text)
+
+
+def _annotation_write(*, version, author, agent_name: str, text: str) -> Annotation:
     text = (text or "").strip()
     if not text:
         raise AnnotationRequired("An annotation needs some text.", field="text")
-    if author is not None:
-        if not author.is_active:
-            raise ActionForbidden("This account is deactivated.")
-        if not _internal and not permissions.can_view_model(author, version.model):
-            raise ActionForbidden("Only people and agents who can see this version annotate it.")
-    return Annotation.objects.create(
-        version=version,
-        text=text,
-        author=author,
-        actor_kind=actor_kind_of(author),
-        agent_name=_agent_name_for(author, agent_name),
-    )
+    with transaction.atomic():
+        note = Annotation.objects.create(
+            version=version, text=text, author=author, actor_kind=actor_kind_of(author), agent_name=agent_name
+        )
+        audit_append(
+            kind=EventKind.ANNOTATION,
+            action="version.annotated",
+            summary=text,
+            data={"annotation_id": note.pk},
+            obj=note,
+            actor=author,
+            agent_name=note.agent_name,
+        )
+    return note
 
 
 # --- Sign-off --------------------------------------------------------------------------------
-
-
-def submitters_of(version: ModelVersion) -> set[int]:
-    """Who put the version forward: its uploader and whoever ran ``submit`` on it."""
-    ids = set(
-        TransitionRecord.objects.filter(version=version, name="submit", actor__isnull=False).values_list(
-            "actor_id", flat=True
-        )
-    )
-    ids.add(version.submitted_by_id)
-    return ids
 
 
 def signoff_refusal(*, version: ModelVersion, user) -> str | None:
@@ -275,10 +321,9 @@ def signoff_refusal(*, version: ModelVersion, user) -> str | None:
         return "Only an active, signed-in person signs off."
     if user.is_service_account:
         return "Service accounts never sign off: a signature is a person's."
-    if user.pk in submitters_of(version):
-        return "You submitted this version; someone else must review it."
-    if permissions.is_owner(user, version.model):
-        return "You own this model; a reviewer who does not own it must sign."
+    refusal = authorship_refusal(version=version, user=user)
+    if refusal:
+        return refusal
     if not permissions.is_reviewer(user, version.model):
         return "Only validators with the reviewer grant on this model sign off its versions."
     return None
@@ -304,8 +349,9 @@ def signoff_record(
 
     Refusals: 400 (bad decision, no annotation), 403 (four eyes, not a reviewer, wrong password
     or code; nothing is recorded), 429 (too many wrong attempts), 409 (not in review, or signed
-    already, or ``artifact_sha256`` - what the signer reviewed - is not the version's). With an approval that brings the count to the policy's number the version is
-    approved in the same transaction; the row lock makes that happen exactly once.
+    already, or ``artifact_sha256`` - what the signer reviewed - is not the version's). With an
+    approval that brings the count to the policy's number the version is approved in the same
+    transaction; the row lock makes that happen exactly once.
     """
     if decision not in Decision.values:
         raise ActionError("The decision is 'approve' or 'reject'.", code="invalid_choice", field="decision")
@@ -332,7 +378,7 @@ def signoff_record(
             )
         if SignOff.objects.filter(version=locked, signer=signer).exists():
             raise ActionConflict("You have signed this version already.", code="already_signed")
-        policy_in_force = current_policy(locked)
+        policy_in_force = policy.policy_snapshot(locked.model.risk_tier)
         try:
             with transaction.atomic():
                 signoff = SignOff.objects.create(
@@ -349,15 +395,12 @@ def signoff_record(
                 )
         except IntegrityError as exc:
             raise ActionConflict("You have signed this version already.", code="already_signed") from exc
+        _signoff_event(signoff)
 
         if decision == Decision.REJECT:
-            version_transition(
-                version=locked,
-                name="reject",
-                actor=signer,
-                annotation=annotation,
+            _transition_locked(
+                locked, name="reject", actor=signer, agent_name="", annotation=annotation,
                 details={"signoff": signoff.pk},
-                _internal=True,
             )
         else:
             approvals = list(
@@ -368,15 +411,31 @@ def signoff_record(
             needed = policy_in_force["required_approvals"]
             if len(approvals) >= needed:
                 names = ", ".join(username for _, username in approvals)
-                version_transition(
-                    version=locked,
+                _transition_locked(
+                    locked,
                     name="approve",
                     actor=signer,
+                    agent_name="",
                     annotation=f"{len(approvals)} of {needed} required approvals: {names}.",
                     details={"signoffs": [pk for pk, _ in approvals]},
-                    _internal=True,
                 )
     return signoff
+
+
+def _signoff_event(signoff: SignOff) -> None:
+    """The signature in the trail: every field of the sign-off (it holds no secret)."""
+    data = {}
+    for field in signoff._meta.concrete_fields:
+        value = field.value_from_object(signoff)
+        data[field.attname] = value if isinstance(value, (str, int, float, bool, dict, list, type(None))) else str(value)
+    audit_append(
+        kind=EventKind.SIGNOFF,
+        action=f"version.signoff.{signoff.decision}",
+        summary=signoff.annotation or signoff.meaning,
+        data=data,
+        obj=signoff,
+        actor=signoff.signer,
+    )
 
 
 def _check_signing_credentials(*, signer, password: str, otp: str, request: HttpRequest | None) -> bool:

@@ -24,7 +24,7 @@ def review_queue(request):
     versions = selectors.review_queue(user=request.user)
     page = Paginator(versions, 50).get_page(request.GET.get("page"))
     table = policy.policy_table()
-    rows = [{"version": version, "required": table[version.model.risk_tier]} for version in page]
+    rows = [{"version": version, "required": policy.required_approvals(version.model.risk_tier, table)} for version in page]
     return render(request, "lifecycle/review_queue.html", {"page": page, "rows": rows})
 
 
@@ -38,7 +38,7 @@ def version_transition(request, slug, number):
         if form.is_valid():
             name = form.cleaned_data["name"]
             try:
-                services.version_transition_by_name(
+                services.version_transition(
                     version=version, name=name, actor=request.user, annotation=form.cleaned_data["annotation"]
                 )
             except ActionError as exc:
@@ -133,7 +133,7 @@ def version_sign(request, slug, number):
             "version": version,
             "form": form,
             "in_review": version.state == "in_review",
-            "required_approvals": selectors.required_signoffs(version),
+            "required_approvals": policy.required_approvals(version.model.risk_tier),
             "signoffs": selectors.signoffs_of(version),
         },
         status=status,

@@ -1,9 +1,12 @@
-"""Admin: admins edit test-suite configurations (validated, audited); evidence is read-only."""
+"""Admin: admins edit test-suite configurations through ``suite_config_update`` (its rule,
+validation and audit); evidence is read-only."""
 
 from django import forms
 from django.contrib import admin
 
-from . import checks
+from governance.access.admin import AdminRoleOnly, ReadOnlyAdmin
+
+from . import checks, selectors, services
 from .models import (
     AgentRun,
     CheckResult,
@@ -31,28 +34,27 @@ class TestSuiteConfigForm(forms.ModelForm):
 
 
 @admin.register(TestSuiteConfig)
-class TestSuiteConfigAdmin(admin.ModelAdmin):
+class TestSuiteConfigAdmin(AdminRoleOnly, admin.ModelAdmin):
     form = TestSuiteConfigForm
     list_display = ["model", "updated_by", "updated_at"]
     readonly_fields = ["updated_by", "updated_at"]
     search_fields = ["model__name", "model__slug"]
 
-    def save_model(self, request, obj, form, change):
-        obj.updated_by = request.user
-        super().save_model(request, obj, form, change)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Evidence and agent records: visible to admins, never edited or deleted by hand."""
-
-    def has_add_permission(self, request):
-        return False
+    def get_readonly_fields(self, request, obj=None):
+        # A configuration belongs to its model for good.
+        return ["model", "updated_by", "updated_at"] if obj is not None else self.readonly_fields
 
     def has_change_permission(self, request, obj=None):
-        return False
+        if obj is None:
+            return super().has_change_permission(request)
+        return super().has_change_permission(request, obj) and selectors.can_edit_suite(request.user, obj.model)
 
     def has_delete_permission(self, request, obj=None):
-        return False
+        return False  # a model without a configuration falls back to its tier's defaults silently
+
+    def save_model(self, request, obj, form, change):
+        saved = services.suite_config_update(model=obj.model, raw_checks=form.cleaned_data["checks"], user=request.user)
+        obj.pk, obj.updated_by, obj.updated_at = saved.pk, saved.updated_by, saved.updated_at
 
 
 class CheckResultInline(admin.TabularInline):

@@ -30,7 +30,7 @@ from governance.access.services import service_account_get
 from governance.errors import ActionConflict, ActionError, ActionForbidden
 from governance.registry.models import ModelVersion, VersionState
 from workflows.lifecycle.models import TransitionRecord
-from workflows.lifecycle.services import annotation_add, version_transition
+from workflows.lifecycle.services import agent_annotation_add, agent_transition
 
 from . import checks, scoring
 from .models import (
@@ -355,7 +355,7 @@ def _test_run_finish(run: TestRun, attempt: int, records: list[checks.CheckRecor
 def _agent_transition(version, name: str, agent, agent_name: str, annotation: str, details: dict) -> bool:
     """Run an agent transition; a version that already moved (a redelivery, a withdrawal) is a no-op."""
     try:
-        version_transition(version=version, name=name, actor=agent, agent_name=agent_name, annotation=annotation, details=details)
+        agent_transition(version=version, name=name, agent=agent, agent_name=agent_name, annotation=annotation, details=details)
     except ActionConflict as exc:
         logger.info("%s: %s not applied: %s", version, name, exc)
         return False
@@ -385,7 +385,7 @@ def job_error(job: TestRun | WarmupRun, reason: str, *, attempt: int | None = No
             version, "fail_tests" if is_test else "fail_warmup", agent, agent_name, text, {"errored": True, "reason": reason}
         )
         if not moved:
-            annotation_add(version=version, author=agent, text=text, agent_name=agent_name, _internal=True)
+            agent_annotation_add(version=version, agent=agent, agent_name=agent_name, text=text)
     return True
 
 
@@ -842,8 +842,8 @@ def reviews_flag_due() -> AgentRun:
         try:
             with transaction.atomic():
                 reminder = ReviewReminder.objects.create(version=version, due_at=due, notified=[u.username for u in owners])
-                annotation_add(
-                    version=version, author=agent, agent_name=REVIEW_AGENT, _internal=True,
+                agent_annotation_add(
+                    version=version, agent=agent, agent_name=REVIEW_AGENT,
                     text=f"Periodic review due since {due:%Y-%m-%d} ({version.model.risk_tier} risk: every "
                     f"{settings.GOVERNANCE_REVIEW_INTERVAL_DAYS[version.model.risk_tier]} days). Owners notified: "
                     f"{', '.join(u.username for u in owners) or 'none'}.",

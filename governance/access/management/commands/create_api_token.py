@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from governance.access.models import User
-from governance.access.services import token_create
+from governance.access.services import console_actor, token_create
 
 
 class Command(BaseCommand):
@@ -30,5 +30,5 @@ class Command(BaseCommand):
         if expires_days is not None and expires_days < 1:
             raise CommandError("--expires-days must be 1 or more.")
         expires_at = timezone.now() + timedelta(days=expires_days) if expires_days else None
-        _, raw = token_create(user=user, label=label, expires_at=expires_at)
+        _, raw = token_create(actor=console_actor(), user=user, label=label, expires_at=expires_at)
         self.stdout.write(raw)

@@ -28,7 +28,7 @@ from django.db import transaction
 
 from governance.access.models import User
 from governance.access.roles import GlobalRole, ObjectRole
-from governance.access.services import grant_create
+from governance.access.services import grant_give
 from governance.errors import ActionError
 from governance.registry import sample_models, services
 from governance.registry.models import (
@@ -361,10 +361,10 @@ class Command(BaseCommand):
                 risk_tier=spec.risk_tier,
                 description=spec.description,
             )
-        # grant_create is idempotent: an existing grant is found, not duplicated.
+        # grant_give is idempotent: an existing grant is found, not duplicated.
         for username in ("val", "vera"):
-            grant_create(model=model, user=users[username], role=ObjectRole.REVIEWER, granted_by=dana)
-        grant_create(model=model, user=users["otto"], role=ObjectRole.OPERATOR, granted_by=dana)
+            grant_give(actor=dana, model=model, user=users[username], role=ObjectRole.REVIEWER)
+        grant_give(actor=dana, model=model, user=users["otto"], role=ObjectRole.OPERATOR)
 
         missing = spec.versions[model.versions.count():]
         if not missing:

@@ -31,7 +31,7 @@ class Command(BaseCommand):
             raise CommandError(f"No user called '{username}'.")
         try:
             version = selectors.version_get(user=user, slug=model, number=number)
-            version = services.version_transition_by_name(
+            version = services.version_transition(
                 version=version, name=transition, actor=user, annotation=annotation
             )
         except Http404:
