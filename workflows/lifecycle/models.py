@@ -77,6 +77,30 @@ class Annotation(AppendOnlyModel):
         return f"{self.version}: {self.text[:40]}"
 
 
+class AuthorRole(models.TextChoices):
+    UPLOADER = "uploader", "Uploaded it"
+    SUBMITTER = "submitter", "Submitted it"
+    OWNER = "owner", "Owned the model when it was submitted"
+
+
+class VersionAuthor(AppendOnlyModel):
+    """Who authored a version, fixed when it is submitted: its uploader, whoever submitted it,
+    and the model's owners at that moment (directly or through a group). Authorship is a fact
+    about the version, so giving up a grant later does not undo it; none of these people signs
+    the version (four eyes)."""
+
+    version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT, related_name="authors")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    role = models.CharField(max_length=10, choices=AuthorRole.choices)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "user", "role"], name="one_author_row_per_role")]
+
+    def __str__(self) -> str:
+        return f"{self.version}: {self.user_id} ({self.role})"
+
+
 class Decision(models.TextChoices):
     APPROVE = "approve", "Approve"
     REJECT = "reject", "Reject"

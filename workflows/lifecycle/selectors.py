@@ -8,17 +8,30 @@ from guardian.shortcuts import get_objects_for_user
 from governance.access.roles import GlobalRole
 from governance.registry.models import MLModel, ModelVersion, VersionState
 
-from .models import Decision, SignOff, TransitionRecord
+from .models import Decision, SignOff, VersionAuthor
 
 
 def authored_by(user) -> Q:
     """The four-eyes rule's one definition, as a filter on versions: those the user uploaded,
-    submitted, or whose model they own (directly or through a group). Nobody signs these."""
+    submitted or whose model they owned when it was submitted (``VersionAuthor``, a fact that
+    giving up a grant does not change), and those of models they own now. Nobody signs these."""
     owned = get_objects_for_user(
         user, "registry.manage_mlmodel", klass=MLModel, accept_global_perms=False, with_superuser=False
     )
-    submitted = TransitionRecord.objects.filter(version=OuterRef("pk"), name="submit", actor=user)
-    return Q(submitted_by=user) | Q(Exists(submitted)) | Q(model__in=owned)
+    authored = VersionAuthor.objects.filter(version=OuterRef("pk"), user=user)
+    return Q(submitted_by=user) | Q(Exists(authored)) | Q(model__in=owned)
+
+
+def owner_ids(model) -> set[int]:
+    """The people who own the model now, directly or through a group."""
+    from governance.access.models import ModelGrant
+    from governance.access.roles import ObjectRole
+
+    grants = ModelGrant.objects.filter(model=model, role=ObjectRole.OWNER)
+    ids = set(grants.filter(user__isnull=False).values_list("user_id", flat=True))
+    ids.update(grants.filter(group__isnull=False).values_list("group__user", flat=True))
+    ids.discard(None)
+    return ids
 
 
 def authorship_refusal(*, version: ModelVersion, user) -> str | None:

@@ -31,9 +31,9 @@ from governance.errors import ActionConflict, ActionError, ActionForbidden, Anno
 from governance.registry.models import MLModel, ModelVersion, VersionState
 
 from . import policy
-from .models import DEFAULT_MEANING, Annotation, Decision, SignOff, TransitionRecord
+from .models import DEFAULT_MEANING, Annotation, AuthorRole, Decision, SignOff, TransitionRecord, VersionAuthor
 from .rules import RULES, USER_TRANSITIONS, Rule
-from .selectors import authorship_refusal
+from .selectors import authorship_refusal, owner_ids
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +175,8 @@ def _transition_locked(locked: ModelVersion, *, name: str, actor, agent_name: st
             annotation=annotation, policy_in_force=policy_in_force, details=details or {},
         )
     )
+    if name == "submit":
+        _authors_record(locked, submitter=actor)
     for record in records:
         for func in AFTER_COMMIT.get(record.name, []):
             transaction.on_commit(
@@ -215,6 +217,18 @@ def _transition_record(
         agent_name=agent_name if kind == ActorKind.AGENT else "",
     )
     return record
+
+
+def _authors_record(version: ModelVersion, *, submitter) -> None:
+    """Fix the version's authors as they are at submission (see ``VersionAuthor``)."""
+    authors = {(version.submitted_by_id, AuthorRole.UPLOADER)}
+    if submitter is not None:
+        authors.add((submitter.pk, AuthorRole.SUBMITTER))
+    authors.update((user_id, AuthorRole.OWNER) for user_id in owner_ids(version.model))
+    VersionAuthor.objects.bulk_create(
+        [VersionAuthor(version=version, user_id=user_id, role=role) for user_id, role in authors if user_id],
+        ignore_conflicts=True,
+    )
 
 
 def _retire_current_champion(new, actor, kind, agent_name, policy_in_force, cause) -> list[TransitionRecord]:
@@ -403,11 +417,13 @@ def signoff_record(
                 details={"signoff": signoff.pk},
             )
         else:
-            approvals = list(
-                SignOff.objects.filter(version=locked, decision=Decision.APPROVE)
+            approvals = [
+                (signoff.pk, signoff.signer_username)
+                for signoff in SignOff.objects.filter(version=locked, decision=Decision.APPROVE)
+                .select_related("signer")
                 .order_by("at", "id")
-                .values_list("pk", "signer_username")
-            )
+                if _approval_counts(signoff, locked)
+            ]
             needed = policy_in_force["required_approvals"]
             if len(approvals) >= needed:
                 names = ", ".join(username for _, username in approvals)
@@ -420,6 +436,12 @@ def signoff_record(
                     details={"signoffs": [pk for pk, _ in approvals]},
                 )
     return signoff
+
+
+def _approval_counts(signoff: SignOff, version: ModelVersion) -> bool:
+    """An approval counts towards the quorum while its signer may still sign: active, holding
+    the reviewer grant, and not an author of the version."""
+    return signoff_refusal(version=version, user=signoff.signer) is None
 
 
 def _signoff_event(signoff: SignOff) -> None:
