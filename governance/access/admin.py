@@ -5,16 +5,16 @@ may do what goes through ``services`` so the guardian permissions stay in step w
 and the audit trail names the admin who did it.
 """
 
+from allauth.mfa.models import Authenticator
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 
-from governance.audit.context import current_request
 from governance.errors import ActionError
 
 from . import selectors, services
@@ -74,17 +74,6 @@ class RoleFilter(admin.SimpleListFilter):
         return queryset.filter(groups__name=self.value())
 
 
-class AdminPasswordForm(AdminPasswordChangeForm):
-    """The admin's "set password" form, saved through ``user_password_set`` (rule and audit)."""
-
-    def save(self, commit=True):
-        request = current_request()
-        actor = getattr(request, "user", None)
-        usable = self.cleaned_data.get("set_usable_password", True)
-        password = self.cleaned_data["password1"] if usable else None
-        return services.user_password_set(actor=actor, user=self.user, password=password)
-
-
 @admin.register(User)
 class UserAdmin(AdminRoleOnly, DjangoUserAdmin):
     list_display = ("username", "email", "display_name", "roles", "is_service_account", "is_active", "last_login")
@@ -92,7 +81,7 @@ class UserAdmin(AdminRoleOnly, DjangoUserAdmin):
     search_fields = ("username", "email", "first_name", "last_name")
     filter_horizontal = ("groups",)
     fieldsets = (
-        (None, {"fields": ("username", "password")}),
+        (None, {"fields": ("username",)}),
         ("Person", {"fields": ("first_name", "last_name", "email")}),
         (
             "Roles and status",
@@ -109,17 +98,31 @@ class UserAdmin(AdminRoleOnly, DjangoUserAdmin):
         (None, {"classes": ("wide",), "fields": ("username", "email", "usable_password", "password1", "password2")}),
         ("Roles", {"fields": ("groups", "is_service_account")}),
     )
-    actions = ["deactivate_users"]
+    actions = ["deactivate_users", "send_password_reset"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("groups")
 
     def get_readonly_fields(self, request, obj=None):
-        # is_staff follows the admin role; only superusers make superusers.
+        # is_staff follows the admin role; only superusers make superusers. An existing
+        # account's email is where its password resets go: changing it from here would let an
+        # admin reset someone's password into their own mailbox.
         readonly = ["is_staff", "last_login", "date_joined"]
         if not request.user.is_superuser:
             readonly.append("is_superuser")
+        if obj is not None:
+            readonly.append("email")
         return readonly
+
+    def has_change_permission(self, request, obj=None):
+        # Only a superuser changes a superuser (others see the account read-only).
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def user_change_password(self, request, id, form_url=""):
+        # Nobody sets another person's password here; "Send a password reset email" instead.
+        raise PermissionDenied("Passwords are set by their owners: send a password reset email instead.")
 
     def has_delete_permission(self, request, obj=None):
         # People are deactivated, never deleted: what they did must keep its author.
@@ -128,8 +131,6 @@ class UserAdmin(AdminRoleOnly, DjangoUserAdmin):
     @admin.display(description="roles")
     def roles(self, user):
         return ", ".join(user.role_names) or "—"
-
-    change_password_form = AdminPasswordForm
 
     def save_model(self, request, obj, form, change):
         switching = change and "is_active" in form.changed_data
@@ -152,6 +153,17 @@ class UserAdmin(AdminRoleOnly, DjangoUserAdmin):
         super().save_related(request, form, formsets, change)
         services.user_sync_staff(user=form.instance)
 
+    @admin.action(description="Send a password reset email to the selected users")
+    def send_password_reset(self, request, queryset):
+        sent = 0
+        for user in queryset:
+            try:
+                services.user_password_reset_start(actor=request.user, user=user, request=request)
+                sent += 1
+            except ActionError as exc:
+                messages.error(request, f"{user.username}: {exc.message}")
+        messages.success(request, f"{sent} password reset email(s) sent.")
+
     @admin.action(description="Deactivate the selected users (sessions and tokens refused at once)")
     def deactivate_users(self, request, queryset):
         done = 0
@@ -171,12 +183,14 @@ admin.site.unregister(Group)
 class GroupAdmin(AdminRoleOnly, DjangoGroupAdmin):
     """Teams (groups that receive grants) are made and named here; the global role groups are
     fixed by the portal: their names and permissions are shown, not edited. Every change is in
-    the audit trail (django-auditlog, with the permissions)."""
+    the audit trail (django-auditlog)."""
 
     def get_readonly_fields(self, request, obj=None):
+        # What a role may do is fixed by the portal; teams only receive grants on models, so
+        # no group's Django permissions are edited here.
         if obj is not None and obj.name in GlobalRole.values:
             return ("name", "permissions")
-        return ()
+        return ("permissions",)
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and obj.name in GlobalRole.values:
@@ -278,3 +292,18 @@ class ApiTokenAdmin(AdminRoleOnly, admin.ModelAdmin):
         for token in queryset:
             services.token_revoke(actor=request.user, token=token)
         messages.success(request, f"{queryset.count()} token(s) revoked.")
+
+
+# allauth registers its authenticators for the admin with delete rights: an admin could strip a
+# validator's second factor and sign as them after a reset. Shown here, never removed: people
+# manage their own authenticators on their account pages.
+admin.site.unregister(Authenticator)
+
+
+@admin.register(Authenticator)
+class AuthenticatorAdmin(ReadOnlyAdmin):
+    list_display = ("user", "type", "created_at", "last_used_at")
+    list_filter = ("type",)
+    search_fields = ("user__username",)
+    list_select_related = ("user",)
+    fields = ("user", "type", "created_at", "last_used_at")

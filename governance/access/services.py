@@ -78,6 +78,12 @@ def _require_admin(actor, message: str = "Only admins manage users.") -> None:
         raise ActionForbidden(message)
 
 
+def _require_may_change(actor, user: User) -> None:
+    """Only a superuser changes a superuser: an admin cannot take over the accounts above theirs."""
+    if user.is_superuser and not actor.is_superuser:
+        raise ActionForbidden("Only a superuser changes a superuser's account.")
+
+
 def is_console(actor) -> bool:
     return actor is not None and actor.is_service_account and actor.get_username() == CONSOLE_AGENT
 
@@ -154,6 +160,7 @@ def user_create(
 def user_set_roles(*, actor: User, user: User, roles: Iterable[str]) -> User:
     """Replace the user's global roles (admins only; the admin role also opens the admin site)."""
     _require_admin(actor)
+    _require_may_change(actor, user)
     groups = _role_groups(roles)
     with audit_actor(actor), transaction.atomic():
         others = [group for group in user.groups.all() if group.name not in GlobalRole.values]
@@ -186,6 +193,7 @@ def user_deactivate(*, actor: User, user: User) -> User:
     _require_admin(actor)
     if actor.pk == user.pk:
         raise ActionConflict("You cannot deactivate your own account.", code="self_deactivation")
+    _require_may_change(actor, user)
     with transaction.atomic():
         switched = User.objects.filter(pk=user.pk, is_active=True).update(is_active=False)
         user.is_active = False
@@ -202,6 +210,7 @@ def user_deactivate(*, actor: User, user: User) -> User:
 def user_reactivate(*, actor: User, user: User) -> User:
     """Switch an account back on (admins only). Its old tokens stay revoked."""
     _require_admin(actor)
+    _require_may_change(actor, user)
     with transaction.atomic():
         if User.objects.filter(pk=user.pk, is_active=False).update(is_active=True):
             account_event_record(
@@ -211,22 +220,29 @@ def user_reactivate(*, actor: User, user: User) -> User:
     return user
 
 
-def user_password_set(*, actor: User, user: User, password: str | None) -> User:
-    """Set someone's password from the admin site, or (``None``) disable password sign-in for
-    them; admins only, as one audit entry."""
+def user_password_reset_start(*, actor: User, user: User, request) -> None:
+    """Send the person a password-reset email (admins only), as one audit entry.
+
+    Nobody sets another person's password: the person completes the reset themself, through
+    allauth's reset flow, so an admin never knows it and cannot sign in or sign as them.
+    """
+    from allauth.account.forms import ResetPasswordForm
+
     _require_admin(actor)
-    if user.is_service_account and password:
+    _require_may_change(actor, user)
+    if user.is_service_account:
         raise ActionError("A service account has no password; it uses API tokens.", field="password")
+    if not user.is_active:
+        raise ActionConflict("The account is deactivated; reactivate it first.", code="user_inactive")
+    form = ResetPasswordForm(data={"email": user.email})
+    if not user.email or not form.is_valid():
+        raise ActionError(f"{user.username} has no email address a reset can be sent to.", field="email")
     with transaction.atomic():
-        if password:
-            user.set_password(password)
-            summary = f"Password of {user.username} set by an admin."
-        else:
-            user.set_unusable_password()
-            summary = f"Password sign-in of {user.username} disabled by an admin."
-        user.save(update_fields=["password"])
-        account_event_record(action="password.changed", user=user, actor=actor, summary=summary)
-    return user
+        account_event_record(
+            action="password.reset_requested", user=user, actor=actor,
+            summary=f"Password reset email sent to {user.username} by an admin.",
+        )
+    form.save(request)
 
 
 def sessions_delete_for(*, user: User) -> int:
