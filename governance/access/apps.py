@@ -10,10 +10,7 @@ class AccessConfig(AppConfig):
     def ready(self):
         from auditlog.registry import auditlog
 
-        from governance.registry.extensions import register_model_panel
-
         from .models import ApiToken, ModelGrant, User
-        from .panels import model_access_context
 
         # Every grant, revoke, role change and deactivation lands in auditlog's LogEntry with
         # its actor; the audit app chains those entries. Secrets and churn are left out:
@@ -28,8 +25,6 @@ class AccessConfig(AppConfig):
         )
         auditlog.register(ModelGrant)
         auditlog.register(ApiToken, exclude_fields=["key_hash", "last_used_at"])
-
-        register_model_panel("access", "access/_model_grants_panel.html", model_access_context, order=20)
         post_migrate.connect(_role_groups_after_migrate, dispatch_uid="access.role_groups")
 
 

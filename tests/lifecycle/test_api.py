@@ -472,19 +472,21 @@ def test_history_is_404_for_outsiders(version, eve, api_for):
     assert api_for(eve).get(url(version, "history")).status_code == 404
 
 
-def test_other_apps_add_history_sources(version, alice, api_for):
-    from workflows.lifecycle.history import HISTORY_SOURCES, HistoryEntry, register_history_source
+def test_history_merges_the_sources_listed_in_the_wiring(version, alice, api_for, monkeypatch):
+    from governance import version_wiring
 
-    register_history_source(
-        "test_run",
-        lambda v: [HistoryEntry(kind="test_run", at=v.created_at, actor=None, actor_kind="agent",
-                                agent_name="test-runner", title="suite", annotation="8 of 8 checks passed")],
+    monkeypatch.setattr(
+        version_wiring, "VERSION_HISTORY_SOURCES", (*version_wiring.VERSION_HISTORY_SOURCES, f"{__name__}._suite_entries")
     )
-    try:
-        history = api_for(alice).get(url(version, "history")).json()
-    finally:
-        HISTORY_SOURCES.pop("test_run")
+    history = api_for(alice).get(url(version, "history")).json()
     assert history[0]["kind"] == "test_run" and history[0]["actor"] == "test-runner"
+
+
+def _suite_entries(version):
+    from workflows.lifecycle.history import HistoryEntry
+
+    return [HistoryEntry(kind="test_run", at=version.created_at, actor=None, actor_kind="agent",
+                         agent_name="test-runner", title="suite", annotation="8 of 8 checks passed")]
 
 
 # --- Policy administration ---------------------------------------------------------------------------

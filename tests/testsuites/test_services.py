@@ -1,11 +1,10 @@
-"""Queueing, claiming, evidence, recovery, warm-up and the review reminder, without a worker."""
+"""Queueing, claiming, evidence, recovery, warm-up and suite configuration, without a worker."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
-from django.core import mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -15,14 +14,8 @@ from governance.registry import sample_models
 from governance.registry.models import ModelVersion
 from workflows.lifecycle.models import Annotation, TransitionRecord
 from workflows.lifecycle.services import version_transition
-from workflows.testsuites import checks, selectors, services
-from workflows.testsuites.models import (
-    AgentRun,
-    CheckResult,
-    ReviewReminder,
-    TestRun,
-    WarmupRun,
-)
+from workflows.testsuites import checks, jobs, runs, selectors, services, warmup
+from workflows.testsuites.models import AgentRun, CheckResult, TestRun, WarmupRun
 
 from .. import factories
 from .helpers import (
@@ -51,7 +44,7 @@ def test_submit_queues_one_run_with_the_suite_in_force(version, alice, django_ca
     assert run.config_snapshot == checks.default_checks(task="classification", risk_tier="medium")
     record = TransitionRecord.objects.get(version=version, name="submit")
     # The after-commit hook delivered twice makes no second run.
-    assert services.test_run_request(version_id=version.pk, record_id=record.pk) == run
+    assert runs.test_run_request(version_id=version.pk, record_id=record.pk) == run
     assert TestRun.objects.filter(version=version).count() == 1
 
 
@@ -83,13 +76,17 @@ def test_evidence_is_immutable(version):
 def test_claim_is_taken_once_and_a_fresh_heartbeat_keeps_others_out(version, alice, django_capture_on_commit_callbacks):
     submit(version, alice, django_capture_on_commit_callbacks)
     run = TestRun.objects.get(version=version)
-    assert services.job_claim(TestRun, run.pk, "w1") == ("claimed", 1)
-    assert services.job_claim(TestRun, run.pk, "w2") == ("skip", 0)
+    assert jobs.job_claim(TestRun, run.pk, "w1")[:2] == ("claimed", 1)
+    assert jobs.job_claim(TestRun, run.pk, "w2") == ("skipped", 0, None)
     # The first worker died: its heartbeat goes stale and a redelivery takes over.
     TestRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=60))
-    assert services.job_claim(TestRun, run.pk, "w2") == ("claimed", 2)
+    assert jobs.job_claim(TestRun, run.pk, "w2")[:2] == ("claimed", 2)
     TestRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=60))
-    assert services.job_claim(TestRun, run.pk, "w3") == ("exhausted", 2)
+    # Its attempts are used up: the next delivery marks it errored and fails the version.
+    assert jobs.job_claim(TestRun, run.pk, "w3")[:2] == ("errored", 2)
+    run.refresh_from_db()
+    assert run.status == "errored" and "on each of 2 attempt(s)" in run.error
+    assert state_of(version) == "tests_failed"
 
 
 def test_recovery_requeues_a_dead_workers_run_then_errors_it_with_an_annotation(
@@ -97,17 +94,17 @@ def test_recovery_requeues_a_dead_workers_run_then_errors_it_with_an_annotation(
 ):
     submit(version, alice, django_capture_on_commit_callbacks)
     run = TestRun.objects.get(version=version)
-    services.job_claim(TestRun, run.pk, "w1")
+    jobs.job_claim(TestRun, run.pk, "w1")
     TestRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=60))
 
-    first = services.jobs_recover()
+    first = jobs.jobs_recover()
     assert first.data["requeued"] == [f"test_run:{run.pk}"]
     run.refresh_from_db()
     assert run.status == "queued" and run.attempt == 1 and run.enqueued_at is not None
 
-    services.job_claim(TestRun, run.pk, "w2")
+    jobs.job_claim(TestRun, run.pk, "w2")
     TestRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=60))
-    second = services.jobs_recover()
+    second = jobs.jobs_recover()
     assert second.data["errored"] == [f"test_run:{run.pk}"]
     run.refresh_from_db()
     assert run.status == "errored" and "stopped responding" in run.error
@@ -129,7 +126,7 @@ def test_run_of_a_withdrawn_version_errors_without_moving_it(version, alice, dja
     submit(version, alice, django_capture_on_commit_callbacks)
     version_transition(version=version, name="withdraw", actor=alice, annotation="wrong data")
     run = TestRun.objects.get(version=version)
-    assert services.test_run_execute(run_id=run.pk, worker="w1") == "errored"
+    assert runs.test_run_execute(run_id=run.pk, worker="w1") == "errored"
     run.refresh_from_db()
     assert run.status == "errored" and "left testing" in run.error
     assert state_of(version) == "withdrawn"
@@ -155,7 +152,7 @@ def test_warmup_replays_recent_production_inputs_against_the_champion(champion, 
     features = champion.feature_names
     record_production(credit_model, champion, valid[features].head(100))
     new = upload_version(credit_model, alice, disagreeing_classifier_onnx(), datasets)
-    report = services.warmup_measure(new, log=lambda line: None)
+    report = warmup.warmup_measure(new, log=lambda line: None)
     assert report["source"] == "production" and report["rows"] == 100 and report["errors"] == 0
     assert report["champion"] == champion
     assert 0.5 < report["agreement"] < 1
@@ -176,9 +173,7 @@ def test_warmup_fails_on_the_policy_and_says_why(champion, credit_model, alice, 
     }
     new = upload_version(credit_model, alice, disagreeing_classifier_onnx(), datasets)
     run = _to_warming_up(new, alice)
-    assert services.job_claim(WarmupRun, run.pk, "w1") == ("claimed", 1)
-    report = services.warmup_measure(new, log=lambda line: None)
-    assert services._warmup_finish(run, 1, report, services.RunLog(run)) == "failed"
+    assert warmup.warmup_execute(run_id=run.pk, worker="w1") == "failed"
 
     assert state_of(new) == "warmup_failed"
     record = TransitionRecord.objects.get(version=new, name="fail_warmup")
@@ -187,8 +182,9 @@ def test_warmup_fails_on_the_policy_and_says_why(champion, credit_model, alice, 
     assert "agreement with the champion" in record.annotation and "under the minimum of 99.00%" in record.annotation
     run.refresh_from_db()
     assert run.status == "failed" and run.source == "validation" and run.champion == champion
-    # A second finish of the same delivery changes nothing.
-    assert services._warmup_finish(run, 1, report, services.RunLog(run)) == "lost"
+    # The same task delivered again changes nothing.
+    assert warmup.warmup_execute(run_id=run.pk, worker="w2") == "skipped"
+    assert TransitionRecord.objects.filter(version=new, name="fail_warmup").count() == 1
 
 
 def test_version_panel_and_api_show_evidence_and_warmup_charts(champion, credit_model, alice, datasets, rf, eve, api_for):
@@ -197,9 +193,7 @@ def test_version_panel_and_api_show_evidence_and_warmup_charts(champion, credit_
 
     new = upload_version(credit_model, alice, disagreeing_classifier_onnx(), datasets)
     run = _to_warming_up(new, alice)
-    services.job_claim(WarmupRun, run.pk, "w1")
-    report = services.warmup_measure(new, log=lambda line: None)
-    services._warmup_finish(run, 1, report, services.RunLog(run))
+    warmup.warmup_execute(run_id=run.pk, worker="w1")
     test_run = TestRun.objects.create(version=new, sequence=1, config_snapshot=[{"kind": "schema"}], status="failed")
     CheckResult.objects.create(run=test_run, position=0, name="metric:accuracy", kind="metric", measured=0.71,
                                threshold=0.8, comparison=">=", outcome="failed", duration_ms=3.5, details={"rows": 143})
@@ -226,38 +220,13 @@ def test_version_panel_and_api_show_evidence_and_warmup_charts(champion, credit_
         "outcome": "failed", "duration_ms": 3.5, "details": {"rows": 143},
     }
     assert data["warmup"]["champion"] == 1 and data["warmup"]["source"] == "validation"
-    assert data["warmup"]["reasons"] == services.warmup_judge(report, "classification")
+    assert data["warmup"]["reasons"] == WarmupRun.objects.get(pk=run.pk).outcome_reasons
     assert any("score distribution shift PSI" in reason for reason in data["warmup"]["reasons"])
     assert api_for(eve).get(f"/api/v1/models/{credit_model.slug}/versions/{new.number}/").status_code == 404
 
     entries = selectors.history_entries(new)
-    assert sorted(e["kind"] for e in entries) == ["test_run", "warmup"]
-    assert all(e["actor_kind"] == "agent" for e in entries)
-
-
-# --- review reminders ------------------------------------------------------------------------
-def test_champion_due_for_review_is_flagged_once_and_its_owners_mailed(champion, alice):
-    assert services.reviews_flag_due().data == {"flagged": []}
-    ModelVersion.objects.filter(pk=champion.pk).update(state_changed_at=timezone.now() - timedelta(days=400))
-    mail.outbox.clear()
-
-    agent_run = services.reviews_flag_due()
-
-    assert len(agent_run.data["flagged"]) == 1 and agent_run.agent_name == "review-scheduler"
-    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["alice@example.com"]
-    assert "due for its periodic review" in mail.outbox[0].body
-    note = Annotation.objects.get(version=champion, agent_name="review-scheduler")
-    assert "every 365 days" in note.text and "alice" in note.text
-    services.reviews_flag_due()
-    assert len(mail.outbox) == 1 and ReviewReminder.objects.count() == 1
-
-
-def test_high_risk_champions_are_due_sooner(champion):
-    version = ModelVersion.objects.select_related("model").get(pk=champion.pk)
-    version.model.risk_tier = "critical"
-    assert services.review_due_at(version, version.state_changed_at + timedelta(days=91)) is not None
-    version.model.risk_tier = "low"
-    assert services.review_due_at(version, version.state_changed_at + timedelta(days=91)) is None
+    assert sorted(e.kind for e in entries) == ["test_run", "warmup"]
+    assert all(e.actor_kind == "agent" for e in entries)
 
 
 # --- suite configuration ---------------------------------------------------------------------
@@ -279,11 +248,11 @@ def test_recovery_errors_a_run_past_its_hard_time_limit_even_with_a_live_heartbe
     settings.CELERY_TASK_TIME_LIMIT = 60
     submit(version, alice, django_capture_on_commit_callbacks)
     run = TestRun.objects.get(version=version)
-    services.job_claim(TestRun, run.pk, "w1")
+    jobs.job_claim(TestRun, run.pk, "w1")
     # A model stuck in native code: the heartbeat thread still beats, the run never ends.
     TestRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(minutes=5), heartbeat_at=timezone.now())
 
-    assert services.jobs_recover().data["errored"] == [f"test_run:{run.pk}"]
+    assert jobs.jobs_recover().data["errored"] == [f"test_run:{run.pk}"]
     run.refresh_from_db()
     assert run.status == "errored" and "ran past its time limit of 60 s" in run.error
     assert state_of(version) == "tests_failed"
@@ -294,8 +263,8 @@ def test_rerun_after_failed_tests_queues_a_new_run_with_the_current_suite(
 ):
     submit(version, alice, django_capture_on_commit_callbacks)
     first = TestRun.objects.get(version=version)
-    assert services.job_claim(TestRun, first.pk, "w1") == ("claimed", 1)
-    services.job_error(first, "the worker hit an unexpected error (test)", attempt=1)
+    assert jobs.job_claim(TestRun, first.pk, "w1")[:2] == ("claimed", 1)
+    jobs.job_error(first, "the worker hit an unexpected error (test)", attempt=1)
     assert state_of(version) == "tests_failed"
     services.suite_config_update(model=version.model, raw_checks=[{"kind": "schema"}], user=carol)
 
@@ -321,7 +290,7 @@ def test_two_deliveries_claiming_at_once_get_one_claim(version, alice):
     def claim(name):
         try:
             barrier.wait()
-            outcomes.append(services.job_claim(TestRun, run.pk, name)[0])
+            outcomes.append(jobs.job_claim(TestRun, run.pk, name)[0])
         finally:
             connection.close()
 
@@ -330,5 +299,5 @@ def test_two_deliveries_claiming_at_once_get_one_claim(version, alice):
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert sorted(outcomes) == ["claimed", "skip", "skip", "skip"]
+    assert sorted(outcomes) == ["claimed", "skipped", "skipped", "skipped"]
     assert TestRun.objects.get(pk=run.pk).attempt == 1

@@ -317,6 +317,21 @@ def typed_copy_backfill(dataset, frame: pd.DataFrame | None = None) -> pd.DataFr
     return frame
 
 
+def production_inputs(model, *, limit: int) -> pd.DataFrame | None:
+    """The most recent rows the scoring gateway recorded for the model (not shadow scoring)."""
+    from .models import ScoringRecord
+
+    rows: list[dict] = []
+    records = ScoringRecord.objects.filter(model=model, shadow=False).order_by("-at", "-id").values_list("inputs", flat=True)
+    for inputs in records.iterator(chunk_size=200):
+        rows.extend(inputs if isinstance(inputs, list) else [inputs])
+        if len(rows) >= limit:
+            break
+    if not rows:
+        return None
+    return pd.DataFrame(rows[:limit])
+
+
 def timed_predict(model: LoadedModel, frame: pd.DataFrame) -> tuple[Predictions, float]:
     """Predictions and the wall time they took, in milliseconds."""
     start = time.perf_counter()

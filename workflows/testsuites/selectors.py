@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db.models import Prefetch
 
 from governance.access import permissions
+from workflows.lifecycle.history import HistoryEntry
 
 from . import charts, checks
 from .models import (
@@ -150,34 +151,33 @@ def version_panel_context(request, version) -> dict:
     }
 
 
-def history_entries(version) -> list[dict]:
-    """Test runs and warm-ups as history entries (kind test_run / warmup), for the version history."""
-    entries = []
-    for run in TestRun.objects.filter(version=version).prefetch_related("results").order_by("sequence"):
-        entries.append(
-            {
-                "kind": "test_run",
-                "from_state": None,
-                "to_state": None,
-                "actor": "test-runner",
-                "actor_kind": "agent",
-                "annotation": _run_summary(run),
-                "at": run.finished_at or run.started_at or run.queued_at,
-            }
+def history_entries(version) -> list[HistoryEntry]:
+    """Test runs and warm-ups as entries of the version's history (kinds test_run and warmup)."""
+    entries = [
+        HistoryEntry(
+            kind="test_run",
+            at=run.finished_at or run.started_at or run.queued_at,
+            actor=None,
+            actor_kind="agent",
+            agent_name="test-runner",
+            annotation=_run_summary(run),
+            title="test run",
         )
-    for run in WarmupRun.objects.filter(version=version).order_by("id"):
-        entries.append(
-            {
-                "kind": "warmup",
-                "from_state": None,
-                "to_state": None,
-                "actor": "warmup-runner",
-                "actor_kind": "agent",
-                "annotation": _warmup_line(run),
-                "at": run.finished_at or run.started_at or run.queued_at,
-            }
+        for run in TestRun.objects.filter(version=version).prefetch_related("results").order_by("sequence")
+    ]
+    entries += [
+        HistoryEntry(
+            kind="warmup",
+            at=run.finished_at or run.started_at or run.queued_at,
+            actor=None,
+            actor_kind="agent",
+            agent_name="warmup-runner",
+            annotation=_warmup_line(run),
+            title="warm-up",
         )
-    return sorted(entries, key=lambda e: e["at"])
+        for run in WarmupRun.objects.filter(version=version).order_by("id")
+    ]
+    return sorted(entries, key=lambda entry: entry.at)
 
 
 def _run_summary(run: TestRun) -> str:
