@@ -102,7 +102,7 @@ def record_production(model, version, frame, *, per_request: int = 50) -> None:
 
 def disagreeing_classifier_onnx(flip_share: float = 0.3) -> bytes:
     """The sample classifier's features, trained on labels with a share flipped: it disagrees."""
-    from governance.registry import sample_models
+    from governance.demo import sample_models
 
     train, _valid, target = sample_models.breast_cancer_frames()
     features = list(train.columns.drop(target))[:8]

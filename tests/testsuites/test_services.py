@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from governance.access.services import service_account_get
 from governance.errors import ActionError, ActionForbidden
-from governance.registry import sample_models
+from governance.demo import sample_models
 from governance.registry.models import ModelVersion
 from workflows.lifecycle.models import Annotation, TransitionRecord
 from workflows.lifecycle.services import version_transition
