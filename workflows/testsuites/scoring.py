@@ -332,13 +332,6 @@ def production_inputs(model, *, limit: int) -> pd.DataFrame | None:
     return pd.DataFrame(rows[:limit])
 
 
-def timed_predict(model: LoadedModel, frame: pd.DataFrame) -> tuple[Predictions, float]:
-    """Predictions and the wall time they took, in milliseconds."""
-    start = time.perf_counter()
-    predictions = model.predict(frame)
-    return predictions, (time.perf_counter() - start) * 1000
-
-
 def latency_sample(model: LoadedModel, inputs, *, n: int, batch_rows: int, repeats: int) -> list[float]:
     """Milliseconds for ``repeats`` calls, each on ``batch_rows`` of the n rows of ``inputs``.
 

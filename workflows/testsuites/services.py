@@ -12,6 +12,7 @@ from governance.errors import ActionError, ActionForbidden
 
 from . import checks
 from .models import TestSuiteConfig
+from .selectors import can_edit_suite
 
 
 @transaction.atomic
@@ -20,8 +21,6 @@ def suite_config_update(*, model, raw_checks, user) -> TestSuiteConfig:
 
     Runs already queued keep the checks they were queued with (their config snapshot).
     """
-    from .selectors import can_edit_suite
-
     if not can_edit_suite(user, model):
         raise ActionForbidden("Only the model's owners, validators with the reviewer grant and admins edit its test suite.")
     try:
