@@ -1,7 +1,7 @@
 """Who may call which transition, which need an annotation, and what follows once one commits.
 
 The states and the transitions themselves are on the model version (governance.registry.models);
-this table adds the rules around them (API.md, "Lifecycle").
+this table adds the rules around them.
 """
 
 from __future__ import annotations
