@@ -1,4 +1,4 @@
-"""Test helpers: walk a version to champion, build broken ONNX models, record production inputs."""
+"""Test helpers: submit a version, walk it to warming_up or champion, build broken ONNX models, record production inputs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,27 @@ from governance.access.services import service_account_get
 from governance.registry import services as registry_services
 from governance.registry.models import ModelVersion
 from workflows.lifecycle.services import signoff_record, version_transition
-from workflows.testsuites.models import ScoringRecord
+from workflows.testsuites.models import ScoringRecord, WarmupRun
 
 from .. import factories
+
+
+def submit(version, user, capture):
+    """Submit as ``user`` and run the after-commit steps (the test run is made and enqueued)."""
+    with capture(execute=True):
+        version_transition(version=version, name="submit", actor=user)
+
+
+def state_of(version) -> str:
+    return ModelVersion.objects.get(pk=version.pk).state
+
+
+def to_warming_up(version, submitter) -> WarmupRun:
+    """Submit and pass the tests (as the test runner), and make the warm-up run a worker would take."""
+    agent = service_account_get("test-runner")
+    version_transition(version=version, name="submit", actor=submitter)
+    version_transition(version=version, name="pass_tests", actor=agent, agent_name="test-runner", annotation="ok")
+    return WarmupRun.objects.create(version=version)
 
 
 def _reviewer_of(model):

@@ -14,8 +14,7 @@ from workflows.testsuites import runs, warmup
 from workflows.testsuites.models import CheckResult, TestRun, WarmupRun
 
 from .. import factories
-from .helpers import disagreeing_classifier_onnx, make_champion, upload_version
-from .test_services import _to_warming_up, state_of, submit
+from .helpers import disagreeing_classifier_onnx, make_champion, state_of, submit, to_warming_up, upload_version
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +47,7 @@ def test_a_changed_copy_fails_the_checks_with_the_reason(version, alice, django_
 def test_a_changed_copy_errors_the_warm_up_with_the_reason(credit_model, alice, oscar, datasets):
     make_champion(factories.make_version(credit_model, alice, datasets=datasets), submitter=alice, operator=oscar)
     new = upload_version(credit_model, alice, disagreeing_classifier_onnx(), datasets)
-    run = _to_warming_up(new, alice)
+    run = to_warming_up(new, alice)
     _tamper(datasets[1])
     assert warmup.warmup_execute(run_id=run.pk, worker="w1") == "errored"
     run.refresh_from_db()
@@ -78,7 +77,7 @@ def test_a_warm_up_makes_the_copy_of_an_older_validation_dataset(credit_model, a
     recorded = (validation.typed_path, validation.typed_sha256)
     _forget_typed_copies(validation)
     new = upload_version(credit_model, alice, disagreeing_classifier_onnx(), datasets)
-    run = _to_warming_up(new, alice)
+    run = to_warming_up(new, alice)
     assert warmup.warmup_execute(run_id=run.pk, worker="w1") in ("passed", "failed")
     assert WarmupRun.objects.get(pk=run.pk).rows == validation.rows
     stored = Dataset.objects.get(pk=validation.pk)
