@@ -39,14 +39,14 @@ VERSION_HISTORY_SOURCES: tuple[str, ...] = (
 
 def version_api_fields() -> dict[str, Callable]:
     """The version API's extra fields: name -> f(version, request)."""
-    return dict(_imported(tuple(VERSION_API_FIELDS.items())))
+    return dict(zip(VERSION_API_FIELDS, _imported(tuple(VERSION_API_FIELDS.values()))))
 
 
 def version_history_sources() -> list[Callable]:
     """The sources of a version's history, each f(version) -> [HistoryEntry]."""
-    return [source for _, source in _imported(tuple((path, path) for path in VERSION_HISTORY_SOURCES))]
+    return list(_imported(VERSION_HISTORY_SOURCES))
 
 
 @cache
-def _imported(named_paths: tuple[tuple[str, str], ...]) -> tuple[tuple[str, Callable], ...]:
-    return tuple((name, import_string(path)) for name, path in named_paths)
+def _imported(paths: tuple[str, ...]) -> tuple[Callable, ...]:
+    return tuple(import_string(path) for path in paths)
