@@ -153,7 +153,7 @@ BASELINE_TITLES = {
 def _gbt_onnx(seed: int, subsample: float) -> bytes:
     from sklearn.ensemble import GradientBoostingClassifier
 
-    from governance.registry import sample_models
+    from governance.demo import sample_models
 
     train, _valid, target = sample_models.breast_cancer_frames()
     features = list(train.columns.drop(target))[:8]
@@ -176,7 +176,7 @@ def _wait_idle(timeout: float = 300) -> None:
 def run_bench(rows: int, repeat: int, pairs: list[str]) -> dict:
     import numpy as np
 
-    from governance.registry import sample_models
+    from governance.demo import sample_models
     from tests import factories
     from tests.testsuites.helpers import (
         disagreeing_classifier_onnx,

@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "governance.audit",
     "workflows.lifecycle",
     "workflows.testsuites",
+    "workflows.notifications",
+    "governance.demo",
 ]
 
 MIDDLEWARE = [
@@ -256,7 +258,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Re-enqueue runs the broker never got (Redis was down) and recover runs whose worker died.
     "recover-stuck-jobs": {"task": "testsuites.recover_stuck_jobs", "schedule": 60.0},
     # Flag champions whose periodic review is due and mail their owners (once per due date).
-    "flag-reviews-due": {"task": "testsuites.flag_reviews_due", "schedule": 3600.0},
+    "flag-reviews-due": {"task": "notifications.flag_reviews_due", "schedule": 3600.0},
 }
 
 # --- Test suites, warm-up and scheduled agents (workflows.testsuites) -------------------------

@@ -10,7 +10,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from governance.access.models import User
 from governance.access.services import grant_give
-from governance.registry import sample_models, services
+from governance.demo import sample_models
+from governance.registry import services
 from governance.registry.models import Dataset, MLModel, ModelVersion
 
 PASSWORD = "correct-horse-battery-staple"

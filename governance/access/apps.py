@@ -9,13 +9,9 @@ class AccessConfig(AppConfig):
 
     def ready(self):
         from auditlog.registry import auditlog
-
-        from governance.registry.extensions import register_model_panel
-
         from django.contrib.auth.models import Group
 
         from .models import User
-        from .panels import model_access_context
 
         # Field changes of accounts and teams land in auditlog's LogEntry with their actor; the
         # audit app chains those entries. Decisions (grants, tokens, deactivation, passwords) are
@@ -30,8 +26,6 @@ class AccessConfig(AppConfig):
             m2m_fields={"groups"},
         )
         auditlog.register(Group, m2m_fields={"permissions"})
-
-        register_model_panel("access", "access/_model_grants_panel.html", model_access_context, order=20)
         post_migrate.connect(_role_groups_after_migrate, dispatch_uid="access.role_groups")
 
 

@@ -88,7 +88,7 @@ class Dataset(models.Model):
     # [{"name": ..., "type": "integer" | "float" | "string" | "boolean"}, ...]
     columns = models.JSONField()
     target = models.CharField(max_length=200, blank=True)
-    # The typed copy of the parsed columns (governance/registry/columnar.py), made at upload so
+    # The typed copy of the parsed columns (governance/registry/typed_copy.py), made at upload so
     # that workers do not parse the CSV again; its SHA-256 is checked each time it is read.
     # Empty: none (an older upload, or data it cannot hold exactly): workers read the CSV.
     typed_path = models.CharField(max_length=300, blank=True, editable=False)

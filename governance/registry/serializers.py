@@ -3,8 +3,8 @@
 from rest_framework import serializers
 
 from governance.access.roles import ObjectRole
+from governance.version_wiring import version_api_fields
 
-from .extensions import VERSION_API_FIELDS
 from .models import Dataset, MLModel, ModelVersion, RiskTier, Task
 
 
@@ -106,6 +106,7 @@ class VersionSerializer(serializers.ModelSerializer):
     def to_representation(self, version):
         data = super().to_representation(version)
         request = self.context.get("request")
-        for name, func in VERSION_API_FIELDS.items():
-            data[name] = func(version, request)
+        # Lifecycle and test evidence, from the workflow apps (listed in governance/version_wiring.py).
+        for name, field in version_api_fields().items():
+            data[name] = field(version, request)
         return data

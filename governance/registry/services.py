@@ -19,7 +19,7 @@ from governance.access import permissions
 from governance.access.roles import GlobalRole
 from governance.access.services import grant_first_owner
 
-from . import columnar
+from . import typed_copy
 from .intake import IntakeError, inspect_artifact, inspect_dataset_csv, resolve_input_schema
 from .models import Dataset, MLModel, ModelVersion
 from .storage import spooled_upload, store_blob
@@ -81,12 +81,12 @@ def dataset_create(*, user, name: str, upload: UploadedFile, target: str = "") -
     with spooled_upload(upload, max_bytes=limit, field="file") as tmp:
         info = inspect_dataset_csv(tmp, target=target or None, max_bytes=limit)
         # Accepted: nothing below refuses the upload. The typed copy holds what the workers'
-        # pd.read_csv of the stored CSV gives, parsed once here (see columnar.py).
+        # pd.read_csv of the stored CSV gives, parsed once here (see typed_copy.py).
         typed_frame = _parse_for_typed_copy(tmp, info.sha256)
         path = store_blob(tmp, kind="datasets", sha256=info.sha256, suffix=".csv")
     typed = None
     if typed_frame is not None:
-        typed = columnar.make(typed_frame, csv_sha256=info.sha256, csv_size=info.size, media_root=settings.MEDIA_ROOT)
+        typed = typed_copy.make(typed_frame, csv_sha256=info.sha256, csv_size=info.size, media_root=settings.MEDIA_ROOT)
     return Dataset.objects.create(
         name=name or upload.name,
         sha256=info.sha256,

@@ -21,7 +21,6 @@ from governance.access import permissions
 from governance.audit.services import access_record
 
 from . import selectors, services
-from .extensions import MODEL_PANELS, VERSION_PANELS, render_panels
 from .forms import DatasetUploadForm, ModelCreateForm, VersionUploadForm
 from .intake import IntakeError
 from .models import RiskTier, VersionState
@@ -102,7 +101,6 @@ def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "owners": selectors.owners_of(model),
             "versions": selectors.versions_of(model=model),
             "can_contribute": permissions.can_contribute(request.user, model),
-            "panels": render_panels(MODEL_PANELS, request, model),
         },
     )
 
@@ -152,7 +150,6 @@ def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse
             "model": version.model,
             "version": version,
             "lineage": [("Training", version.training_dataset), ("Validation", version.validation_dataset)],
-            "panels": render_panels(VERSION_PANELS, request, version),
         },
     )
 

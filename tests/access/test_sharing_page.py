@@ -7,7 +7,6 @@ from django.test import RequestFactory
 from governance.audit.models import AuditEvent
 from governance.access.models import ModelGrant
 from governance.access.panels import model_access_context
-from governance.registry.extensions import MODEL_PANELS
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +74,7 @@ def test_sharing_page_needs_sign_in(credit_model, client):
 
 
 def test_model_panel_lists_grants_and_links_sharing_for_managers_only(credit_model, alice, bob):
-    panel = MODEL_PANELS["access"]
+    template = "access/_model_grants_panel.html"
     request = RequestFactory().get("/")
     request.user = alice
     context = model_access_context(request, credit_model)
@@ -85,12 +84,12 @@ def test_model_panel_lists_grants_and_links_sharing_for_managers_only(credit_mod
     assert context["can_manage"] is True
     from django.template.loader import render_to_string
 
-    html = render_to_string(panel.template, {"panel": context}, request=request)
+    html = render_to_string(template, {"panel": context}, request=request)
     assert "/models/credit-risk/sharing/" in html and "Carol Tester" in html
     request.user = bob
     context = model_access_context(request, credit_model)
     assert context["can_manage"] is False
-    assert "/sharing/" not in render_to_string(panel.template, {"panel": context}, request=request)
+    assert "/sharing/" not in render_to_string(template, {"panel": context}, request=request)
 
 
 def test_model_page_shows_the_access_panel(credit_model, alice, bob, browser_for):

@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 from governance.access.services import service_account_get
 from governance.registry.models import ModelVersion, VersionState
 from tests import factories
+from workflows.lifecycle import services
 from workflows.lifecycle.models import DEFAULT_MEANING, Annotation, ApprovalPolicy, SignOff, TransitionRecord
 
 from .conftest import grant
@@ -264,7 +265,6 @@ def test_submitter_cannot_sign_off_own_version(credit_model, bob, datasets, vers
     bob.groups.add(Group.objects.get(name="validator"))
     grant(credit_model, "reviewer", bob)
     version = factories.make_version(credit_model, bob, datasets=factories.make_datasets(bob))
-    from workflows.lifecycle import services
 
     for name, actor in (("submit", bob), ("pass_tests", service_account_get("test-runner")),
                         ("pass_warmup", service_account_get("test-runner"))):
@@ -277,7 +277,6 @@ def test_submitter_cannot_sign_off_own_version(credit_model, bob, datasets, vers
 
 def test_whoever_ran_submit_cannot_sign_either(credit_model, alice, bob, datasets, api_for, users):
     from .conftest import walk
-    from workflows.lifecycle import services
 
     bob.groups.add(Group.objects.get(name="validator"))
     grant(credit_model, "reviewer", bob)
@@ -305,7 +304,6 @@ def test_owner_through_a_group_cannot_sign_off(in_review, carol, credit_model, a
 
 
 def test_superuser_cannot_sign_off_what_they_own_or_submitted(admin_user, datasets, api_for, agent):
-    from workflows.lifecycle import services
 
     admin_user.groups.add(Group.objects.get(name="validator"))
     model = factories.make_model(admin_user, name="Admin's model", reviewer=[admin_user])
@@ -473,19 +471,21 @@ def test_history_is_404_for_outsiders(version, eve, api_for):
     assert api_for(eve).get(url(version, "history")).status_code == 404
 
 
-def test_other_apps_add_history_sources(version, alice, api_for):
-    from workflows.lifecycle.history import HISTORY_SOURCES, HistoryEntry, register_history_source
+def test_history_merges_the_sources_listed_in_the_wiring(version, alice, api_for, monkeypatch):
+    from governance import version_wiring
 
-    register_history_source(
-        "test_run",
-        lambda v: [HistoryEntry(kind="test_run", at=v.created_at, actor=None, actor_kind="agent",
-                                agent_name="test-runner", title="suite", annotation="8 of 8 checks passed")],
+    monkeypatch.setattr(
+        version_wiring, "VERSION_HISTORY_SOURCES", (*version_wiring.VERSION_HISTORY_SOURCES, f"{__name__}._suite_entries")
     )
-    try:
-        history = api_for(alice).get(url(version, "history")).json()
-    finally:
-        HISTORY_SOURCES.pop("test_run")
+    history = api_for(alice).get(url(version, "history")).json()
     assert history[0]["kind"] == "test_run" and history[0]["actor"] == "test-runner"
+
+
+def _suite_entries(version):
+    from workflows.lifecycle.history import HistoryEntry
+
+    return [HistoryEntry(kind="test_run", at=version.created_at, actor=None, actor_kind="agent",
+                         agent_name="test-runner", title="suite", annotation="8 of 8 checks passed")]
 
 
 # --- Policy administration ---------------------------------------------------------------------------

@@ -167,16 +167,39 @@ def test_a_scheduled_job_without_a_user_is_recorded_by_its_name(version_in):
         services.version_transition(version=version, name="rerun_tests", actor=None, annotation="x")
 
 
-def test_after_commit_hooks_run_once_per_committed_transition(version, alice, django_capture_on_commit_callbacks):
-    calls = []
-    services.AFTER_COMMIT.setdefault("submit", []).append(lambda **kw: calls.append(kw))
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            services.version_transition(version=version, name="submit", actor=alice)
-    finally:
-        services.AFTER_COMMIT["submit"].pop()
+CALLS: list[dict] = []
+
+
+def _record_call(**kwargs):
+    CALLS.append(kwargs)
+
+
+def test_after_commit_steps_run_once_per_committed_transition(version, alice, monkeypatch, django_capture_on_commit_callbacks):
+    from dataclasses import replace
+
+    from workflows.lifecycle import rules
+
+    CALLS.clear()
+    monkeypatch.setitem(rules.RULES, "submit", replace(rules.RULES["submit"], after_commit=(f"{__name__}._record_call",)))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.version_transition(version=version, name="submit", actor=alice)
+    assert CALLS == []  # nothing runs before the commit
+    for callback in callbacks:
+        callback()
     record = TransitionRecord.objects.get(version=version)
-    assert calls == [{"version_id": version.pk, "record_id": record.pk}]
+    assert CALLS == [{"version_id": version.pk, "record_id": record.pk}]
+
+
+def test_what_follows_a_transition_is_declared_with_its_rule_and_resolves():
+    from django.utils.module_loading import import_string
+
+    from workflows.lifecycle.rules import QUEUE_TEST_RUN, QUEUE_WARMUP, RULES
+    from workflows.testsuites.runs import test_run_request
+    from workflows.testsuites.warmup import warmup_request
+
+    declared = {name: rule.after_commit for name, rule in RULES.items() if rule.after_commit}
+    assert declared == {"submit": (QUEUE_TEST_RUN,), "rerun_tests": (QUEUE_TEST_RUN,), "pass_tests": (QUEUE_WARMUP,)}
+    assert import_string(QUEUE_TEST_RUN) is test_run_request and import_string(QUEUE_WARMUP) is warmup_request
 
 
 def test_management_command_runs_the_same_service_with_the_same_rules(version_in, oscar, alice):

@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from governance.registry import sample_models as sm
+from governance.demo import sample_models as sm
 from governance.registry.intake import (
     ACCEPTED_FORMATS_MESSAGE,
     ArtifactInfo,

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from governance.audit.models import AuditEvent
-from governance.registry import columnar, services
+from governance.registry import services, typed_copy
 from governance.registry.intake import IntakeError
 from governance.registry.models import Dataset
 from governance.registry.storage import blob_path
@@ -88,7 +88,7 @@ def test_the_file_is_write_once_pickle_free_and_deterministic(alice, settings):
     path = blob_path(dataset.typed_path)
     assert not os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
     frame = pd.read_csv(blob_path(dataset.path))
-    data = columnar.encode_frame(frame, csv_sha256=dataset.sha256, csv_size=dataset.size)
+    data = typed_copy.encode_frame(frame, csv_sha256=dataset.sha256, csv_size=dataset.size)
     assert data == path.read_bytes()
     # A stream of plain .npy records: each loads with allow_pickle=False, none holds objects.
     with open(path, "rb") as handle:
@@ -103,11 +103,11 @@ def test_the_file_is_write_once_pickle_free_and_deterministic(alice, settings):
 
 def test_store_never_replaces_a_different_file(tmp_path):
     frame = pd.DataFrame({"a": [1, 2]})
-    data = columnar.encode_frame(frame, csv_sha256="ab" * 32, csv_size=10)
-    relative, digest = columnar.store(data, csv_sha256="ab" * 32, media_root=tmp_path)
-    assert columnar.store(data, csv_sha256="ab" * 32, media_root=tmp_path) == (relative, digest)
-    other = columnar.encode_frame(pd.DataFrame({"a": [1, 3]}), csv_sha256="ab" * 32, csv_size=10)
-    assert columnar.store(other, csv_sha256="ab" * 32, media_root=tmp_path) is None
+    data = typed_copy.encode_frame(frame, csv_sha256="ab" * 32, csv_size=10)
+    relative, digest = typed_copy.store(data, csv_sha256="ab" * 32, media_root=tmp_path)
+    assert typed_copy.store(data, csv_sha256="ab" * 32, media_root=tmp_path) == (relative, digest)
+    other = typed_copy.encode_frame(pd.DataFrame({"a": [1, 3]}), csv_sha256="ab" * 32, csv_size=10)
+    assert typed_copy.store(other, csv_sha256="ab" * 32, media_root=tmp_path) is None
     assert (tmp_path / relative).read_bytes() == data
     assert [p.name for p in (tmp_path / relative).parent.iterdir()] == [Path(relative).name]
 
@@ -132,11 +132,11 @@ def test_a_refused_upload_stores_nothing_not_even_a_typed_copy(alice, settings, 
 
 def test_data_the_copy_cannot_hold_exactly_is_read_from_the_csv(alice, monkeypatch):
     # Strings whose fixed-width copy would be too large get no copy: the CSV is read as before.
-    monkeypatch.setattr(columnar, "MAX_SIZE_FACTOR", 0)
-    monkeypatch.setattr(columnar, "SIZE_MARGIN", 16)
+    monkeypatch.setattr(typed_copy, "MAX_SIZE_FACTOR", 0)
+    monkeypatch.setattr(typed_copy, "SIZE_MARGIN", 16)
     dataset = _upload(alice, AWKWARD_CSV)
     assert dataset.typed_path == "" and dataset.typed_sha256 == ""
-    assert not any(p.name.endswith(columnar.SUFFIX) for p in blob_path("datasets").rglob("*"))
+    assert not any(p.name.endswith(typed_copy.SUFFIX) for p in blob_path("datasets").rglob("*"))
     _same(scoring.load_dataset(dataset), pd.read_csv(blob_path(dataset.path)))
 
 
@@ -150,8 +150,8 @@ def test_data_the_copy_cannot_hold_exactly_is_read_from_the_csv(alice, monkeypat
     ],
 )
 def test_frames_that_would_not_round_trip_are_refused(frame):
-    with pytest.raises(columnar.TypedCopyUnsupported):
-        columnar.encode_frame(frame, csv_sha256="0" * 64, csv_size=10)
+    with pytest.raises(typed_copy.TypedCopyUnsupported):
+        typed_copy.encode_frame(frame, csv_sha256="0" * 64, csv_size=10)
 
 
 def test_object_columns_of_strings_and_of_booleans_keep_their_dtype():
@@ -159,7 +159,7 @@ def test_object_columns_of_strings_and_of_booleans_keep_their_dtype():
         "s": pd.Series(["x", np.nan, "ÿ"], dtype=object),
         "b": pd.Series([True, np.nan, False], dtype=object),
     })
-    _same(columnar.decode(columnar.encode_frame(frame, csv_sha256="0" * 64, csv_size=10)), frame)
+    _same(typed_copy.decode(typed_copy.encode_frame(frame, csv_sha256="0" * 64, csv_size=10)), frame)
 
 
 def test_a_dataset_from_before_typed_copies_is_read_from_its_csv_then_gets_one(alice, monkeypatch):
@@ -241,5 +241,5 @@ def test_a_record_holding_objects_is_never_loaded():
     out = io.BytesIO()
     np.lib.format.write_array(out, np.array(['{"format": 1, "rows": 1, "columns": [{"name": "a", "kind": "numpy", "records": 1}]}']))
     np.lib.format.write_array(out, np.array([{"x": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(columnar.TypedCopyError):
-        columnar.decode(out.getvalue())
+    with pytest.raises(typed_copy.TypedCopyError):
+        typed_copy.decode(out.getvalue())

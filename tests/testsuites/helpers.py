@@ -1,4 +1,4 @@
-"""Test helpers: walk a version to champion, build broken ONNX models, record production inputs."""
+"""Test helpers: submit a version, walk it to warming_up or champion, build broken ONNX models, record production inputs."""
 
 from __future__ import annotations
 
@@ -10,15 +10,33 @@ from governance.access.services import service_account_get
 from governance.registry import services as registry_services
 from governance.registry.models import ModelVersion
 from workflows.lifecycle.services import agent_transition, signoff_record, version_transition
-from workflows.testsuites.models import ScoringRecord
+from workflows.testsuites.models import ScoringRecord, WarmupRun
 
 from .. import factories
+
+
+def submit(version, user, capture):
+    """Submit as ``user`` and run the after-commit steps (the test run is made and enqueued)."""
+    with capture(execute=True):
+        version_transition(version=version, name="submit", actor=user)
+
+
+def state_of(version) -> str:
+    return ModelVersion.objects.get(pk=version.pk).state
+
+
+def to_warming_up(version, submitter) -> WarmupRun:
+    """Submit and pass the tests (as the test runner), and make the warm-up run a worker would take."""
+    agent = service_account_get("test-runner")
+    version_transition(version=version, name="submit", actor=submitter)
+    agent_transition(version=version, name="pass_tests", agent=agent, agent_name="test-runner", annotation="ok")
+    return WarmupRun.objects.create(version=version)
 
 
 def _reviewer_of(model):
     """A validator with the reviewer grant on the model (made if the model has none)."""
     from governance.access.models import User
-    
+
     reviewer = User.objects.filter(username="helper-reviewer").first()
     if reviewer is None:
         reviewer = factories.make_user("helper-reviewer", "validator")
@@ -101,7 +119,7 @@ def record_production(model, version, frame, *, per_request: int = 50) -> None:
 
 def disagreeing_classifier_onnx(flip_share: float = 0.3) -> bytes:
     """The sample classifier's features, trained on labels with a share flipped: it disagrees."""
-    from governance.registry import sample_models
+    from governance.demo import sample_models
 
     train, _valid, target = sample_models.breast_cancer_frames()
     features = list(train.columns.drop(target))[:8]

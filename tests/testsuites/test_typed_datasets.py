@@ -10,12 +10,11 @@ import pytest
 from governance.registry.models import Dataset
 from governance.registry.storage import blob_path
 from workflows.lifecycle.models import TransitionRecord
-from workflows.testsuites import services
+from workflows.testsuites import runs, warmup
 from workflows.testsuites.models import CheckResult, TestRun, WarmupRun
 
 from .. import factories
-from .helpers import disagreeing_classifier_onnx, make_champion, upload_version
-from .test_services import _to_warming_up, state_of, submit
+from .helpers import disagreeing_classifier_onnx, make_champion, state_of, submit, to_warming_up, upload_version
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +36,7 @@ def test_a_changed_copy_fails_the_checks_with_the_reason(version, alice, django_
     _tamper(version.validation_dataset)
     submit(version, alice, django_capture_on_commit_callbacks)
     run = TestRun.objects.get(version=version)
-    assert services.test_run_execute(run_id=run.pk, worker="w1") == "failed"
+    assert runs.test_run_execute(run_id=run.pk, worker="w1") == "failed"
     results = list(CheckResult.objects.filter(run=run))
     assert results and all(r.outcome == "error" for r in results)
     reason = results[0].details["reason"]
@@ -48,9 +47,9 @@ def test_a_changed_copy_fails_the_checks_with_the_reason(version, alice, django_
 def test_a_changed_copy_errors_the_warm_up_with_the_reason(credit_model, alice, oscar, datasets):
     make_champion(factories.make_version(credit_model, alice, datasets=datasets), submitter=alice, operator=oscar)
     new = upload_version(credit_model, alice, disagreeing_classifier_onnx(), datasets)
-    run = _to_warming_up(new, alice)
+    run = to_warming_up(new, alice)
     _tamper(datasets[1])
-    assert services.warmup_execute(run_id=run.pk, worker="w1") == "errored"
+    assert warmup.warmup_execute(run_id=run.pk, worker="w1") == "errored"
     run.refresh_from_db()
     assert run.status == "errored" and "typed copy of dataset 'validation'" in run.error
     assert "SHA-256" in run.error
@@ -65,7 +64,7 @@ def test_a_test_run_makes_the_copies_of_older_datasets(version, alice, django_ca
     _forget_typed_copies(training, validation)
     submit(version, alice, django_capture_on_commit_callbacks)
     run = TestRun.objects.get(version=version)
-    assert services.test_run_execute(run_id=run.pk, worker="w1") in ("passed", "failed")
+    assert runs.test_run_execute(run_id=run.pk, worker="w1") in ("passed", "failed")
     assert all(r.outcome != "error" for r in CheckResult.objects.filter(run=run))
     for dataset in Dataset.objects.filter(pk__in=recorded):
         assert (dataset.typed_path, dataset.typed_sha256) == recorded[dataset.pk]
@@ -78,8 +77,8 @@ def test_a_warm_up_makes_the_copy_of_an_older_validation_dataset(credit_model, a
     recorded = (validation.typed_path, validation.typed_sha256)
     _forget_typed_copies(validation)
     new = upload_version(credit_model, alice, disagreeing_classifier_onnx(), datasets)
-    run = _to_warming_up(new, alice)
-    assert services.warmup_execute(run_id=run.pk, worker="w1") in ("passed", "failed")
+    run = to_warming_up(new, alice)
+    assert warmup.warmup_execute(run_id=run.pk, worker="w1") in ("passed", "failed")
     assert WarmupRun.objects.get(pk=run.pk).rows == validation.rows
     stored = Dataset.objects.get(pk=validation.pk)
     assert (stored.typed_path, stored.typed_sha256) == recorded

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workflows.testsuites import checks, scoring, services
+from workflows.testsuites import checks, scoring, warmup, warmup_stats
 
 from .. import factories
 
@@ -26,12 +26,12 @@ def scores():
 
 def test_quantiles_match_numpy_percentile(scores):
     diff = scores[0] - scores[1]
-    report = services._quantiles(np.concatenate([diff, [np.nan]]))
+    report = warmup_stats.quantiles(np.concatenate([diff, [np.nan]]))
     expected = np.percentile(diff, (5, 25, 50, 75, 95))
     assert [report[f"p{q}"] for q in (5, 25, 50, 75, 95)] == pytest.approx(expected, abs=1e-12)
     assert report["max_abs"] == pytest.approx(np.abs(diff).max())
     assert report["mean_abs"] == pytest.approx(np.abs(diff).mean())
-    assert services._quantiles(np.array([np.nan])) == {}
+    assert warmup_stats.quantiles(np.array([np.nan])) == {}
 
 
 def test_psi_on_sorted_scores_matches_psi(scores):
@@ -47,12 +47,12 @@ def test_psi_on_sorted_scores_matches_psi(scores):
 
 def test_histograms_match_numpy_histogram(scores):
     new, champion = scores
-    report = services._histograms(new, champion)
+    report = warmup_stats.histograms(warmup_stats.finite_sorted(new), warmup_stats.finite_sorted(champion))
     edges = np.asarray(report["edges"])
     assert report["new"] == np.histogram(new, edges)[0].tolist()
     assert report["champion"] == np.histogram(champion, edges)[0].tolist()
     assert sum(report["new"]) == len(new)
-    assert services._histograms(np.array([2.0, 2.0]), None) == {"edges": pytest.approx(np.linspace(2, 3, 21).tolist()), "new": [2] + [0] * 19}
+    assert warmup_stats.histograms(np.array([2.0, 2.0]), None) == {"edges": pytest.approx(np.linspace(2, 3, 21).tolist()), "new": [2] + [0] * 19}
 
 
 def test_latency_calls_are_spread_over_the_rows_and_counted(tmp_path: Path):
@@ -62,10 +62,10 @@ def test_latency_calls_are_spread_over_the_rows_and_counted(tmp_path: Path):
     frame = pd.read_csv(io.BytesIO(files["valid_csv"]))
     features = [c for c in frame.columns if c != files["target"]]
     model = scoring.LoadedModel(fmt="onnx", path=artifact, features=features, task="classification")
-    latency = services._latency(model, model.inputs_for(frame), 30)
+    latency = warmup.single_row_latency(model, model.inputs_for(frame), 30)
     assert latency["calls"] == 30 and latency["rows_spread_over"] == len(frame)
     assert 0 < latency["p50_ms"] <= latency["p95_ms"]
-    assert services._latency(model, model.inputs_for(frame.iloc[:0]), 30) == {}
+    assert warmup.single_row_latency(model, model.inputs_for(frame.iloc[:0]), 30) == {}
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1.01, -0.01])
@@ -79,8 +79,8 @@ def test_probabilities_that_are_not_finite_numbers_in_0_1_are_refused(bad):
 
 def test_statistics_on_rows_some_models_failed_leave_those_rows_out(scores):
     new, champion = scores
-    sorted_all = services._finite_sorted(new)
+    sorted_all = warmup_stats.finite_sorted(new)
     assert sorted_all.tolist() == np.sort(new).tolist()
     with_nan = new.copy()
     with_nan[:3] = [np.nan, np.inf, -np.inf]
-    assert services._finite_sorted(with_nan).tolist() == np.sort(new[3:]).tolist()
+    assert warmup_stats.finite_sorted(with_nan).tolist() == np.sort(new[3:]).tolist()

@@ -14,7 +14,7 @@ import pytest
 from governance.registry.models import ModelVersion
 from workflows.lifecycle.models import Annotation, TransitionRecord
 from workflows.lifecycle.services import version_transition
-from workflows.testsuites import services, tasks
+from workflows.testsuites import jobs, runs, services, tasks
 from workflows.testsuites.models import AgentRun, CheckResult, TestRun, WarmupRun
 
 from .conftest import in_thread_worker, use_broker, wait_for, worker_subprocess
@@ -100,7 +100,7 @@ def test_redelivered_task_duplicates_no_evidence_or_transition(celery_worker, ve
 
     wait_for(lambda: state_of(version) == "in_review", timeout=90, message="the version to reach in_review")
     # Once more, directly, after it finished.
-    assert services.test_run_execute(run_id=run.pk, worker="again") == "skipped"
+    assert runs.test_run_execute(run_id=run.pk, worker="again") == "skipped"
 
     run.refresh_from_db()
     assert run.attempt == 1
@@ -124,7 +124,7 @@ def test_redis_down_at_submit_keeps_the_submission_and_tests_start_when_it_is_ba
     use_broker(throwaway_redis.url)
     with in_thread_worker():
         # The scheduled recovery agent (every minute under beat) finds the run the broker never got.
-        agent_run = services.jobs_recover()
+        agent_run = jobs.jobs_recover()
         assert agent_run.data["enqueued"] == [f"test_run:{run.pk}"]
         wait_for(lambda: state_of(version) == "in_review", timeout=60, message="the version to reach in_review")
     assert TestRun.objects.get(pk=run.pk).status == "passed"
@@ -187,7 +187,7 @@ def test_killed_worker_on_last_attempt_is_marked_errored_by_the_recovery_agent(t
             os.killpg(process.pid, signal.SIGKILL)
 
     wait_for(
-        lambda: services.jobs_recover().data["errored"],
+        lambda: jobs.jobs_recover().data["errored"],
         timeout=30,
         interval=0.5,
         message="the recovery agent to find the dead worker's run",

@@ -10,9 +10,6 @@ class LifecycleConfig(AppConfig):
     def ready(self):
         from auditlog.registry import auditlog
 
-        from governance.registry.extensions import register_version_api_field, register_version_panel
-
-        from . import history, panels
         from .models import ApprovalPolicy
 
         # Policy changes are audited (who changed which number, when). No serialize_data: see
@@ -20,15 +17,6 @@ class LifecycleConfig(AppConfig):
         # trail as decision events of their own (governance.audit.receivers), with actor, policy
         # and annotation; an auditlog copy of each would only add a write to every decision.
         auditlog.register(ApprovalPolicy)
-
-        register_version_api_field("available_transitions", panels.api_available_transitions)
-        register_version_api_field("signoffs", panels.api_signoffs)
-        register_version_api_field("required_signoffs", panels.api_required_signoffs)
-        register_version_panel("lifecycle", "lifecycle/_version_panel.html", panels.version_panel_context, order=10)
-
-        history.register_history_source("transition", history.transition_entries)
-        history.register_history_source("annotation", history.annotation_entries)
-        history.register_history_source("signoff", history.signoff_entries)
         post_migrate.connect(_policies_after_migrate, sender=self, dispatch_uid="lifecycle.policies")
 
 

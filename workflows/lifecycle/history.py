@@ -1,19 +1,18 @@
 """A version's history: one list, oldest first, made from several sources.
 
-The lifecycle app gives transitions, annotations and sign-offs; other apps add their own kinds
-(the test suites' ``test_run``, the warm-up's ``warmup``) by registering a source in their
-``AppConfig.ready``, so this module never imports them::
-
-    register_history_source("test_run", lambda version: [HistoryEntry(...), ...])
-
-The API's history endpoint and the version page's timeline both read ``version_history``.
+The lifecycle app gives transitions, annotations and sign-offs; the test suites give their
+test runs and warm-ups. The sources are listed in ``governance/version_wiring.py``
+(``VERSION_HISTORY_SOURCES``). The API's history endpoint and the version page's timeline both
+read ``version_history``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
+
+from governance.version_wiring import version_history_sources
 
 from .models import SignOff
 
@@ -59,18 +58,10 @@ class HistoryEntry:
         }
 
 
-HistorySource = Callable[[Any], Iterable[HistoryEntry]]
-HISTORY_SOURCES: dict[str, HistorySource] = {}
-
-
-def register_history_source(kind: str, source: HistorySource) -> None:
-    HISTORY_SOURCES[kind] = source
-
-
 def version_history(version) -> list[HistoryEntry]:
     """Every entry of every source, oldest first (stable within a source)."""
     entries: list[HistoryEntry] = []
-    for source in HISTORY_SOURCES.values():
+    for source in version_history_sources():
         entries.extend(source(version))
     return sorted(entries, key=lambda entry: entry.at)
 

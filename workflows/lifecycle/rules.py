@@ -1,4 +1,8 @@
-"""Who may call which transition, and which need an annotation (API.md, "Lifecycle")."""
+"""Who may call which transition, which need an annotation, and what follows once one commits.
+
+The states and the transitions themselves are on the model version (governance.registry.models);
+this table adds the rules around them.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,9 @@ class Rule:
     agent_only: bool = False
     # Reached only through the sign-off service, never called by name.
     via_signoff: bool = False
+    # Run once the transition has committed, as f(version_id=..., record_id=...): dotted paths,
+    # imported when the transition runs (the apps they name are built on this one).
+    after_commit: tuple[str, ...] = ()
 
 
 def _person(user) -> bool:
@@ -53,15 +60,19 @@ def _nobody(user, model) -> bool:
     return False
 
 
+# A committed submit or rerun_tests queues a test run; a committed pass_tests queues the warm-up.
+QUEUE_TEST_RUN = "workflows.testsuites.runs.test_run_request"
+QUEUE_WARMUP = "workflows.testsuites.warmup.warmup_request"
+
 RULES: dict[str, Rule] = {
-    "submit": Rule(_owner_or_contributor, False, "Send the version to its test suite"),
-    "pass_tests": Rule(_agent, True, "Tests passed", agent_only=True),
+    "submit": Rule(_owner_or_contributor, False, "Send the version to its test suite", after_commit=(QUEUE_TEST_RUN,)),
+    "pass_tests": Rule(_agent, True, "Tests passed", agent_only=True, after_commit=(QUEUE_WARMUP,)),
     "fail_tests": Rule(_agent, True, "Tests failed", agent_only=True),
     "pass_warmup": Rule(_agent, True, "Warm-up passed", agent_only=True),
     "fail_warmup": Rule(_agent, True, "Warm-up failed", agent_only=True),
     "approve": Rule(_nobody, True, "Approved by the required sign-offs", via_signoff=True),
     "reject": Rule(_nobody, True, "Rejected by a reviewer", via_signoff=True),
-    "rerun_tests": Rule(_validator_reviewer, True, "Run the tests again"),
+    "rerun_tests": Rule(_validator_reviewer, True, "Run the tests again", after_commit=(QUEUE_TEST_RUN,)),
     "withdraw": Rule(_owner, True, "Withdraw the version"),
     "promote_to_challenger": Rule(_operator, True, "Promote to challenger (shadow scoring)"),
     "promote_to_champion": Rule(_operator, True, "Promote to champion"),

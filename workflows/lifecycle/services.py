@@ -15,13 +15,14 @@ entries the same way, beside the row they add.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from functools import partial
 
 from allauth.core import ratelimit
 from allauth.mfa.models import Authenticator
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django_fsm import can_proceed
 
 from governance.access import permissions
@@ -37,10 +38,6 @@ from .selectors import authorship_refusal, owner_ids
 
 logger = logging.getLogger(__name__)
 
-# Callables run after commit of a transition, by transition name: f(version_id=..., record_id=...).
-# Other apps register here (e.g. the test suites app starts a run after "submit").
-AFTER_COMMIT: dict[str, list[Callable[..., Any]]] = {}
-
 # Transitions that change which version is the model's champion. They lock the model row first,
 # so two of them on one model run one after the other (and always in the order model, version).
 CHAMPION_CHANGES = ("promote_to_champion", "rollback")
@@ -55,17 +52,6 @@ class SigningLocked(ActionError):
 
     status = 429
     code = "too_many_attempts"
-
-
-def on_transition_committed(*names: str):
-    """Register a function to run after a transition of one of these names commits."""
-
-    def register(func):
-        for name in names:
-            AFTER_COMMIT.setdefault(name, []).append(func)
-        return func
-
-    return register
 
 
 def actor_kind_of(actor) -> str:
@@ -177,11 +163,10 @@ def _transition_locked(locked: ModelVersion, *, name: str, actor, agent_name: st
     )
     if name == "submit":
         _authors_record(locked, submitter=actor)
+    # What follows each transition is declared with its rule (rules.py), run after commit.
     for record in records:
-        for func in AFTER_COMMIT.get(record.name, []):
-            transaction.on_commit(
-                lambda func=func, record=record: func(version_id=record.version_id, record_id=record.pk)
-            )
+        for path in RULES[record.name].after_commit:
+            transaction.on_commit(partial(import_string(path), version_id=record.version_id, record_id=record.pk))
 
 
 def _transition_record(

@@ -63,8 +63,7 @@ class LoadedModel:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         # No memory arena: a worker opens a session, scores once and drops it, and the arena's
-        # fresh chunks for each session cost more than plain allocations (warm-up scoring of
-        # 100,000 rows with two models: 27 ms with the arena, 14 ms without, in the bench).
+        # fresh chunks for each session cost more than plain allocations (bench/warmup_bench.md).
         options.enable_cpu_mem_arena = False
         try:
             self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
@@ -243,17 +242,17 @@ class DatasetError(Exception):
 def load_dataset(dataset) -> pd.DataFrame:
     """The dataset as ``pd.read_csv`` of its CSV gives it: from its typed copy when it has one.
 
-    The typed copy (made at upload, see governance/registry/columnar.py) is checked against the
+    The typed copy (made at upload, see governance/registry/typed_copy.py) is checked against the
     SHA-256 recorded on the dataset before it is parsed; a mismatch raises ``DatasetError``
     rather than quietly reading other data. A dataset without one (uploaded before typed copies
     existed, or data the copy cannot hold exactly) is read from its CSV. Writes nothing: the
     worker makes missing copies with ``typed_copy_backfill``.
     """
-    from governance.registry import columnar
+    from governance.registry import typed_copy
 
     if dataset.typed_sha256:
         try:
-            return columnar.load(
+            return typed_copy.load(
                 path=blob_path(dataset.typed_path),
                 sha256=dataset.typed_sha256,
                 csv_sha256=dataset.sha256,
@@ -263,7 +262,7 @@ def load_dataset(dataset) -> pd.DataFrame:
         except FileNotFoundError:
             # The CSV is the reviewed original and gives the same frame: read it, but say so.
             logger.warning("The typed copy %s of dataset %s is missing; reading its CSV.", dataset.typed_path, dataset.pk)
-        except columnar.TypedCopyError as exc:
+        except typed_copy.TypedCopyError as exc:
             raise DatasetError(
                 f"The typed copy of dataset '{dataset.name}' ({dataset.typed_path}) cannot be trusted: {exc}. "
                 "Nothing was scored on it; an admin should look into the dataset's storage."
@@ -276,7 +275,7 @@ def typed_copy_backfill(dataset, frame: pd.DataFrame | None = None) -> pd.DataFr
     """For a dataset uploaded before typed copies: make its copy from its CSV (or from ``frame``,
     its ``pd.read_csv`` already at hand), record it, and return the frame (None if it had one).
 
-    Race-safe: the file is published without replacing any (columnar.store) and the row is only
+    Race-safe: the file is published without replacing any (typed_copy.store) and the row is only
     updated while no copy is recorded. Any failure is logged: the CSV stays the way to read it.
     Call it from the worker's main thread (it writes the row), not from a check's thread.
     """
@@ -286,7 +285,7 @@ def typed_copy_backfill(dataset, frame: pd.DataFrame | None = None) -> pd.DataFr
 
     from governance.audit.context import current_agent
     from governance.audit.services import agent_event_record
-    from governance.registry import columnar
+    from governance.registry import typed_copy
     from governance.registry.models import Dataset
 
     if dataset.typed_sha256:
@@ -294,7 +293,7 @@ def typed_copy_backfill(dataset, frame: pd.DataFrame | None = None) -> pd.DataFr
     try:
         if frame is None:
             frame = pd.read_csv(blob_path(dataset.path))
-        typed = columnar.make(frame, csv_sha256=dataset.sha256, csv_size=dataset.size, media_root=settings.MEDIA_ROOT)
+        typed = typed_copy.make(frame, csv_sha256=dataset.sha256, csv_size=dataset.size, media_root=settings.MEDIA_ROOT)
         if typed is None:
             return frame
         with transaction.atomic():
@@ -318,11 +317,19 @@ def typed_copy_backfill(dataset, frame: pd.DataFrame | None = None) -> pd.DataFr
     return frame
 
 
-def timed_predict(model: LoadedModel, frame: pd.DataFrame) -> tuple[Predictions, float]:
-    """Predictions and the wall time they took, in milliseconds."""
-    start = time.perf_counter()
-    predictions = model.predict(frame)
-    return predictions, (time.perf_counter() - start) * 1000
+def production_inputs(model, *, limit: int) -> pd.DataFrame | None:
+    """The most recent rows the scoring gateway recorded for the model (not shadow scoring)."""
+    from .models import ScoringRecord
+
+    rows: list[dict] = []
+    records = ScoringRecord.objects.filter(model=model, shadow=False).order_by("-at", "-id").values_list("inputs", flat=True)
+    for inputs in records.iterator(chunk_size=200):
+        rows.extend(inputs if isinstance(inputs, list) else [inputs])
+        if len(rows) >= limit:
+            break
+    if not rows:
+        return None
+    return pd.DataFrame(rows[:limit])
 
 
 def latency_sample(model: LoadedModel, inputs, *, n: int, batch_rows: int, repeats: int) -> list[float]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 from django.db.models import Prefetch
 
 from governance.access import permissions
+from workflows.lifecycle.history import HistoryEntry
 
 from . import charts, checks
 from .models import (
     ACTIVE_STATUSES,
-    AgentRun,
     CheckResult,
     TestRun,
     TestSuiteConfig,
@@ -150,34 +150,25 @@ def version_panel_context(request, version) -> dict:
     }
 
 
-def history_entries(version) -> list[dict]:
-    """Test runs and warm-ups as history entries (kind test_run / warmup), for the version history."""
-    entries = []
-    for run in TestRun.objects.filter(version=version).prefetch_related("results").order_by("sequence"):
-        entries.append(
-            {
-                "kind": "test_run",
-                "from_state": None,
-                "to_state": None,
-                "actor": "test-runner",
-                "actor_kind": "agent",
-                "annotation": _run_summary(run),
-                "at": run.finished_at or run.started_at or run.queued_at,
-            }
-        )
-    for run in WarmupRun.objects.filter(version=version).order_by("id"):
-        entries.append(
-            {
-                "kind": "warmup",
-                "from_state": None,
-                "to_state": None,
-                "actor": "warmup-runner",
-                "actor_kind": "agent",
-                "annotation": _warmup_line(run),
-                "at": run.finished_at or run.started_at or run.queued_at,
-            }
-        )
-    return sorted(entries, key=lambda e: e["at"])
+def history_entries(version) -> list[HistoryEntry]:
+    """Test runs and warm-ups as entries of the version's history (kinds test_run and warmup)."""
+    runs = TestRun.objects.filter(version=version).prefetch_related("results").order_by("sequence")
+    warmups = WarmupRun.objects.filter(version=version).order_by("id")
+    entries = [_job_entry(run, "test_run", "test-runner", "test run", _run_summary(run)) for run in runs]
+    entries += [_job_entry(run, "warmup", "warmup-runner", "warm-up", _warmup_line(run)) for run in warmups]
+    return sorted(entries, key=lambda entry: entry.at)
+
+
+def _job_entry(job, kind: str, agent_name: str, title: str, annotation: str) -> HistoryEntry:
+    return HistoryEntry(
+        kind=kind,
+        at=job.finished_at or job.started_at or job.queued_at,
+        actor=None,
+        actor_kind="agent",
+        agent_name=agent_name,
+        annotation=annotation,
+        title=title,
+    )
 
 
 def _run_summary(run: TestRun) -> str:
@@ -197,10 +188,3 @@ def _warmup_line(run: WarmupRun) -> str:
     if run.status == "errored":
         return f"Warm-up errored: {run.error}."
     return f"Warm-up {run.status} on {run.rows} rows ({run.source})" + (f": {'; '.join(run.outcome_reasons)}." if run.outcome_reasons else ".")
-
-
-def agent_runs(*, agent_name: str = "", limit: int = 50) -> list[AgentRun]:
-    runs = AgentRun.objects.all()
-    if agent_name:
-        runs = runs.filter(agent_name=agent_name)
-    return list(runs[:limit])

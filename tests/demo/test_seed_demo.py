@@ -15,8 +15,8 @@ from governance.access import permissions
 from governance.access.models import ModelGrant, User
 from governance.audit.models import AuditEvent
 from governance.audit.verification import chain_verify
+from governance.demo.management.commands.seed_demo import DEMO_PASSWORD
 from governance.registry import selectors, services
-from governance.registry.management.commands.seed_demo import DEMO_PASSWORD
 from governance.registry.models import Dataset, MLModel, ModelVersion
 from workflows.lifecycle.models import SignOff, TransitionRecord
 from workflows.testsuites.models import TestRun

@@ -30,7 +30,8 @@ from governance.access.models import User
 from governance.access.roles import GlobalRole, ObjectRole
 from governance.access.services import grant_give
 from governance.errors import ActionError
-from governance.registry import sample_models, services
+from governance.demo import sample_models
+from governance.registry import services
 from governance.registry.models import (
     Dataset,
     MLModel,
