@@ -14,8 +14,6 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from governance.errors import ActionError
-from governance.registry.intake import IntakeError
-from governance.registry.services import RegistryError
 
 
 class Conflict(exceptions.APIException):
@@ -37,20 +35,13 @@ class Pagination(PageNumberPagination):
     max_page_size = 500
 
 
-def field_error(field: str | None, message: str, code: str, status_code: int = 400) -> Response:
-    body = {"detail": message, "code": code}
-    if field:
-        body[field] = [message]
-    return Response(body, status=status_code)
-
-
 def exception_handler(exc, context):
-    if isinstance(exc, IntakeError):
-        return field_error(exc.field, exc.message, exc.code, exc.status)
-    if isinstance(exc, RegistryError):
-        return field_error(exc.field, exc.message, exc.code)
+    """Every error of the API in the one format; a service's refusal with its own code and status."""
     if isinstance(exc, ActionError):
-        return field_error(exc.field, exc.message, exc.code, exc.status)
+        body = {"detail": exc.message, "code": exc.code}
+        if exc.field:
+            body[exc.field] = [exc.message]
+        return Response(body, status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

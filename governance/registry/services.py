@@ -18,6 +18,7 @@ from django.utils.text import slugify
 from governance.access import permissions
 from governance.access.roles import GlobalRole, ObjectRole
 from governance.access.services import grant_create
+from governance.errors import ActionError
 
 from . import columnar
 from .intake import IntakeError, inspect_artifact, inspect_dataset_csv, resolve_input_schema
@@ -27,14 +28,8 @@ from .storage import spooled_upload, store_blob
 logger = logging.getLogger(__name__)
 
 
-class RegistryError(ValueError):
+class RegistryError(ActionError):
     """Bad input to a registry write, with the form field it concerns."""
-
-    def __init__(self, message: str, *, field: str | None = None, code: str = "invalid"):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.code = code
 
 
 # Path segments of the portal's own pages under /models/, which a model's slug must not shadow.
