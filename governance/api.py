@@ -8,25 +8,12 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
 from django.views import defaults
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from governance.errors import ActionError
-
-
-class Conflict(exceptions.APIException):
-    """409: the transition or action is not allowed in the current state."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "This action is not allowed in the current state."
-    default_code = "conflict"
-
-
-class UnsupportedArtifact(exceptions.APIException):
-    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
-    default_code = "unsupported_format"
 
 
 class Pagination(PageNumberPagination):
