@@ -86,7 +86,7 @@ def page_not_found(request, exception=None):
     """404 for any URL: JSON ``{"detail","code"}`` under /api/, the portal's page elsewhere.
 
     Paths under /api/v1/ that match no endpoint (``versions/abc/``) never reach DRF, so
-    without this a client would get an HTML page instead of the error body API.md promises.
+    without this a client would get an HTML page instead of the API's error body.
     """
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)

@@ -1,4 +1,4 @@
-"""Framework hooks that feed the trail (see STYLE.md: signals for logins and audit hooks only).
+"""Framework hooks that feed the trail (signals for logins and audit hooks only, never to drive the workflow).
 
 - django-auditlog change entries become "change" events (old and new values, actor, cid);
 - transition records, annotations and sign-offs become decision events;

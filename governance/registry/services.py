@@ -112,7 +112,7 @@ def version_create_check(*, user, model: MLModel) -> None:
     """403 unless the user may upload versions of the model.
 
     The API calls it before it reads the form, so a caller without the grant hears 403 (not
-    a 400 about datasets they cannot see), as API.md's error table says.
+    a 400 about datasets they cannot see): authorisation is answered before validation.
     """
     if not permissions.can_contribute(user, model):
         raise PermissionDenied("You need the owner or contributor grant on this model to upload versions.")

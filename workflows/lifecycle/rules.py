@@ -1,4 +1,4 @@
-"""Who may call which transition, and which need an annotation (API.md, "Lifecycle")."""
+"""Who may call which transition, and which need an annotation."""
 
 from __future__ import annotations
 

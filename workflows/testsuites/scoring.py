@@ -63,8 +63,7 @@ class LoadedModel:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         # No memory arena: a worker opens a session, scores once and drops it, and the arena's
-        # fresh chunks for each session cost more than plain allocations (warm-up scoring of
-        # 100,000 rows with two models: 27 ms with the arena, 14 ms without, in the bench).
+        # fresh chunks for each session cost more than plain allocations (measured in bench/warmup_bench.md).
         options.enable_cpu_mem_arena = False
         try:
             self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])

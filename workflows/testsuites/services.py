@@ -471,7 +471,7 @@ def warmup_measure(version, *, log: Callable[[str], None]) -> dict:
     timings: dict[str, float] = {}
     start = time.perf_counter()
     # One after the other: with the typed copy the inputs take milliseconds, and loading the
-    # artifacts in a thread meanwhile (as when the CSV was parsed) only made the two wait on the GIL.
+    # artifacts in a thread meanwhile only makes the two wait on the GIL.
     new = scoring.load_version(version)
     champ = scoring.load_version(champion_version) if champion_version else None
     loaded = time.perf_counter()
