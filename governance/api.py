@@ -39,8 +39,8 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         fields = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
-        first = _first_message(fields)
-        body = {"detail": first or "Invalid input.", "code": _first_code(exc.get_codes()) or "invalid"}
+        first = _first(fields, name_fields=True)
+        body = {"detail": first or "Invalid input.", "code": _first(exc.get_codes()) or "invalid"}
         body.update(fields)
         response.data = body
         return response
@@ -50,35 +50,23 @@ def exception_handler(exc, context):
     return response
 
 
-def _first_message(errors) -> str:
+def _first(errors, *, name_fields: bool = False) -> str:
+    """The first message (or code) in DRF's nested error dicts and lists, "" if there is none.
+
+    With ``name_fields``, it is prefixed with the field it belongs to ("risk_tier: ...").
+    """
     if isinstance(errors, dict):
         for key, value in errors.items():
-            message = _first_message(value)
-            if message:
-                return message if key == "non_field_errors" else f"{key}: {message}"
+            first = _first(value, name_fields=name_fields)
+            if first:
+                return f"{key}: {first}" if name_fields and key != "non_field_errors" else first
     elif isinstance(errors, list):
         for value in errors:
-            message = _first_message(value)
-            if message:
-                return message
+            first = _first(value, name_fields=name_fields)
+            if first:
+                return first
     elif errors:
         return str(errors)
-    return ""
-
-
-def _first_code(codes) -> str:
-    if isinstance(codes, dict):
-        for value in codes.values():
-            code = _first_code(value)
-            if code:
-                return code
-    elif isinstance(codes, list):
-        for value in codes:
-            code = _first_code(value)
-            if code:
-                return code
-    elif codes:
-        return str(codes)
     return ""
 
 
