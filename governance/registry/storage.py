@@ -6,11 +6,12 @@ of the same bytes finds it already there and leaves it alone.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from django.conf import settings
@@ -19,6 +20,8 @@ from django.core.files.uploadedfile import UploadedFile
 from .intake import IntakeError
 
 CHUNK = 1024 * 1024
+#: what os.link raises on a file system that has no hard links
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
 
 
 def blob_path(relative: str) -> Path:
@@ -63,6 +66,9 @@ def write_once(target: Path, content: Path | bytes) -> None:
     The bytes go to a temporary file beside the target, which is made read-only and then linked
     to the target's name: readers never see a half-written file, and ``os.link`` never replaces
     a file already there, so concurrent writers cannot swap the file under a recorded digest.
+    On a file system without hard links (some object-store mounts) the file is renamed into
+    place instead, still atomically: a blob's name is its own digest, and a typed copy's digest
+    is checked on every read.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
@@ -80,8 +86,13 @@ def write_once(target: Path, content: Path | bytes) -> None:
             os.link(tmp_name, target)
         except FileExistsError:
             pass
+        except OSError as exc:
+            if exc.errno not in _NO_HARD_LINKS:
+                raise
+            os.replace(tmp_name, target)
     finally:
-        os.unlink(tmp_name)
+        with suppress(FileNotFoundError):
+            os.unlink(tmp_name)
 
 
 def store_blob(source: Path, *, kind: str, sha256: str, suffix: str) -> str:

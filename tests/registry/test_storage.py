@@ -22,3 +22,17 @@ def test_write_once_copies_a_file(tmp_path):
     target = tmp_path / "datasets" / "x.csv"
     write_once(target, source)
     assert target.read_bytes() == b"a,b\n1,2\n"
+
+
+def test_write_once_renames_into_place_where_the_file_system_has_no_hard_links(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    target = tmp_path / "typed" / "x.npys"
+    write_once(target, b"typed")
+    assert target.read_bytes() == b"typed"
+    assert [p.name for p in target.parent.iterdir()] == ["x.npys"]
