@@ -8,27 +8,12 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
 from django.views import defaults
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from governance.errors import ActionError
-from governance.registry.intake import IntakeError
-from governance.registry.services import RegistryError
-
-
-class Conflict(exceptions.APIException):
-    """409: the transition or action is not allowed in the current state."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "This action is not allowed in the current state."
-    default_code = "conflict"
-
-
-class UnsupportedArtifact(exceptions.APIException):
-    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
-    default_code = "unsupported_format"
 
 
 class Pagination(PageNumberPagination):
@@ -37,20 +22,13 @@ class Pagination(PageNumberPagination):
     max_page_size = 500
 
 
-def field_error(field: str | None, message: str, code: str, status_code: int = 400) -> Response:
-    body = {"detail": message, "code": code}
-    if field:
-        body[field] = [message]
-    return Response(body, status=status_code)
-
-
 def exception_handler(exc, context):
-    if isinstance(exc, IntakeError):
-        return field_error(exc.field, exc.message, exc.code, exc.status)
-    if isinstance(exc, RegistryError):
-        return field_error(exc.field, exc.message, exc.code)
+    """Every error of the API in the one format; a service's refusal with its own code and status."""
     if isinstance(exc, ActionError):
-        return field_error(exc.field, exc.message, exc.code, exc.status)
+        body = {"detail": exc.message, "code": exc.code}
+        if exc.field:
+            body[exc.field] = [exc.message]
+        return Response(body, status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
@@ -61,8 +39,8 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         fields = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
-        first = _first_message(fields)
-        body = {"detail": first or "Invalid input.", "code": _first_code(exc.get_codes()) or "invalid"}
+        first = _first(fields, name_fields=True)
+        body = {"detail": first or "Invalid input.", "code": _first(exc.get_codes()) or "invalid"}
         body.update(fields)
         response.data = body
         return response
@@ -72,35 +50,23 @@ def exception_handler(exc, context):
     return response
 
 
-def _first_message(errors) -> str:
+def _first(errors, *, name_fields: bool = False) -> str:
+    """The first message (or code) in DRF's nested error dicts and lists, "" if there is none.
+
+    With ``name_fields``, it is prefixed with the field it belongs to ("risk_tier: ...").
+    """
     if isinstance(errors, dict):
         for key, value in errors.items():
-            message = _first_message(value)
-            if message:
-                return message if key == "non_field_errors" else f"{key}: {message}"
+            first = _first(value, name_fields=name_fields)
+            if first:
+                return f"{key}: {first}" if name_fields and key != "non_field_errors" else first
     elif isinstance(errors, list):
         for value in errors:
-            message = _first_message(value)
-            if message:
-                return message
+            first = _first(value, name_fields=name_fields)
+            if first:
+                return first
     elif errors:
         return str(errors)
-    return ""
-
-
-def _first_code(codes) -> str:
-    if isinstance(codes, dict):
-        for value in codes.values():
-            code = _first_code(value)
-            if code:
-                return code
-    elif isinstance(codes, list):
-        for value in codes:
-            code = _first_code(value)
-            if code:
-                return code
-    elif codes:
-        return str(codes)
     return ""
 
 
@@ -108,7 +74,7 @@ def page_not_found(request, exception=None):
     """404 for any URL: JSON ``{"detail","code"}`` under /api/, the portal's page elsewhere.
 
     Paths under /api/v1/ that match no endpoint (``versions/abc/``) never reach DRF, so
-    without this a client would get an HTML page instead of the error body API.md promises.
+    without this a client would get an HTML page instead of the API's error body.
     """
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)

@@ -1,6 +1,6 @@
 """Settings for the governance portal.
 
-Everything comes from environment variables (see "Operating the portal" in API.md) with safe
+Everything comes from environment variables (listed in the README's "Configuration") with safe
 defaults for a laptop: SQLite in the project folder, a local Redis, mail to the console.
 ``DJANGO_ENV=production`` switches on the strict values.
 """
@@ -242,7 +242,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# A task whose worker died is handed back after this many seconds (see LIBRARIES.md).
+# A task whose worker died is handed back after this many seconds: more than the longest task.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "300")),
     # Look for such tasks every 30 s (kombu's default is 10 s x a throttle of 10).

@@ -1,4 +1,4 @@
-"""The public API v1 checked against /work/shared/API.md, section by section.
+"""The public API v1 checked against its contract, section by section.
 
 Every test calls the endpoints the way an outside client would (DRF's APIClient, Bearer tokens or
 a browser session) and checks what the contract writes: paths, methods, status codes, field names,

@@ -1,4 +1,4 @@
-"""API v1 for people and per-model grants (API.md, "Users and roles" and "Models").
+"""API v1 for people and per-model grants.
 
 Who may call what:
 - ``POST /users/`` and ``POST /users/{username}/deactivate/``: admins only (403 for others).

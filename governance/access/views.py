@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from governance.errors import ActionError
+from governance.errors import ActionError, show_refusal
 from governance.registry import selectors as registry_selectors
 
 from . import permissions, selectors, services
@@ -25,6 +25,7 @@ def _managed_model(request, slug):
 def model_sharing(request, slug):
     model = _managed_model(request, slug)
     form = GrantForm(request.POST or None)
+    status = 400 if form.errors else 200
     if request.method == "POST" and form.is_valid():
         try:
             grant, created = services.grant_give(
@@ -35,7 +36,7 @@ def model_sharing(request, slug):
                 group=form.cleaned_data.get("group"),
             )
         except ActionError as exc:
-            form.add_error(None, exc.message)
+            status = show_refusal(form, exc)
         else:
             if created:
                 messages.success(request, f"{grant.grantee_name} is now {grant.role} of {model.name}.")
@@ -43,7 +44,7 @@ def model_sharing(request, slug):
                 messages.info(request, f"{grant.grantee_name} already was {grant.role} of {model.name}.")
             return redirect("access:model_sharing", slug=model.slug)
     context = {"model": model, "grants": selectors.grants_of(model=model), "form": form}
-    return render(request, "access/model_sharing.html", context, status=400 if form.errors else 200)
+    return render(request, "access/model_sharing.html", context, status=status)
 
 
 @login_required
@@ -64,6 +65,7 @@ def grant_remove(request, slug, pk):
 def token_list(request):
     form = TokenForm(request.POST or None)
     secret = None
+    status = 400 if form.errors else 200
     if request.method == "POST" and form.is_valid():
         try:
             _, secret = services.token_create(
@@ -71,12 +73,12 @@ def token_list(request):
                 user=request.user, label=form.cleaned_data["label"], expires_at=form.expires_at
             )
         except ActionError as exc:
-            form.add_error(None, exc.message)
+            status = show_refusal(form, exc)
         else:
             # The secret is shown in this response only: it is stored nowhere, not even in a message.
             form = TokenForm()
     context = {"tokens": selectors.tokens_of(user=request.user), "form": form, "secret": secret}
-    return render(request, "access/token_list.html", context, status=400 if form.errors else 200)
+    return render(request, "access/token_list.html", context, status=status)
 
 
 @login_required

@@ -1,4 +1,4 @@
-"""API v1 of the audit trail (see API.md): events and chain verification, auditors and admins."""
+"""API v1 of the audit trail: events and chain verification, auditors and admins."""
 
 from __future__ import annotations
 

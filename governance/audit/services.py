@@ -26,6 +26,8 @@ try:
 except ImportError:  # pragma: no cover - only PostgreSQL installations need it
     psycopg = None
 
+from governance.errors import ActionConflict
+
 from .context import correlation_id_get, current_agent, current_request
 from .models import GENESIS_HASH, HASHED_FIELDS, ActorKind, AuditEvent, ChainHead, EventKind
 
@@ -408,8 +410,10 @@ def agent_event_record(
 # --- Retention ----------------------------------------------------------------------------------
 
 
-class PurgeRefused(Exception):
-    pass
+class PurgeRefused(ActionConflict):
+    """The retention rules keep the entries asked for."""
+
+    code = "purge_refused"
 
 
 def audit_purge(*, before: datetime, dry_run: bool = False, reason: str = "", actor=None) -> dict:

@@ -1,4 +1,4 @@
-"""API v1 endpoints of the registry: models, datasets and versions (see API.md)."""
+"""API v1 endpoints of the registry: models, datasets and versions."""
 
 from rest_framework import status
 from rest_framework.response import Response

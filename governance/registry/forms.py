@@ -7,7 +7,7 @@ from django.utils.text import slugify
 
 from . import selectors
 from .models import Dataset, RiskTier, Task
-from .services import RegistryError, parse_code_ref
+from .services import RESERVED_SLUGS, RegistryError, parse_code_ref
 
 
 class ModelCreateForm(forms.Form):
@@ -24,13 +24,10 @@ class ModelCreateForm(forms.Form):
     )
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
 
-    # "models/new/" is the address of this form, so no model may live there.
-    RESERVED_SLUGS = {"new"}
-
     def clean(self):
         cleaned = super().clean()
         slug = cleaned.get("slug") or slugify(cleaned.get("name", ""))
-        if slug in self.RESERVED_SLUGS:
+        if slug in RESERVED_SLUGS:
             self.add_error("slug", f"The address '{slug}' is reserved; choose another slug.")
         return cleaned
 

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field as dc_field
 from pathlib import Path
 from typing import Any, Iterable
 
+from governance.errors import ActionError
+
 __all__ = [
     "ACCEPTED_FORMATS_MESSAGE",
     "ACCEPTED_EXTENSIONS",
@@ -66,7 +68,7 @@ _SNIFF_BYTES = 64 * 1024
 _MAX_ZIP_EXPANSION = 10
 
 
-class IntakeError(Exception):
+class IntakeError(ActionError):
     """A submitted file or field is refused.
 
     ``status`` is 400 (bad content), 413 (too large) or 415 (unsupported

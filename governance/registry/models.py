@@ -226,7 +226,7 @@ class ModelVersion(models.Model):
     def feature_names(self) -> list[str]:
         return [feature["name"] for feature in self.input_schema]
 
-    # --- The lifecycle graph (API.md, "Lifecycle") -------------------------------------------
+    # --- The lifecycle graph -----------------------------------------------------------------
     @transition(field=state, source=S.DRAFT, target=S.TESTING)
     def submit(self):
         """Owner or contributor sends the version to its test suite."""

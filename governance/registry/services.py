@@ -18,6 +18,7 @@ from django.utils.text import slugify
 from governance.access import permissions
 from governance.access.roles import GlobalRole
 from governance.access.services import grant_first_owner
+from governance.errors import ActionError
 
 from . import typed_copy
 from .intake import IntakeError, inspect_artifact, inspect_dataset_csv, resolve_input_schema
@@ -27,14 +28,8 @@ from .storage import spooled_upload, store_blob
 logger = logging.getLogger(__name__)
 
 
-class RegistryError(ValueError):
+class RegistryError(ActionError):
     """Bad input to a registry write, with the form field it concerns."""
-
-    def __init__(self, message: str, *, field: str | None = None, code: str = "invalid"):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.code = code
 
 
 # Path segments of the portal's own pages under /models/, which a model's slug must not shadow.
@@ -117,7 +112,7 @@ def version_create_check(*, user, model: MLModel) -> None:
     """403 unless the user may upload versions of the model.
 
     The API calls it before it reads the form, so a caller without the grant hears 403 (not
-    a 400 about datasets they cannot see), as API.md's error table says.
+    a 400 about datasets they cannot see): authorisation is answered before validation.
     """
     if not permissions.can_contribute(user, model):
         raise PermissionDenied("You need the owner or contributor grant on this model to upload versions.")

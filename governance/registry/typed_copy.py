@@ -44,11 +44,12 @@ import io
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .storage import write_once
 
 logger = logging.getLogger(__name__)
 
@@ -238,19 +239,7 @@ def store(data: bytes, *, csv_sha256: str, media_root: Path) -> tuple[str, str] 
     digest = hashlib.sha256(data).hexdigest()
     relative = typed_copy_relative(csv_sha256)
     target = Path(media_root) / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.exists():
-        fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.chmod(tmp_name, 0o444)
-            try:
-                os.link(tmp_name, target)  # atomic, and never replaces a file already there
-            except FileExistsError:
-                pass
-        finally:
-            os.unlink(tmp_name)
+    write_once(target, data)
     existing = hashlib.sha256(target.read_bytes()).hexdigest()
     if existing != digest:
         logger.warning("A different typed copy already exists at %s; the dataset keeps reading its CSV.", relative)

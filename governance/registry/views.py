@@ -19,21 +19,15 @@ from django.views.decorators.http import require_http_methods
 
 from governance.access import permissions
 from governance.audit.services import access_record
+from governance.errors import ActionError, show_refusal
 
 from . import selectors, services
 from .forms import DatasetUploadForm, ModelCreateForm, VersionUploadForm
-from .intake import IntakeError
 from .models import RiskTier, VersionState
 from .storage import blob_path
 
 MODELS_PER_PAGE = 20
 DATASETS_PER_PAGE = 25
-
-
-def _show_refusal(form, error: IntakeError | services.RegistryError) -> None:
-    """Put a service's refusal next to the field it concerns (or above the form)."""
-    field = error.field if error.field in form.fields else None
-    form.add_error(field, error.message)
 
 
 def _safe_next(request: HttpRequest) -> str:
@@ -77,15 +71,15 @@ def model_create(request: HttpRequest) -> HttpResponse:
     if not services.can_create_models(request.user):
         raise PermissionDenied("Only data scientists and admins register models.")
     form = ModelCreateForm(request.POST if request.method == "POST" else None)
+    status = 400 if form.errors else 200
     if request.method == "POST" and form.is_valid():
         try:
             model = services.model_create(user=request.user, **form.cleaned_data)
-        except services.RegistryError as error:
-            _show_refusal(form, error)
+        except ActionError as error:
+            status = show_refusal(form, error)
         else:
             messages.success(request, f"Model “{model.name}” registered. You are its owner.")
             return redirect(model)
-    status = 400 if form.errors else 200
     return render(request, "registry/model_form.html", {"form": form}, status=status)
 
 
@@ -130,9 +124,8 @@ def version_create(request: HttpRequest, slug: str) -> HttpResponse:
                     code_commit=commit,
                     note=form.cleaned_data["note"],
                 )
-            except (IntakeError, services.RegistryError) as error:
-                _show_refusal(form, error)
-                status = getattr(error, "status", 400)
+            except ActionError as error:
+                status = show_refusal(form, error)
             else:
                 messages.success(request, f"Version {version.number} uploaded as a draft.")
                 return redirect(version)
@@ -196,9 +189,8 @@ def dataset_create(request: HttpRequest) -> HttpResponse:
                     upload=form.cleaned_data["file"],
                     target=form.cleaned_data["target"],
                 )
-            except IntakeError as error:
-                _show_refusal(form, error)
-                status = error.status
+            except ActionError as error:
+                status = show_refusal(form, error)
             else:
                 messages.success(request, f"Dataset “{dataset.name}” stored: {dataset.rows:,} rows.")
                 return redirect(_safe_next(request) or dataset.get_absolute_url())

@@ -19,7 +19,7 @@ EDGES = sorted(
 
 
 def test_the_graph_has_the_edges_of_the_contract():
-    # API.md's lifecycle table, edge by edge: a change to the graph must change this test.
+    # The contract's lifecycle table, edge by edge: a change to the graph must change this test.
     withdrawable = ["draft", "testing", "tests_failed", "warming_up", "warmup_failed", "in_review"]
     expected = {
         ("draft", "submit", "testing"),

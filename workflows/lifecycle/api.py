@@ -1,4 +1,4 @@
-"""API v1 endpoints of the lifecycle (API.md, "Model versions" and "Lifecycle").
+"""API v1 endpoints of the lifecycle: model versions, transitions, sign-offs and annotations.
 
 Transitions by name take the people's transitions of the lifecycle table. Names that exist but
 are not called by name answer 403: ``approve``/``reject`` (code ``signoff_required``: sign via

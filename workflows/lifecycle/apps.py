@@ -12,8 +12,8 @@ class LifecycleConfig(AppConfig):
 
         from .models import ApprovalPolicy
 
-        # Policy changes are audited (who changed which number, when). No serialize_data: see
-        # LIBRARIES.md. The history rows (transitions, annotations, sign-offs) are in the audit
+        # Policy changes are audited (who changed which number, when), field by field. The
+        # history rows (transitions, annotations, sign-offs) are in the audit
         # trail as decision events of their own (governance.audit.receivers), with actor, policy
         # and annotation; an auditlog copy of each would only add a write to every decision.
         auditlog.register(ApprovalPolicy)

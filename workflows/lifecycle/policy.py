@@ -1,7 +1,7 @@
 """Approval policy: how many approvals each risk tier needs.
 
 Admins change the numbers in the Django admin (``ApprovalPolicy``, audited by auditlog); a tier
-without a row falls back to the defaults of API.md (low 1, medium 1, high 2, critical 3).
+without a row falls back to the defaults (low 1, medium 1, high 2, critical 3).
 """
 
 from __future__ import annotations

@@ -448,7 +448,7 @@ def _signoff_event(signoff: SignOff) -> None:
 def _check_signing_credentials(*, signer, password: str, otp: str, request: HttpRequest | None) -> bool:
     """Check the password, and the one-time code where the signer has MFA, every time.
 
-    allauth's re-authentication window is not a signature (LIBRARIES.md): this runs for each
+    allauth's re-authentication window is not a signature (it spans many actions): this runs for each
     signature. Failures record nothing and count towards a rate limit. Returns whether a
     one-time code was checked.
     """

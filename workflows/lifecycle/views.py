@@ -11,7 +11,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from governance.errors import ActionError
+from governance.errors import ActionError, show_refusal
 from governance.registry import selectors as registry_selectors
 
 from . import policy, selectors, services
@@ -42,8 +42,7 @@ def version_transition(request, slug, number):
                     version=version, name=name, actor=request.user, annotation=form.cleaned_data["annotation"]
                 )
             except ActionError as exc:
-                form.add_error("annotation" if exc.field == "annotation" else None, exc.message)
-                status = exc.status
+                status = show_refusal(form, exc)
             else:
                 messages.success(request, f"{RULES[name].description}: done.")
                 return redirect(version.get_absolute_url())
@@ -74,8 +73,7 @@ def version_annotate(request, slug, number):
         try:
             services.annotation_add(version=version, author=request.user, text=form.cleaned_data["text"])
         except ActionError as exc:
-            form.add_error("text" if exc.field == "text" else None, exc.message)
-            status = exc.status
+            status = show_refusal(form, exc)
         else:
             messages.success(request, "Your note was added.")
             return redirect(version.get_absolute_url())
@@ -116,9 +114,7 @@ def version_sign(request, slug, number):
                     artifact_sha256=form.cleaned_data["artifact_sha256"],
                 )
             except ActionError as exc:
-                field = SIGNOFF_ERROR_FIELDS.get(exc.code)
-                form.add_error(field if field in form.fields else None, exc.message)
-                status = exc.status
+                status = show_refusal(form, exc, field=SIGNOFF_ERROR_FIELDS.get(exc.code))
             else:
                 messages.success(request, f"You signed: {signoff.meaning}.")
                 return redirect(version.get_absolute_url())

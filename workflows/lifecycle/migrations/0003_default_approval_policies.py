@@ -1,4 +1,4 @@
-"""The approval numbers of API.md (low 1, medium 1, high 2, critical 3), which admins may change."""
+"""The default approval numbers (low 1, medium 1, high 2, critical 3), which admins may change."""
 
 from django.db import migrations
 
