@@ -91,7 +91,7 @@ class ModelGrant(models.Model):
     """An object role on one model for a user or a group.
 
     The grant is the record people manage; the guardian object permissions it implies are kept
-    in step by ``services.grant_create`` / ``grant_revoke``.
+    in step by ``services.grant_give`` / ``grant_revoke``.
     """
 
     model = models.ForeignKey("registry.MLModel", on_delete=models.CASCADE, related_name="grants")
