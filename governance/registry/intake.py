@@ -14,7 +14,13 @@ Nothing in this module ever unpickles or runs submitted code:
 * ONNX files are parsed as protobuf, validated with ``onnx.checker`` and
   opened by onnxruntime (CPU provider only) to read their signature; models
   that reference external data files are refused, so that no path inside a
-  submitted file is ever opened.
+  submitted file is ever opened;
+* an ONNX model is measured before onnxruntime sees it: the tensors it
+  declares, and those its nodes would make from constants (ONNX shape
+  inference, which computes shapes and never data), must each stay within
+  ``max_tensor_elements``; onnxruntime then opens it with every graph
+  optimisation off, because constant folding would allocate those tensors
+  in the web process (a 190-byte ``ConstantOfShape`` asked for gigabytes).
 
 The functions take explicit arguments (no Django settings) and raise
 :class:`IntakeError`, which carries an HTTP status, a machine code and the
@@ -64,6 +70,11 @@ _CHUNK = 1024 * 1024
 _SNIFF_BYTES = 64 * 1024
 #: a skops archive may not expand to more than this many times the size limit
 _MAX_ZIP_EXPANSION = 10
+#: default cap on the elements of one tensor of an ONNX model (64 MiB of float32)
+DEFAULT_MAX_TENSOR_ELEMENTS = 1 << 24
+#: initializer data larger than this is set aside during shape inference, which copies the
+#: model several times over; shape inference needs the values of small shape tensors only
+_INFERENCE_STRIP_BYTES = 1024 * 1024
 
 
 class IntakeError(Exception):
@@ -381,12 +392,20 @@ def _sniff(path: Path, head: bytes, field: str) -> str:
 # --------------------------------------------------------------------------
 
 
-def inspect_artifact(path: str | Path, filename: str, *, max_bytes: int, field: str = "artifact") -> ArtifactInfo:
+def inspect_artifact(
+    path: str | Path,
+    filename: str,
+    *,
+    max_bytes: int,
+    max_tensor_elements: int = DEFAULT_MAX_TENSOR_ELEMENTS,
+    field: str = "artifact",
+) -> ArtifactInfo:
     """Identify, validate and describe an uploaded model artifact.
 
     Raises :class:`IntakeError` with codes ``empty_file`` (400),
     ``too_large`` (413), ``unsupported_format`` (415), ``corrupt_artifact``
-    (400) or ``untrusted_types`` (400).
+    (400), ``tensor_too_large`` (400, an ONNX tensor past
+    ``max_tensor_elements``) or ``untrusted_types`` (400).
     """
     path = Path(path)
     size = _check_size(path, max_bytes, field, "artifact")
@@ -423,7 +442,7 @@ def inspect_artifact(path: str | Path, filename: str, *, max_bytes: int, field: 
 
     if detected == "onnx":
         data, digest = _read_hashed(path, size)
-        return _inspect_onnx(data, digest, size, field)
+        return _inspect_onnx(data, digest, size, field, max_tensor_elements)
     digest = sha256_file(path)
     return _inspect_skops(path, digest, size, max_bytes, field)
 
@@ -437,7 +456,7 @@ def _shape(shape: Any) -> list:
     return [d if isinstance(d, (int, str)) or d is None else str(d) for d in shape]
 
 
-def _inspect_onnx(data: bytes, digest: str, size: int, field: str) -> ArtifactInfo:
+def _inspect_onnx(data: bytes, digest: str, size: int, field: str, max_elements: int) -> ArtifactInfo:
     import onnx
 
     try:
@@ -456,15 +475,21 @@ def _inspect_onnx(data: bytes, digest: str, size: int, field: str) -> ArtifactIn
                 "self-contained .onnx file.",
                 field,
             )
+    _check_onnx_declared_tensors(model, max_elements, field)
     try:
         onnx.checker.check_model(model)
     except Exception as exc:
         msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise _corrupt(f"The ONNX model is not valid: {msg}", field) from exc
+    _check_onnx_inferred_shapes(model, max_elements, field)
 
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    # No constant folding or any other rewrite: with them onnxruntime computes constant
+    # subgraphs while it loads, so a tiny file can make it allocate without bound. Loading
+    # unoptimised only reads the initializers, which are in the (size-checked) file.
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     opts.log_severity_level = 3
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
@@ -502,6 +527,133 @@ def _inspect_onnx(data: bytes, digest: str, size: int, field: str) -> ArtifactIn
         model_class=model_class[:255],
         untrusted_types=[],
     )
+
+
+def _elements(dims: Iterable[int]) -> int:
+    count = 1
+    for d in dims:
+        count *= max(int(d), 0)
+    return count
+
+
+def _dims_text(dims: Iterable) -> str:
+    return " × ".join(str(d) for d in dims) or "a scalar"
+
+
+def _too_large_tensor(what: str, dims: list, limit: int, field: str) -> IntakeError:
+    return IntakeError(
+        f"In the ONNX model, {what} of shape {_dims_text(dims)} = {_elements(dims):,} elements, over the "
+        f"limit of {limit:,} elements per tensor. Models that declare or build tensors this large "
+        "are refused at upload.",
+        code="tensor_too_large",
+        status=400,
+        field=field,
+        details={"limit": limit, "shape": [int(d) for d in dims]},
+    )
+
+
+def _stored_elements(tensor: Any) -> int:
+    """How many values a TensorProto actually carries (raw bytes count one per byte: a bound)."""
+    if tensor.raw_data:
+        return len(tensor.raw_data)
+    return max(
+        len(tensor.float_data), len(tensor.int32_data), len(tensor.string_data),
+        len(tensor.int64_data), len(tensor.double_data), len(tensor.uint64_data),
+    )
+
+
+def _graphs(graph: Any) -> Iterable[Any]:
+    """A graph and every subgraph in its nodes' attributes (If/Loop/Scan bodies)."""
+    yield graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                yield from _graphs(attr.g)
+            for sub in attr.graphs:
+                yield from _graphs(sub)
+
+
+def _node_name(node: Any) -> str:
+    return f"{node.name!r} ({node.op_type})" if node.name else f"of type {node.op_type}"
+
+
+def _check_onnx_declared_tensors(model: Any, limit: int, field: str) -> None:
+    """Refuse a tensor of more than ``limit`` elements whose values are not in the file.
+
+    Two places a tensor's size is declared without its data being paid for in the upload: a
+    tensor whose dims promise more values than it stores (an initializer, a ``Constant``'s or
+    ``ConstantOfShape``'s value), and a sparse tensor (runtimes make it dense). Tensors that
+    do store their values are bounded by the artifact size limit and not held to this one.
+    Runs before ``onnx.checker`` so that the refusal names the tensor and the limit.
+    """
+    from onnx.external_data_helper import _get_all_tensors
+
+    for graph in _graphs(model.graph):
+        for sparse in graph.sparse_initializer:
+            if _elements(sparse.dims) > limit:
+                what = f"the sparse initializer {sparse.values.name!r} is a tensor"
+                raise _too_large_tensor(what, list(sparse.dims), limit, field)
+        for node in graph.node:
+            for attr in node.attribute:
+                sparses = ([attr.sparse_tensor] if attr.HasField("sparse_tensor") else []) + list(attr.sparse_tensors)
+                for sparse in sparses:
+                    if _elements(sparse.dims) > limit:
+                        what = f"node {_node_name(node)} holds a sparse tensor"
+                        raise _too_large_tensor(what, list(sparse.dims), limit, field)
+                tensors = ([attr.t] if attr.HasField("t") else []) + list(attr.tensors)
+                for tensor in tensors:
+                    declared = _elements(tensor.dims)
+                    if declared > limit and declared > 2 * _stored_elements(tensor):
+                        what = f"node {_node_name(node)} declares a constant"
+                        raise _too_large_tensor(what, list(tensor.dims), limit, field)
+    for tensor in _get_all_tensors(model):
+        declared = _elements(tensor.dims)
+        # Twice what is stored: packed 4-bit types hold two values a byte.
+        if declared > limit and declared > 2 * _stored_elements(tensor):
+            raise _too_large_tensor(f"the tensor {tensor.name!r} is declared", list(tensor.dims), limit, field)
+
+
+def _check_onnx_inferred_shapes(model: Any, limit: int, field: str) -> None:
+    """Refuse a model whose nodes would make a tensor of more than ``limit`` elements.
+
+    ONNX shape inference works the shapes of the values out from the constant inputs
+    (``ConstantOfShape`` of a constant shape, ``Expand``, ``Tile``, ``Range``...) without
+    computing any data. A shape known only at run time (from the input's values) is not
+    caught here; loading without constant folding keeps intake safe from those.
+    """
+    import onnx
+    from onnx.external_data_helper import _get_all_tensors
+
+    # Shape inference copies the model a few times: set large initializer data aside meanwhile.
+    stripped = []
+    for tensor in _get_all_tensors(model):
+        if len(tensor.raw_data) > _INFERENCE_STRIP_BYTES:
+            stripped.append((tensor, tensor.raw_data))
+            tensor.ClearField("raw_data")
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise _corrupt(f"The shapes of the ONNX model's tensors cannot be worked out: {msg}", field) from exc
+    finally:
+        for tensor, raw in stripped:
+            tensor.raw_data = raw
+
+    for graph in _graphs(inferred.graph):
+        made_by = {out: node for node in graph.node for out in node.output}
+        for value in (*graph.input, *graph.output, *graph.value_info):
+            if not value.type.HasField("tensor_type") or not value.type.tensor_type.HasField("shape"):
+                continue
+            # Symbolic dimensions (a batch size) are not known until run time: counted as 1.
+            dims = [d.dim_value if d.HasField("dim_value") else 1 for d in value.type.tensor_type.shape.dim]
+            if _elements(dims) > limit:
+                node = made_by.get(value.name)
+                what = (
+                    f"node {_node_name(node)} would make a tensor {value.name!r}"
+                    if node is not None
+                    else f"the graph declares a tensor {value.name!r}"
+                )
+                raise _too_large_tensor(what, dims, limit, field)
 
 
 def _is_one_feature(shape: list) -> bool:

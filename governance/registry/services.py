@@ -140,7 +140,12 @@ def version_create(
     _check_datasets(training_dataset, validation_dataset)
     limit = settings.GOVERNANCE_MAX_ARTIFACT_BYTES
     with spooled_upload(artifact, max_bytes=limit, field="artifact") as tmp:
-        info = inspect_artifact(tmp, artifact.name or "", max_bytes=limit)
+        info = inspect_artifact(
+            tmp,
+            artifact.name or "",
+            max_bytes=limit,
+            max_tensor_elements=settings.GOVERNANCE_MAX_ONNX_TENSOR_ELEMENTS,
+        )
         schema = resolve_input_schema(info, training_dataset.columns, training_dataset.target or None)
         path = store_blob(tmp, kind="artifacts", sha256=info.sha256, suffix=f".{info.format}")
     with transaction.atomic():

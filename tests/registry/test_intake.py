@@ -519,3 +519,87 @@ def test_csv_100k_rows_is_fast(tmp_path):
     assert [c["type"] for c in info.columns] == ["float", "float", "float", "string", "integer"]
     assert info.sha256 == hashlib.sha256(data).hexdigest()
     assert elapsed < 3.0
+
+
+# --------------------------------------------------------------------------
+# memory bombs: ONNX tensors past the limit
+# --------------------------------------------------------------------------
+
+
+def test_onnx_constant_of_shape_bomb_is_refused_naming_node_and_limit(tmp_path):
+    from tests.factories import onnx_constant_of_shape_bomb
+
+    data = onnx_constant_of_shape_bomb(100_000)
+    assert len(data) < 300
+    err = refused(write(tmp_path, "bomb.onnx", data), "bomb.onnx")
+    assert (err.status, err.code, err.field) == (400, "tensor_too_large", "artifact")
+    assert "'fill' (ConstantOfShape)" in err.message and "'big'" in err.message
+    assert "100000 × 100000" in err.message and "16,777,216" in err.message
+    assert err.details == {"limit": 16_777_216, "shape": [100_000, 100_000]}
+
+
+def test_onnx_tensor_limit_is_a_parameter(tmp_path):
+    from tests.factories import onnx_constant_of_shape_bomb
+
+    path = write(tmp_path, "small.onnx", onnx_constant_of_shape_bomb(100))
+    info = inspect_artifact(path, "small.onnx", max_bytes=MB)  # 10,000 elements: fine by default
+    assert info.inputs == [{"name": "x", "type": "tensor(float)", "shape": [None, 1]}]
+    with pytest.raises(IntakeError) as exc:
+        inspect_artifact(path, "small.onnx", max_bytes=MB, max_tensor_elements=5_000)
+    assert exc.value.code == "tensor_too_large" and "5,000" in exc.value.message
+
+
+def test_onnx_tensor_declaring_more_values_than_it_stores_is_refused(tmp_path):
+    lying = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[50_000, 50_000], raw_data=b"\x00" * 16)
+    nodes = [helper.make_node("Constant", [], ["c"], name="weights", value=lying), helper.make_node("Add", ["x", "c"], ["y"])]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+    )
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    err = refused(write(tmp_path, "lying.onnx", data), "lying.onnx")
+    assert err.code == "tensor_too_large" and "50000 × 50000" in err.message
+
+
+def test_real_models_pass_the_tensor_limit(tmp_path, cancer):
+    # skl2onnx's classifier and its initializers stay well within the default limit.
+    info = inspect_artifact(write(tmp_path, "clf.onnx", cancer["onnx"]), "clf.onnx", max_bytes=10 * MB)
+    assert info.n_features == 30
+
+
+_MEASURE_ONNX_INTAKE = """
+import resource, sys
+sys.path.insert(0, {root!r})
+import onnx, onnxruntime  # imported before the baseline: only intake's own allocations count
+from governance.registry.intake import IntakeError, inspect_artifact
+inspect_artifact({warm!r}, "warm.onnx", max_bytes=1 << 20)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    inspect_artifact({bomb!r}, "bomb.onnx", max_bytes=1 << 20)
+    outcome = "accepted"
+except IntakeError as exc:
+    outcome = exc.code
+print(outcome, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_onnx_bomb_is_refused_without_peak_memory_jumping(tmp_path, cancer):
+    """In a fresh interpreter (peak memory is per process): before the fix onnxruntime's
+    constant folding allocated the 6000 × 6000 float tensor (~140 MiB) and more at intake."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.factories import onnx_constant_of_shape_bomb
+
+    root = str(Path(__file__).resolve().parents[2])
+    warm = write(tmp_path, "warm.onnx", cancer["onnx"])
+    bomb = write(tmp_path, "bomb.onnx", onnx_constant_of_shape_bomb(6000))
+    script = _MEASURE_ONNX_INTAKE.format(root=root, warm=str(warm), bomb=str(bomb))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root, timeout=300)
+    assert result.returncode == 0, result.stderr
+    outcome, grown_mib = result.stdout.split()
+    assert int(grown_mib) < 32, f"peak memory grew by {grown_mib} MiB"
+    assert outcome == "tensor_too_large"
