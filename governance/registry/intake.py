@@ -140,6 +140,8 @@ class DatasetInfo:
     rows: int
     columns: list[dict]  # [{"name", "type"}], type in integer/float/string/boolean
     target: str | None
+    #: the data as ``pd.read_csv`` (default options) gives it; parsed once, at intake
+    frame: Any = dc_field(default=None, repr=False, compare=False)
 
 
 # --------------------------------------------------------------------------
@@ -881,17 +883,88 @@ def resolve_input_schema(
 # --------------------------------------------------------------------------
 
 
-def _pandas_type(dtype: Any, all_missing: bool) -> str:
-    if all_missing:
-        return "string"
+#: the cells pandas reads as missing by default (``pandas.read_csv``'s ``na_values``)
+_NA_TOKENS = frozenset(
+    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+)
+_INTEGER_TOKEN = re.compile(r"\s*[+-]?[0-9]+\s*")
+
+
+class _HashingReader(io.RawIOBase):
+    """Reads at most ``limit`` bytes of a file, hashing them on the way (for one streamed pass).
+
+    At most ``limit``: a file growing after the size check cannot make us read more than was
+    checked."""
+
+    def __init__(self, handle, limit: int):
+        self._handle = handle
+        self._remaining = limit
+        self.sha256 = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._remaining <= 0:
+            return 0
+        view = memoryview(buffer)[: min(len(buffer), self._remaining)]
+        count = self._handle.readinto(view)
+        if count:
+            self.sha256.update(view[:count])
+            self._remaining -= count
+        return count or 0
+
+
+def _bad_encoding(path: Path, size: int, field: str) -> IntakeError:
+    """Where the first byte that is not UTF-8 is (offset in the file, line), read chunk by chunk."""
+    base = lines = 0
+    pending = b""
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(min(_CHUNK, size - base - len(pending)))
+            data = pending + chunk
+            try:
+                _text, used = codecs.utf_8_decode(data, "strict", not chunk)
+            except UnicodeDecodeError as exc:
+                pos = base + exc.start
+                line = lines + data.count(b"\n", 0, exc.start) + 1
+                return IntakeError(
+                    f"The data set is not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {pos} (line {line}) "
+                    "cannot be decoded. Save the file as UTF-8 CSV and upload it again.",
+                    code="bad_encoding",
+                    field=field,
+                )
+            lines += data.count(b"\n", 0, used)
+            base += used
+            pending = data[used:]
+            if not chunk:  # pragma: no cover - the caller saw a decoding error
+                return IntakeError("The data set is not valid UTF-8.", code="bad_encoding", field=field)
+
+
+def _column_type(column: Any, integer_tokens: bool) -> str:
+    """The column's type as the API reports it: integer, float, string or boolean.
+
+    ``column`` is as ``pd.read_csv`` gives it with its default options (the frame the workers
+    use). Those options read an integer column with missing cells as float and a boolean one
+    as object; ``integer_tokens`` (every present cell is an integer literal, seen while the
+    CSV was checked) and the values say which it was, as pandas' nullable types would.
+    """
+    import numpy as np
     import pandas as pd
 
+    present = column.dropna()
+    if present.empty:
+        return "string"
+    dtype = column.dtype
     if pd.api.types.is_bool_dtype(dtype):
         return "boolean"
     if pd.api.types.is_integer_dtype(dtype):
         return "integer"
     if pd.api.types.is_float_dtype(dtype):
-        return "float"
+        return "integer" if integer_tokens and len(present) < len(column) else "float"
+    if dtype == object and all(isinstance(v, (bool, np.bool_)) for v in present):
+        return "boolean"
     return "string"
 
 
@@ -902,7 +975,13 @@ def inspect_dataset_csv(
     max_bytes: int,
     field: str = "file",
 ) -> DatasetInfo:
-    """Validate a UTF-8 CSV data set and infer its column types.
+    """Validate a UTF-8 CSV data set, infer its column types and parse it, once.
+
+    One streamed pass in constant memory hashes the bytes, decodes them and checks the CSV's
+    structure with the csv module (a header, no blank or duplicate names, as many fields on
+    every line); then ``pd.read_csv`` with its default options parses the file once. That
+    frame (``DatasetInfo.frame``) gives the row count and the column types, and is the one
+    the typed copy stores: it is what the workers' ``pd.read_csv`` of the stored CSV gives.
 
     Raises :class:`IntakeError` with codes ``empty_file``, ``too_large``
     (413), ``bad_encoding``, ``bad_csv`` or ``missing_target`` (field
@@ -910,35 +989,56 @@ def inspect_dataset_csv(
     """
     path = Path(path)
     size = _check_size(path, max_bytes, field, "data set")
-    raw, digest = _read_hashed(path, size)
 
-    offset = 3 if raw.startswith(codecs.BOM_UTF8) else 0
-    try:
-        text = raw[offset:].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        pos = exc.start + offset
-        line = raw.count(b"\n", 0, pos) + 1
+    with open(path, "rb") as handle:
+        raw = _HashingReader(handle, size)
+        # utf-8-sig drops a leading BOM; newline="" hands every line ending to the csv module.
+        text = io.TextIOWrapper(io.BufferedReader(raw, _CHUNK), encoding="utf-8-sig", newline="")
+        try:
+            header, rows, integer_tokens = _check_csv_structure(csv.reader(text, strict=True), field)
+        except UnicodeDecodeError:
+            raise _bad_encoding(path, size, field) from None
+        digest = raw.sha256.hexdigest()
+
+    if target is not None and target not in header:
         raise IntakeError(
-            f"The data set is not valid UTF-8: byte 0x{raw[pos]:02x} at offset {pos} (line {line}) "
-            "cannot be decoded. Save the file as UTF-8 CSV and upload it again.",
-            code="bad_encoding",
-            field=field,
-        ) from exc
-    del raw
-    if not text.strip():
-        raise IntakeError("The data set is empty.", code="empty_file", field=field)
+            f"The target column {target!r} is not in the data set (columns: {_list_names(header, 30)}).",
+            code="missing_target",
+            field="target",
+        )
 
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except Exception as exc:  # pragma: no cover - the csv module checked the structure
+        raise IntakeError(f"The CSV cannot be parsed: {exc}.", code="bad_csv", field=field) from exc
+    if list(frame.columns) != header or len(frame) != rows:  # pragma: no cover - defensive
+        raise IntakeError(
+            "The CSV could not be read consistently (check quoting).", code="bad_csv", field=field
+        )
+    columns = [
+        {"name": name, "type": _column_type(frame[name], integer_tokens[index])}
+        for index, name in enumerate(header)
+    ]
+    return DatasetInfo(sha256=digest, size=size, rows=rows, columns=columns, target=target, frame=frame)
+
+
+def _check_csv_structure(reader, field: str) -> tuple[list[str], int, list[bool]]:
+    """The header, the number of data rows and, per column, whether every present cell is an
+    integer literal; IntakeError for an empty file or a CSV that is not a table."""
     try:
         header = next(reader)
         while header == []:  # leading blank lines
             header = next(reader)
-    except StopIteration:  # pragma: no cover - text.strip() already checked
-        raise IntakeError("The data set is empty.", code="empty_file", field=field)
+    except StopIteration:
+        raise IntakeError("The data set is empty.", code="empty_file", field=field) from None
     except csv.Error as exc:
         raise IntakeError(f"The CSV header cannot be parsed: {exc}.", code="bad_csv", field=field) from exc
 
     blank = [i + 1 for i, name in enumerate(header) if not name.strip()]
+    if len(blank) == len(header) and not any(any(cell.strip() for cell in row) for row in reader):
+        raise IntakeError("The data set is empty.", code="empty_file", field=field)
     if blank:
         raise IntakeError(
             f"The CSV header has blank column names (column {', '.join(map(str, blank[:10]))}).",
@@ -957,6 +1057,9 @@ def inspect_dataset_csv(
         )
 
     width = len(header)
+    integer_tokens = [True] * width
+    # Columns still made of integer literals only; most columns leave this list on their first row.
+    candidates = list(range(width))
     rows = 0
     try:
         for row in reader:
@@ -969,38 +1072,19 @@ def inspect_dataset_csv(
                     field=field,
                 )
             rows += 1
+            if candidates:
+                for index in candidates:
+                    cell = row[index]
+                    if cell.isascii() and cell.isdigit() or cell in _NA_TOKENS:
+                        continue
+                    if not _INTEGER_TOKEN.fullmatch(cell):
+                        integer_tokens[index] = False
+                if not all(integer_tokens[index] for index in candidates):
+                    candidates = [index for index in candidates if integer_tokens[index]]
     except csv.Error as exc:
         raise IntakeError(
             f"The CSV cannot be parsed at line {reader.line_num}: {exc}.", code="bad_csv", field=field
         ) from exc
     if rows == 0:
         raise IntakeError("The CSV has a header but no data rows.", code="bad_csv", field=field)
-
-    if target is not None and target not in header:
-        raise IntakeError(
-            f"The target column {target!r} is not in the data set (columns: {_list_names(header, 30)}).",
-            code="missing_target",
-            field="target",
-        )
-
-    import pandas as pd
-
-    try:
-        df = pd.read_csv(
-            io.StringIO(text),
-            dtype_backend="numpy_nullable",
-            low_memory=False,
-            skip_blank_lines=True,
-            engine="c",
-        )
-    except Exception as exc:  # pragma: no cover - the csv module checked the structure
-        raise IntakeError(f"The CSV cannot be parsed: {exc}.", code="bad_csv", field=field) from exc
-    if list(df.columns) != header or len(df) != rows:  # pragma: no cover - defensive
-        raise IntakeError(
-            "The CSV could not be read consistently (check quoting).", code="bad_csv", field=field
-        )
-    missing = df.isna().all()
-    columns = [
-        {"name": name, "type": _pandas_type(df[name].dtype, bool(missing[name]))} for name in header
-    ]
-    return DatasetInfo(sha256=digest, size=size, rows=rows, columns=columns, target=target)
+    return header, rows, integer_tokens
