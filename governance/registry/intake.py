@@ -532,25 +532,31 @@ def _inspect_onnx(data: bytes, digest: str, size: int, field: str, max_elements:
 
 
 def _elements(dims: Iterable[int]) -> int:
+    """The product of the dims, stopping once past 2**64: a model may declare a million dims."""
     count = 1
     for d in dims:
         count *= max(int(d), 0)
+        if count > 1 << 64:
+            break
     return count
 
 
-def _dims_text(dims: Iterable) -> str:
-    return " × ".join(str(d) for d in dims) or "a scalar"
+def _dims_text(dims: list) -> str:
+    shown = " × ".join(str(d) for d in dims[:8]) + (f" × … ({len(dims)} dims)" if len(dims) > 8 else "")
+    return shown or "a scalar"
 
 
 def _too_large_tensor(what: str, dims: list, limit: int, field: str) -> IntakeError:
+    count = _elements(dims)
+    count_text = f"{count:,}" if count <= 1 << 64 else f"more than {1 << 64:,}"
     return IntakeError(
-        f"In the ONNX model, {what} of shape {_dims_text(dims)} = {_elements(dims):,} elements, over the "
+        f"In the ONNX model, {what} of shape {_dims_text(dims)} = {count_text} elements, over the "
         f"limit of {limit:,} elements per tensor. Models that declare or build tensors this large "
         "are refused at upload.",
         code="tensor_too_large",
         status=400,
         field=field,
-        details={"limit": limit, "shape": [int(d) for d in dims]},
+        details={"limit": limit, "shape": [int(d) for d in dims[:16]]},
     )
 
 
