@@ -208,6 +208,17 @@ def test_every_numeric_knob_has_a_range_and_the_refusal_names_check_and_field(ra
         checks.validate_checks([{"kind": "schema"}, raw], task="classification")
 
 
+@pytest.mark.django_db
+def test_api_refuses_a_latency_batch_of_1e10_rows_naming_check_and_field(api_for, credit_model, alice):
+    url = f"/api/v1/models/{credit_model.slug}/test-suite/"
+    response = api_for(alice).put(url, {"checks": [{"kind": "latency", "rows": 1e10, "threshold": 50}]}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid_checks"
+    assert body["detail"].startswith("Check 1: 'rows' must be a whole number between 1 and 100000 for a latency check")
+    assert api_for(alice).get(url).json()["customised"] is False
+
+
 def test_knobs_at_their_bounds_are_accepted():
     clean = checks.validate_checks(
         [
