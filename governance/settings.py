@@ -68,6 +68,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: refuses an oversized body before anything reads it.
+    "governance.registry.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -217,6 +219,12 @@ MEDIA_URL = "/media/"  # never served directly: downloads go through permission-
 # Upload limits: artifacts and datasets larger than these are refused with 413.
 GOVERNANCE_MAX_ARTIFACT_BYTES = int(os.environ.get("GOVERNANCE_MAX_ARTIFACT_BYTES", 200 * 1024 * 1024))
 GOVERNANCE_MAX_DATASET_BYTES = int(os.environ.get("GOVERNANCE_MAX_DATASET_BYTES", 500 * 1024 * 1024))
+# The largest tensor an ONNX artifact may declare or build from its constants, in elements
+# (default 2**24, 64 MiB of float32); larger ones are refused at upload with a 400.
+GOVERNANCE_MAX_ONNX_TENSOR_ELEMENTS = int(os.environ.get("GOVERNANCE_MAX_ONNX_TENSOR_ELEMENTS", 1 << 24))
+# A request body past this is refused with 413 before it is read (unset: the larger of the two
+# upload limits plus 1 MiB for the other fields).
+GOVERNANCE_MAX_REQUEST_BYTES = int(os.environ.get("GOVERNANCE_MAX_REQUEST_BYTES") or 0) or None
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 

@@ -127,3 +127,26 @@ def make_version(model: MLModel, user: User, *, datasets: tuple[Dataset, Dataset
 
 def csv_bytes(text: str) -> io.BytesIO:
     return io.BytesIO(text.encode())
+
+
+def onnx_constant_of_shape_bomb(side: int) -> bytes:
+    """A valid ONNX model of about 200 bytes whose ``ConstantOfShape`` node makes a float
+    tensor of side × side from a constant shape (an initializer): constant folding allocates it."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    shape = numpy_helper.from_array(np.array([side, side], dtype=np.int64), "shape")
+    one = helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])
+    nodes = [
+        helper.make_node("ConstantOfShape", ["shape"], ["big"], name="fill", value=one),
+        helper.make_node("ReduceSum", ["big"], ["total"], keepdims=0),
+        helper.make_node("Add", ["x", "total"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "bomb",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+        initializer=[shape],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()

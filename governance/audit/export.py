@@ -3,15 +3,24 @@
 An export holds every hashed field, the time in the canonical form the hash covers
 (``services.canonical_time``) and ``data`` as its canonical JSON text (CSV) or that JSON (JSON),
 so an unfiltered export can be re-verified offline with ``services.content_hash``.
+
+The CSV is written through ``governance.csv_cells``, so a text cell that a spreadsheet would run
+as a formula (a user agent or a summary starting with ``=``, ``+``, ``-``, ``@``, tab or carriage
+return) has a single quote in front, and so does one that starts with a quote already. To
+re-verify a CSV export offline, remove one leading single quote from every text cell that has
+one (``csv_cells.cell_restore``), then hash. The hashed text is not changed in the trail: the
+prefix exists only in the file, and the rule gives back the exact value, which we preferred to
+a second, unescaped copy of every text column (that copy would be a formula again).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from typing import Iterator
 
 from django.db.models import QuerySet
+
+from governance.csv_cells import csv_writer
 
 from .models import HASHED_FIELDS
 from .services import canonical_time
@@ -34,7 +43,7 @@ def _rows(events: QuerySet) -> Iterator[tuple]:
 
 
 def csv_lines(events: QuerySet) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    writer = csv_writer(_Echo())
     yield writer.writerow(COLUMNS)
     for row in _rows(events):
         yield writer.writerow((*row[:AT], canonical_time(row[AT]), *row[AT + 1 :]))

@@ -14,7 +14,13 @@ Nothing in this module ever unpickles or runs submitted code:
 * ONNX files are parsed as protobuf, validated with ``onnx.checker`` and
   opened by onnxruntime (CPU provider only) to read their signature; models
   that reference external data files are refused, so that no path inside a
-  submitted file is ever opened.
+  submitted file is ever opened;
+* an ONNX model is measured before onnxruntime sees it: the tensors it
+  declares, and those its nodes would make from constants (ONNX shape
+  inference, which computes shapes and never data), must each stay within
+  ``max_tensor_elements``; onnxruntime then opens it with every graph
+  optimisation off, because constant folding would allocate those tensors
+  in the web process (a 190-byte ``ConstantOfShape`` asked for gigabytes).
 
 The functions take explicit arguments (no Django settings) and raise
 :class:`IntakeError`, which carries an HTTP status, a machine code and the
@@ -66,6 +72,11 @@ _CHUNK = 1024 * 1024
 _SNIFF_BYTES = 64 * 1024
 #: a skops archive may not expand to more than this many times the size limit
 _MAX_ZIP_EXPANSION = 10
+#: default cap on the elements of one tensor of an ONNX model (64 MiB of float32)
+DEFAULT_MAX_TENSOR_ELEMENTS = 1 << 24
+#: initializer data larger than this is set aside during shape inference, which copies the
+#: model several times over; shape inference needs the values of small shape tensors only
+_INFERENCE_STRIP_BYTES = 1024 * 1024
 
 
 class IntakeError(ActionError):
@@ -131,6 +142,8 @@ class DatasetInfo:
     rows: int
     columns: list[dict]  # [{"name", "type"}], type in integer/float/string/boolean
     target: str | None
+    #: the data as ``pd.read_csv`` (default options) gives it; parsed once, at intake
+    frame: Any = dc_field(default=None, repr=False, compare=False)
 
 
 # --------------------------------------------------------------------------
@@ -383,12 +396,20 @@ def _sniff(path: Path, head: bytes, field: str) -> str:
 # --------------------------------------------------------------------------
 
 
-def inspect_artifact(path: str | Path, filename: str, *, max_bytes: int, field: str = "artifact") -> ArtifactInfo:
+def inspect_artifact(
+    path: str | Path,
+    filename: str,
+    *,
+    max_bytes: int,
+    max_tensor_elements: int = DEFAULT_MAX_TENSOR_ELEMENTS,
+    field: str = "artifact",
+) -> ArtifactInfo:
     """Identify, validate and describe an uploaded model artifact.
 
     Raises :class:`IntakeError` with codes ``empty_file`` (400),
     ``too_large`` (413), ``unsupported_format`` (415), ``corrupt_artifact``
-    (400) or ``untrusted_types`` (400).
+    (400), ``tensor_too_large`` (400, an ONNX tensor past
+    ``max_tensor_elements``) or ``untrusted_types`` (400).
     """
     path = Path(path)
     size = _check_size(path, max_bytes, field, "artifact")
@@ -425,7 +446,7 @@ def inspect_artifact(path: str | Path, filename: str, *, max_bytes: int, field: 
 
     if detected == "onnx":
         data, digest = _read_hashed(path, size)
-        return _inspect_onnx(data, digest, size, field)
+        return _inspect_onnx(data, digest, size, field, max_tensor_elements)
     digest = sha256_file(path)
     return _inspect_skops(path, digest, size, max_bytes, field)
 
@@ -439,7 +460,7 @@ def _shape(shape: Any) -> list:
     return [d if isinstance(d, (int, str)) or d is None else str(d) for d in shape]
 
 
-def _inspect_onnx(data: bytes, digest: str, size: int, field: str) -> ArtifactInfo:
+def _inspect_onnx(data: bytes, digest: str, size: int, field: str, max_elements: int) -> ArtifactInfo:
     import onnx
 
     try:
@@ -458,15 +479,21 @@ def _inspect_onnx(data: bytes, digest: str, size: int, field: str) -> ArtifactIn
                 "self-contained .onnx file.",
                 field,
             )
+    _check_onnx_declared_tensors(model, max_elements, field)
     try:
         onnx.checker.check_model(model)
     except Exception as exc:
         msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise _corrupt(f"The ONNX model is not valid: {msg}", field) from exc
+    _check_onnx_inferred_shapes(model, max_elements, field)
 
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    # No constant folding or any other rewrite: with them onnxruntime computes constant
+    # subgraphs while it loads, so a tiny file can make it allocate without bound. Loading
+    # unoptimised only reads the initializers, which are in the (size-checked) file.
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     opts.log_severity_level = 3
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
@@ -504,6 +531,139 @@ def _inspect_onnx(data: bytes, digest: str, size: int, field: str) -> ArtifactIn
         model_class=model_class[:255],
         untrusted_types=[],
     )
+
+
+def _elements(dims: Iterable[int]) -> int:
+    """The product of the dims, stopping once past 2**64: a model may declare a million dims."""
+    count = 1
+    for d in dims:
+        count *= max(int(d), 0)
+        if count > 1 << 64:
+            break
+    return count
+
+
+def _dims_text(dims: list) -> str:
+    shown = " × ".join(str(d) for d in dims[:8]) + (f" × … ({len(dims)} dims)" if len(dims) > 8 else "")
+    return shown or "a scalar"
+
+
+def _too_large_tensor(what: str, dims: list, limit: int, field: str) -> IntakeError:
+    count = _elements(dims)
+    count_text = f"{count:,}" if count <= 1 << 64 else f"more than {1 << 64:,}"
+    return IntakeError(
+        f"In the ONNX model, {what} of shape {_dims_text(dims)} = {count_text} elements, over the "
+        f"limit of {limit:,} elements per tensor. Models that declare or build tensors this large "
+        "are refused at upload.",
+        code="tensor_too_large",
+        status=400,
+        field=field,
+        details={"limit": limit, "shape": [int(d) for d in dims[:16]]},
+    )
+
+
+def _stored_elements(tensor: Any) -> int:
+    """How many values a TensorProto actually carries (raw bytes count one per byte: a bound)."""
+    if tensor.raw_data:
+        return len(tensor.raw_data)
+    return max(
+        len(tensor.float_data), len(tensor.int32_data), len(tensor.string_data),
+        len(tensor.int64_data), len(tensor.double_data), len(tensor.uint64_data),
+    )
+
+
+def _graphs(graph: Any) -> Iterable[Any]:
+    """A graph and every subgraph in its nodes' attributes (If/Loop/Scan bodies)."""
+    yield graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                yield from _graphs(attr.g)
+            for sub in attr.graphs:
+                yield from _graphs(sub)
+
+
+def _node_name(node: Any) -> str:
+    return f"{node.name!r} ({node.op_type})" if node.name else f"of type {node.op_type}"
+
+
+def _check_onnx_declared_tensors(model: Any, limit: int, field: str) -> None:
+    """Refuse a tensor of more than ``limit`` elements whose values are not in the file.
+
+    Two places a tensor's size is declared without its data being paid for in the upload: a
+    tensor whose dims promise more values than it stores (an initializer, a ``Constant``'s or
+    ``ConstantOfShape``'s value), and a sparse tensor (runtimes make it dense). Tensors that
+    do store their values are bounded by the artifact size limit and not held to this one.
+    Runs before ``onnx.checker`` so that the refusal names the tensor and the limit.
+    """
+    from onnx.external_data_helper import _get_all_tensors
+
+    for graph in _graphs(model.graph):
+        for sparse in graph.sparse_initializer:
+            if _elements(sparse.dims) > limit:
+                what = f"the sparse initializer {sparse.values.name!r} is a tensor"
+                raise _too_large_tensor(what, list(sparse.dims), limit, field)
+        for node in graph.node:
+            for attr in node.attribute:
+                sparses = ([attr.sparse_tensor] if attr.HasField("sparse_tensor") else []) + list(attr.sparse_tensors)
+                for sparse in sparses:
+                    if _elements(sparse.dims) > limit:
+                        what = f"node {_node_name(node)} holds a sparse tensor"
+                        raise _too_large_tensor(what, list(sparse.dims), limit, field)
+                tensors = ([attr.t] if attr.HasField("t") else []) + list(attr.tensors)
+                for tensor in tensors:
+                    declared = _elements(tensor.dims)
+                    if declared > limit and declared > 2 * _stored_elements(tensor):
+                        what = f"node {_node_name(node)} declares a constant"
+                        raise _too_large_tensor(what, list(tensor.dims), limit, field)
+    for tensor in _get_all_tensors(model):
+        declared = _elements(tensor.dims)
+        # Twice what is stored: packed 4-bit types hold two values a byte.
+        if declared > limit and declared > 2 * _stored_elements(tensor):
+            raise _too_large_tensor(f"the tensor {tensor.name!r} is declared", list(tensor.dims), limit, field)
+
+
+def _check_onnx_inferred_shapes(model: Any, limit: int, field: str) -> None:
+    """Refuse a model whose nodes would make a tensor of more than ``limit`` elements.
+
+    ONNX shape inference works the shapes of the values out from the constant inputs
+    (``ConstantOfShape`` of a constant shape, ``Expand``, ``Tile``, ``Range``...) without
+    computing any data. A shape known only at run time (from the input's values) is not
+    caught here; loading without constant folding keeps intake safe from those.
+    """
+    import onnx
+    from onnx.external_data_helper import _get_all_tensors
+
+    # Shape inference copies the model a few times: set large initializer data aside meanwhile.
+    stripped = []
+    for tensor in _get_all_tensors(model):
+        if len(tensor.raw_data) > _INFERENCE_STRIP_BYTES:
+            stripped.append((tensor, tensor.raw_data))
+            tensor.ClearField("raw_data")
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise _corrupt(f"The shapes of the ONNX model's tensors cannot be worked out: {msg}", field) from exc
+    finally:
+        for tensor, raw in stripped:
+            tensor.raw_data = raw
+
+    for graph in _graphs(inferred.graph):
+        made_by = {out: node for node in graph.node for out in node.output}
+        for value in (*graph.input, *graph.output, *graph.value_info):
+            if not value.type.HasField("tensor_type") or not value.type.tensor_type.HasField("shape"):
+                continue
+            # Symbolic dimensions (a batch size) are not known until run time: counted as 1.
+            dims = [d.dim_value if d.HasField("dim_value") else 1 for d in value.type.tensor_type.shape.dim]
+            if _elements(dims) > limit:
+                node = made_by.get(value.name)
+                what = (
+                    f"node {_node_name(node)} would make a tensor {value.name!r}"
+                    if node is not None
+                    else f"the graph declares a tensor {value.name!r}"
+                )
+                raise _too_large_tensor(what, dims, limit, field)
 
 
 def _is_one_feature(shape: list) -> bool:
@@ -731,17 +891,88 @@ def resolve_input_schema(
 # --------------------------------------------------------------------------
 
 
-def _pandas_type(dtype: Any, all_missing: bool) -> str:
-    if all_missing:
-        return "string"
+#: the cells pandas reads as missing by default (``pandas.read_csv``'s ``na_values``)
+_NA_TOKENS = frozenset(
+    ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+)
+_INTEGER_TOKEN = re.compile(r"\s*[+-]?[0-9]+\s*")
+
+
+class _HashingReader(io.RawIOBase):
+    """Reads at most ``limit`` bytes of a file, hashing them on the way (for one streamed pass).
+
+    At most ``limit``: a file growing after the size check cannot make us read more than was
+    checked."""
+
+    def __init__(self, handle, limit: int):
+        self._handle = handle
+        self._remaining = limit
+        self.sha256 = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._remaining <= 0:
+            return 0
+        view = memoryview(buffer)[: min(len(buffer), self._remaining)]
+        count = self._handle.readinto(view)
+        if count:
+            self.sha256.update(view[:count])
+            self._remaining -= count
+        return count or 0
+
+
+def _bad_encoding(path: Path, size: int, field: str) -> IntakeError:
+    """Where the first byte that is not UTF-8 is (offset in the file, line), read chunk by chunk."""
+    base = lines = 0
+    pending = b""
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(min(_CHUNK, size - base - len(pending)))
+            data = pending + chunk
+            try:
+                _text, used = codecs.utf_8_decode(data, "strict", not chunk)
+            except UnicodeDecodeError as exc:
+                pos = base + exc.start
+                line = lines + data.count(b"\n", 0, exc.start) + 1
+                return IntakeError(
+                    f"The data set is not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {pos} (line {line}) "
+                    "cannot be decoded. Save the file as UTF-8 CSV and upload it again.",
+                    code="bad_encoding",
+                    field=field,
+                )
+            lines += data.count(b"\n", 0, used)
+            base += used
+            pending = data[used:]
+            if not chunk:  # pragma: no cover - the caller saw a decoding error
+                return IntakeError("The data set is not valid UTF-8.", code="bad_encoding", field=field)
+
+
+def _column_type(column: Any, integer_tokens: bool) -> str:
+    """The column's type as the API reports it: integer, float, string or boolean.
+
+    ``column`` is as ``pd.read_csv`` gives it with its default options (the frame the workers
+    use). Those options read an integer column with missing cells as float and a boolean one
+    as object; ``integer_tokens`` (every present cell is an integer literal, seen while the
+    CSV was checked) and the values say which it was, as pandas' nullable types would.
+    """
+    import numpy as np
     import pandas as pd
 
+    present = column.dropna()
+    if present.empty:
+        return "string"
+    dtype = column.dtype
     if pd.api.types.is_bool_dtype(dtype):
         return "boolean"
     if pd.api.types.is_integer_dtype(dtype):
         return "integer"
     if pd.api.types.is_float_dtype(dtype):
-        return "float"
+        return "integer" if integer_tokens and len(present) < len(column) else "float"
+    if dtype == object and all(isinstance(v, (bool, np.bool_)) for v in present):
+        return "boolean"
     return "string"
 
 
@@ -752,7 +983,13 @@ def inspect_dataset_csv(
     max_bytes: int,
     field: str = "file",
 ) -> DatasetInfo:
-    """Validate a UTF-8 CSV data set and infer its column types.
+    """Validate a UTF-8 CSV data set, infer its column types and parse it, once.
+
+    One streamed pass in constant memory hashes the bytes, decodes them and checks the CSV's
+    structure with the csv module (a header, no blank or duplicate names, as many fields on
+    every line); then ``pd.read_csv`` with its default options parses the file once. That
+    frame (``DatasetInfo.frame``) gives the row count and the column types, and is the one
+    the typed copy stores: it is what the workers' ``pd.read_csv`` of the stored CSV gives.
 
     Raises :class:`IntakeError` with codes ``empty_file``, ``too_large``
     (413), ``bad_encoding``, ``bad_csv`` or ``missing_target`` (field
@@ -760,35 +997,56 @@ def inspect_dataset_csv(
     """
     path = Path(path)
     size = _check_size(path, max_bytes, field, "data set")
-    raw, digest = _read_hashed(path, size)
 
-    offset = 3 if raw.startswith(codecs.BOM_UTF8) else 0
-    try:
-        text = raw[offset:].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        pos = exc.start + offset
-        line = raw.count(b"\n", 0, pos) + 1
+    with open(path, "rb") as handle:
+        raw = _HashingReader(handle, size)
+        # utf-8-sig drops a leading BOM; newline="" hands every line ending to the csv module.
+        text = io.TextIOWrapper(io.BufferedReader(raw, _CHUNK), encoding="utf-8-sig", newline="")
+        try:
+            header, rows, integer_tokens = _check_csv_structure(csv.reader(text, strict=True), field)
+        except UnicodeDecodeError:
+            raise _bad_encoding(path, size, field) from None
+        digest = raw.sha256.hexdigest()
+
+    if target is not None and target not in header:
         raise IntakeError(
-            f"The data set is not valid UTF-8: byte 0x{raw[pos]:02x} at offset {pos} (line {line}) "
-            "cannot be decoded. Save the file as UTF-8 CSV and upload it again.",
-            code="bad_encoding",
-            field=field,
-        ) from exc
-    del raw
-    if not text.strip():
-        raise IntakeError("The data set is empty.", code="empty_file", field=field)
+            f"The target column {target!r} is not in the data set (columns: {_list_names(header, 30)}).",
+            code="missing_target",
+            field="target",
+        )
 
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except Exception as exc:  # pragma: no cover - the csv module checked the structure
+        raise IntakeError(f"The CSV cannot be parsed: {exc}.", code="bad_csv", field=field) from exc
+    if list(frame.columns) != header or len(frame) != rows:  # pragma: no cover - defensive
+        raise IntakeError(
+            "The CSV could not be read consistently (check quoting).", code="bad_csv", field=field
+        )
+    columns = [
+        {"name": name, "type": _column_type(frame[name], integer_tokens[index])}
+        for index, name in enumerate(header)
+    ]
+    return DatasetInfo(sha256=digest, size=size, rows=rows, columns=columns, target=target, frame=frame)
+
+
+def _check_csv_structure(reader, field: str) -> tuple[list[str], int, list[bool]]:
+    """The header, the number of data rows and, per column, whether every present cell is an
+    integer literal; IntakeError for an empty file or a CSV that is not a table."""
     try:
         header = next(reader)
         while header == []:  # leading blank lines
             header = next(reader)
-    except StopIteration:  # pragma: no cover - text.strip() already checked
-        raise IntakeError("The data set is empty.", code="empty_file", field=field)
+    except StopIteration:
+        raise IntakeError("The data set is empty.", code="empty_file", field=field) from None
     except csv.Error as exc:
         raise IntakeError(f"The CSV header cannot be parsed: {exc}.", code="bad_csv", field=field) from exc
 
     blank = [i + 1 for i, name in enumerate(header) if not name.strip()]
+    if len(blank) == len(header) and not any(any(cell.strip() for cell in row) for row in reader):
+        raise IntakeError("The data set is empty.", code="empty_file", field=field)
     if blank:
         raise IntakeError(
             f"The CSV header has blank column names (column {', '.join(map(str, blank[:10]))}).",
@@ -807,6 +1065,9 @@ def inspect_dataset_csv(
         )
 
     width = len(header)
+    integer_tokens = [True] * width
+    # Columns still made of integer literals only; most columns leave this list on their first row.
+    candidates = list(range(width))
     rows = 0
     try:
         for row in reader:
@@ -819,38 +1080,19 @@ def inspect_dataset_csv(
                     field=field,
                 )
             rows += 1
+            if candidates:
+                for index in candidates:
+                    cell = row[index]
+                    if cell.isascii() and cell.isdigit() or cell in _NA_TOKENS:
+                        continue
+                    if not _INTEGER_TOKEN.fullmatch(cell):
+                        integer_tokens[index] = False
+                if not all(integer_tokens[index] for index in candidates):
+                    candidates = [index for index in candidates if integer_tokens[index]]
     except csv.Error as exc:
         raise IntakeError(
             f"The CSV cannot be parsed at line {reader.line_num}: {exc}.", code="bad_csv", field=field
         ) from exc
     if rows == 0:
         raise IntakeError("The CSV has a header but no data rows.", code="bad_csv", field=field)
-
-    if target is not None and target not in header:
-        raise IntakeError(
-            f"The target column {target!r} is not in the data set (columns: {_list_names(header, 30)}).",
-            code="missing_target",
-            field="target",
-        )
-
-    import pandas as pd
-
-    try:
-        df = pd.read_csv(
-            io.StringIO(text),
-            dtype_backend="numpy_nullable",
-            low_memory=False,
-            skip_blank_lines=True,
-            engine="c",
-        )
-    except Exception as exc:  # pragma: no cover - the csv module checked the structure
-        raise IntakeError(f"The CSV cannot be parsed: {exc}.", code="bad_csv", field=field) from exc
-    if list(df.columns) != header or len(df) != rows:  # pragma: no cover - defensive
-        raise IntakeError(
-            "The CSV could not be read consistently (check quoting).", code="bad_csv", field=field
-        )
-    missing = df.isna().all()
-    columns = [
-        {"name": name, "type": _pandas_type(df[name].dtype, bool(missing[name]))} for name in header
-    ]
-    return DatasetInfo(sha256=digest, size=size, rows=rows, columns=columns, target=target)
+    return header, rows, integer_tokens

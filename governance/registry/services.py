@@ -6,8 +6,6 @@ behind (the temporary copy is removed, no row is written).
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
@@ -24,9 +22,6 @@ from . import typed_copy
 from .intake import IntakeError, inspect_artifact, inspect_dataset_csv, resolve_input_schema
 from .models import Dataset, MLModel, ModelVersion
 from .storage import spooled_upload, store_blob
-
-logger = logging.getLogger(__name__)
-
 
 class RegistryError(ActionError):
     """Bad input to a registry write, with the form field it concerns."""
@@ -74,14 +69,12 @@ def dataset_create(*, user, name: str, upload: UploadedFile, target: str = "") -
         raise PermissionDenied("Only data scientists, validators and admins upload datasets.")
     limit = settings.GOVERNANCE_MAX_DATASET_BYTES
     with spooled_upload(upload, max_bytes=limit, field="file") as tmp:
+        # Parsed once: the frame intake returns gives the row count and column types, and is
+        # what the workers' pd.read_csv of the stored CSV gives (see typed_copy.py).
         info = inspect_dataset_csv(tmp, target=target or None, max_bytes=limit)
-        # Accepted: nothing below refuses the upload. The typed copy holds what the workers'
-        # pd.read_csv of the stored CSV gives, parsed once here (see typed_copy.py).
-        typed_frame = _parse_for_typed_copy(tmp, info.sha256)
         path = store_blob(tmp, kind="datasets", sha256=info.sha256, suffix=".csv")
-    typed = None
-    if typed_frame is not None:
-        typed = typed_copy.make(typed_frame, csv_sha256=info.sha256, csv_size=info.size, media_root=settings.MEDIA_ROOT)
+    typed = typed_copy.make(info.frame, csv_sha256=info.sha256, csv_size=info.size, media_root=settings.MEDIA_ROOT)
+    info.frame = None  # the typed copy is written: hold the data no longer
     return Dataset.objects.create(
         name=name or upload.name,
         sha256=info.sha256,
@@ -94,18 +87,6 @@ def dataset_create(*, user, name: str, upload: UploadedFile, target: str = "") -
         typed_sha256=typed[1] if typed else "",
         uploaded_by=user,
     )
-
-
-def _parse_for_typed_copy(path, sha256: str):
-    """The DataFrame workers would read from the CSV, or None (logged) if pandas cannot read it."""
-    import pandas as pd
-
-    try:
-        # The same call as scoring.load_dataset's fallback, on the same bytes.
-        return pd.read_csv(path)
-    except Exception as exc:  # noqa: BLE001 - the upload stands; workers will read the CSV
-        logger.warning("No typed copy for dataset %s: pandas cannot read it (%s).", sha256[:12], exc)
-        return None
 
 
 def version_create_check(*, user, model: MLModel) -> None:
@@ -135,7 +116,12 @@ def version_create(
     _check_datasets(training_dataset, validation_dataset)
     limit = settings.GOVERNANCE_MAX_ARTIFACT_BYTES
     with spooled_upload(artifact, max_bytes=limit, field="artifact") as tmp:
-        info = inspect_artifact(tmp, artifact.name or "", max_bytes=limit)
+        info = inspect_artifact(
+            tmp,
+            artifact.name or "",
+            max_bytes=limit,
+            max_tensor_elements=settings.GOVERNANCE_MAX_ONNX_TENSOR_ELEMENTS,
+        )
         schema = resolve_input_schema(info, training_dataset.columns, training_dataset.target or None)
         path = store_blob(tmp, kind="artifacts", sha256=info.sha256, suffix=f".{info.format}")
     with transaction.atomic():

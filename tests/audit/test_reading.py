@@ -198,9 +198,11 @@ def test_an_unfiltered_export_re_verifies_offline(credit_model, alice, audrey):
     the file can recompute each entry's hash and follow the chain."""
     from governance.audit.models import HASHED_FIELDS
     from governance.audit.services import canonical_data, content_hash
+    from governance.csv_cells import cell_restore
 
     agent_event_record(agent_name="drift-monitor", action="drift.checked", obj=credit_model, data={"psi": 0.25})
     agent_event_record(agent_name="scheduler", action="job.ran", summary='quotes " and, commas\nnew line é')
+    agent_event_record(agent_name="=scheduler", action="job.ran", summary="'-already quoted")
     version_transition(version=factories.make_version(credit_model, alice), name="submit", actor=alice)
 
     def check_chain(rows, value_of):
@@ -221,7 +223,8 @@ def test_an_unfiltered_export_re_verifies_offline(credit_model, alice, audrey):
             return int(row[field])
         if field in ("actor_id", "version_number"):
             return optional_int(row[field])
-        return row[field]
+        # The export quotes text a spreadsheet would run as a formula; the rule is undone exactly.
+        return cell_restore(row[field])
 
     response = _browser(audrey).get(reverse("audit:export_csv"))
     check_chain(list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))), from_csv)

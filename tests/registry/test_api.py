@@ -181,6 +181,19 @@ def test_truncated_onnx_is_refused(credit_model, alice, datasets, api_for):
     assert ModelVersion.objects.count() == 0
 
 
+def test_onnx_memory_bomb_is_refused_with_400_naming_node_and_limit(credit_model, alice, datasets, api_for, settings):
+    settings.GOVERNANCE_MAX_ONNX_TENSOR_ELEMENTS = 1_000_000
+    content = factories.onnx_constant_of_shape_bomb(50_000)
+    response = _post_version(api_for(alice), credit_model, datasets, "model.onnx", content)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "tensor_too_large"
+    assert "'fill' (ConstantOfShape)" in body["detail"] and "1,000,000 elements" in body["detail"]
+    assert body["artifact"] == [body["detail"]]
+    assert ModelVersion.objects.count() == 0
+    assert not (settings.MEDIA_ROOT / "artifacts").exists()
+
+
 def test_empty_artifact_is_refused(credit_model, alice, datasets, api_for):
     response = _post_version(api_for(alice), credit_model, datasets, "model.onnx", b"")
     assert response.status_code == 400

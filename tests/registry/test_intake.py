@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import pickle
 import random
 import zipfile
@@ -519,3 +520,179 @@ def test_csv_100k_rows_is_fast(tmp_path):
     assert [c["type"] for c in info.columns] == ["float", "float", "float", "string", "integer"]
     assert info.sha256 == hashlib.sha256(data).hexdigest()
     assert elapsed < 3.0
+
+
+# --------------------------------------------------------------------------
+# memory bombs: ONNX tensors past the limit
+# --------------------------------------------------------------------------
+
+
+def test_onnx_constant_of_shape_bomb_is_refused_naming_node_and_limit(tmp_path):
+    from tests.factories import onnx_constant_of_shape_bomb
+
+    data = onnx_constant_of_shape_bomb(100_000)
+    assert len(data) < 300
+    err = refused(write(tmp_path, "bomb.onnx", data), "bomb.onnx")
+    assert (err.status, err.code, err.field) == (400, "tensor_too_large", "artifact")
+    assert "'fill' (ConstantOfShape)" in err.message and "'big'" in err.message
+    assert "100000 × 100000" in err.message and "16,777,216" in err.message
+    assert err.details == {"limit": 16_777_216, "shape": [100_000, 100_000]}
+
+
+def test_onnx_tensor_limit_is_a_parameter(tmp_path):
+    from tests.factories import onnx_constant_of_shape_bomb
+
+    path = write(tmp_path, "small.onnx", onnx_constant_of_shape_bomb(100))
+    info = inspect_artifact(path, "small.onnx", max_bytes=MB)  # 10,000 elements: fine by default
+    assert info.inputs == [{"name": "x", "type": "tensor(float)", "shape": [None, 1]}]
+    with pytest.raises(IntakeError) as exc:
+        inspect_artifact(path, "small.onnx", max_bytes=MB, max_tensor_elements=5_000)
+    assert exc.value.code == "tensor_too_large" and "5,000" in exc.value.message
+
+
+def test_onnx_tensor_declaring_more_values_than_it_stores_is_refused(tmp_path):
+    lying = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[50_000, 50_000], raw_data=b"\x00" * 16)
+    nodes = [
+        helper.make_node("Constant", [], ["c"], name="weights", value=lying),
+        helper.make_node("Add", ["x", "c"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+    )
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    err = refused(write(tmp_path, "lying.onnx", data), "lying.onnx")
+    assert err.code == "tensor_too_large" and "50000 × 50000" in err.message
+
+
+def test_real_models_pass_the_tensor_limit(tmp_path, cancer):
+    # skl2onnx's classifier and its initializers stay well within the default limit.
+    info = inspect_artifact(write(tmp_path, "clf.onnx", cancer["onnx"]), "clf.onnx", max_bytes=10 * MB)
+    assert info.n_features == 30
+
+
+# Peak memory of the measuring interpreter, from /proc (Linux): ru_maxrss would carry over the
+# peak of the pytest process it was forked from, VmHWM belongs to the new program and
+# writing 5 to clear_refs sets it back to the current size, so imports and warm-up do not count.
+_PEAK_MIB = """
+import re, sys
+sys.path.insert(0, {root!r})
+
+def peak_mib():
+    return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) // 1024
+
+def reset_peak():
+    try:
+        with open("/proc/self/clear_refs", "w") as out:
+            out.write("5")
+    except OSError:
+        pass  # then growth is measured above the peak so far
+"""
+
+needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="peak memory is read from /proc")
+
+_MEASURE_ONNX_INTAKE = _PEAK_MIB + """
+import onnx, onnxruntime  # imported before the baseline: only intake's own allocations count
+from governance.registry.intake import IntakeError, inspect_artifact
+inspect_artifact({warm!r}, "warm.onnx", max_bytes=1 << 20)
+reset_peak()
+before = peak_mib()
+try:
+    inspect_artifact({bomb!r}, "bomb.onnx", max_bytes=1 << 20)
+    outcome = "accepted"
+except IntakeError as exc:
+    outcome = exc.code
+print(outcome, peak_mib() - before)
+"""
+
+
+@needs_proc
+def test_onnx_bomb_is_refused_without_peak_memory_jumping(tmp_path, cancer):
+    """In a fresh interpreter: before the fix onnxruntime's constant folding allocated the
+    6000 × 6000 float tensor at intake (the peak grew by 274 MiB; now by nothing measurable)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.factories import onnx_constant_of_shape_bomb
+
+    root = str(Path(__file__).resolve().parents[2])
+    warm = write(tmp_path, "warm.onnx", cancer["onnx"])
+    bomb = write(tmp_path, "bomb.onnx", onnx_constant_of_shape_bomb(6000))
+    script = _MEASURE_ONNX_INTAKE.format(root=root, warm=str(warm), bomb=str(bomb))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root, timeout=300)
+    assert result.returncode == 0, result.stderr
+    outcome, grown_mib = result.stdout.split()
+    assert int(grown_mib) < 32, f"peak memory grew by {grown_mib} MiB"
+    assert outcome == "tensor_too_large"
+
+
+# --------------------------------------------------------------------------
+# memory bombs: a CSV is parsed once, in memory bounded by the data
+# --------------------------------------------------------------------------
+
+
+def test_csv_intake_returns_the_frame_read_csv_gives(tmp_path):
+    import pandas as pd
+
+    path = write(tmp_path, "d.csv", GOOD_CSV)
+    info = inspect_dataset_csv(path, target="label", max_bytes=MB)
+    pd.testing.assert_frame_equal(info.frame, pd.read_csv(path), check_exact=True)
+
+
+def test_csv_types_of_columns_with_missing_cells(tmp_path):
+    # pandas reads these as float or object; the reported types stay those of the data.
+    data = b"ints,floats,whole_floats,flags,words\n1,1.5,1.0,true,a\n,,,,\n3,2,2.0,False,b\n"
+    info = inspect_dataset_csv(write(tmp_path, "d.csv", data), target=None, max_bytes=MB)
+    assert [c["type"] for c in info.columns] == ["integer", "float", "float", "boolean", "string"]
+
+
+def test_csv_is_parsed_once(tmp_path, monkeypatch):
+    import pandas as pd
+
+    calls = []
+    real = pd.read_csv
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **k: calls.append(a) or real(*a, **k))
+    info = inspect_dataset_csv(write(tmp_path, "d.csv", GOOD_CSV), target="label", max_bytes=MB)
+    assert len(calls) == 1 and info.rows == 4 and len(info.frame) == 4
+
+
+_MEASURE_CSV_INTAKE = _PEAK_MIB + """
+import pandas  # imported before the baseline: only intake's own allocations count
+from governance.registry.intake import inspect_dataset_csv
+inspect_dataset_csv({small!r}, target=None, max_bytes=1 << 30)
+reset_peak()
+before = peak_mib()
+info = inspect_dataset_csv({big!r}, target="y", max_bytes=1 << 30)
+print(info.rows, peak_mib() - before)
+"""
+
+
+@needs_proc
+def test_csv_intake_memory_stays_bounded_by_file_size(tmp_path):
+    """In a fresh interpreter: before the fix a 10.7 MiB CSV raised the peak by 144 MiB (its
+    bytes, their text and a frame were held at once, and the upload parsed it once more for
+    the typed copy); now by about three times the file, mostly the parsed frame itself."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    n = 200_000
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 5)).round(6)
+    with open(tmp_path / "big.csv", "w") as out:
+        out.write("a,b,c,d,e,cat,flag,y\n")
+        for i, row in enumerate(x.tolist()):
+            out.write(",".join(map(str, row)) + f",k{i % 13},{'true' if i % 3 else ''},{i % 2}\n")
+    size_mib = (tmp_path / "big.csv").stat().st_size / MB
+    assert size_mib > 10
+    small = write(tmp_path, "small.csv", b"a,b\n1,2\n")
+    root = str(Path(__file__).resolve().parents[2])
+    script = _MEASURE_CSV_INTAKE.format(root=root, small=str(small), big=str(tmp_path / "big.csv"))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows, grown_mib = map(int, result.stdout.split())
+    assert rows == n
+    assert grown_mib < 5 * size_mib, f"peak memory grew by {grown_mib} MiB for a {size_mib:.1f} MiB CSV"

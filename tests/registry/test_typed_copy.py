@@ -243,3 +243,15 @@ def test_a_record_holding_objects_is_never_loaded():
     np.lib.format.write_array(out, np.array([{"x": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(typed_copy.TypedCopyError):
         typed_copy.decode(out.getvalue())
+
+
+def test_an_upload_parses_its_csv_once(alice, monkeypatch):
+    """Row count, column types and the typed copy all come from one pd.read_csv."""
+    calls = []
+    real = pd.read_csv
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **k: calls.append(a) or real(*a, **k))
+    dataset = _upload(alice, AWKWARD_CSV)
+    assert len(calls) == 1
+    assert dataset.rows == 4 and dataset.typed_sha256
+    monkeypatch.undo()
+    _same(scoring.load_dataset(dataset), pd.read_csv(blob_path(dataset.path)))

@@ -177,3 +177,60 @@ def test_submitted_models_are_not_loaded_outside_a_worker(version, settings):
         scoring.load_version(version)
     record = run(spec(kind="metric", metric="accuracy", threshold=0.5), checks.CheckContext(version=version))
     assert record.outcome == "error" and "only in Celery workers" in record.details["reason"]
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"kind": "latency", "rows": 1e10, "threshold": 50}, "'rows' must be a whole number between 1 and 100000 "
+         "for a latency check, not 10000000000.0"),
+        ({"kind": "latency", "rows": 2.5, "threshold": 50}, "'rows' must be a whole number"),
+        ({"kind": "latency", "rows": 10, "repeats": 10**6, "threshold": 50}, "'repeats' must be a whole number "
+         "between 1 and 1000"),
+        ({"kind": "latency", "threshold": 1e12}, "'threshold' must be a finite number between 0 and 600000 "
+         "for a latency check"),
+        ({"kind": "latency", "rows": True, "threshold": 5}, "'rows' must be a number for a latency check"),
+        ({"kind": "metric", "metric": "accuracy", "threshold": 80}, "'threshold' must be a finite number "
+         "between 0 and 1 for a metric check"),
+        ({"kind": "metric", "metric": "accuracy", "threshold": float("nan")}, "'threshold' must be a finite number"),
+        ({"kind": "no_regression", "metric": "f1", "tolerance": 5}, "'tolerance' must be a finite number "
+         "between 0 and 1 for a no_regression check"),
+        ({"kind": "fairness", "column": "sex", "threshold": 2}, "'threshold' must be a finite number "
+         "between 0 and 1 for a fairness check"),
+        ({"kind": "robustness", "noise": 1e9, "threshold": 0.1}, "'noise' must be a finite number "
+         "between 0 and 10 for a robustness check"),
+        ({"kind": "drift", "threshold": 1e9}, "'threshold' must be a finite number between 0 and 100 "
+         "for a drift check"),
+    ],
+)
+def test_every_numeric_knob_has_a_range_and_the_refusal_names_check_and_field(raw, message):
+    with pytest.raises(checks.CheckConfigError, match="^Check 2: " + message):
+        checks.validate_checks([{"kind": "schema"}, raw], task="classification")
+
+
+@pytest.mark.django_db
+def test_api_refuses_a_latency_batch_of_1e10_rows_naming_check_and_field(api_for, credit_model, alice):
+    url = f"/api/v1/models/{credit_model.slug}/test-suite/"
+    response = api_for(alice).put(url, {"checks": [{"kind": "latency", "rows": 1e10, "threshold": 50}]}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid_checks"
+    assert body["detail"].startswith("Check 1: 'rows' must be a whole number between 1 and 100000 for a latency check")
+    assert api_for(alice).get(url).json()["customised"] is False
+
+
+def test_knobs_at_their_bounds_are_accepted():
+    clean = checks.validate_checks(
+        [
+            {"kind": "latency", "rows": 100_000, "repeats": 1000, "threshold": 600_000},
+            {"kind": "metric", "metric": "accuracy", "threshold": 1},
+            {"kind": "robustness", "noise": 10, "threshold": 1, "tolerance": 1000},
+        ],
+        task="classification",
+    )
+    assert clean[0] == {"kind": "latency", "rows": 100_000, "threshold": 600_000.0, "repeats": 1000}
+    regression = checks.validate_checks(
+        [{"kind": "metric", "metric": "rmse", "threshold": 1e6}, {"kind": "metric", "metric": "r2", "threshold": -3}],
+        task="regression",
+    )
+    assert [spec["threshold"] for spec in regression] == [1e6, -3.0]

@@ -57,16 +57,65 @@ def test_hooks_enabled() -> bool:
     return bool(getattr(settings, "GOVERNANCE_TEST_HOOKS", False))
 
 
-def _number(spec: dict, key: str, index: int, *, minimum: float | None = None, default=None) -> float:
+# The range of every numeric knob. A suite is configured by people and agents alike: a knob
+# past its range (a latency batch of 1e10 rows) would have a worker build inputs it cannot
+# hold, so each is bounded, and the refusal names the check and the field.
+SHARE = (0.0, 1.0)  # accuracy, recall, ... and shares of rows
+UNBOUNDED_ERROR = (0.0, 1e15)  # rmse, mae: in the target's units
+LATENCY_MAX_ROWS = 100_000
+LATENCY_MAX_REPEATS = 1_000
+LATENCY_MAX_MS = 600_000.0
+ROBUSTNESS_MAX_NOISE = 10.0  # standard deviations of each input
+ROBUSTNESS_MAX_TOLERANCE = 1_000.0  # standard deviations of the predictions
+DRIFT_MAX_PSI = 100.0
+SLEEP_MAX_SECONDS = 3_600.0
+
+
+def _metric_range(metric: str) -> tuple[float, float]:
+    if metric == "r2":
+        return (-1e15, 1.0)
+    return UNBOUNDED_ERROR if metric in ("rmse", "mae") else SHARE
+
+
+def _number(
+    spec: dict,
+    key: str,
+    index: int,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    default=None,
+    whole: bool = False,
+) -> float:
+    kind = spec.get("kind")
     value = spec.get(key, default)
     if value is None:
-        raise CheckConfigError(f"'{key}' is required for a {spec.get('kind')} check.", index)
+        raise CheckConfigError(f"'{key}' is required for a {kind} check.", index)
+    if isinstance(value, bool):
+        raise CheckConfigError(f"'{key}' must be a number for a {kind} check, not {value!r}.", index)
+    given = value
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise CheckConfigError(f"'{key}' must be a number, not {value!r}.", index) from None
-    if not math.isfinite(value) or (minimum is not None and value < minimum):
-        raise CheckConfigError(f"'{key}' must be a finite number of at least {minimum}.", index)
+        raise CheckConfigError(f"'{key}' must be a number for a {kind} check, not {value!r}.", index) from None
+    low = "" if minimum is None else f"{minimum:g}"
+    high = "" if maximum is None else f"{maximum:g}"
+    what = "a whole number" if whole else "a finite number"
+    if minimum is not None and maximum is not None:
+        expected = f"{what} between {low} and {high}"
+    elif minimum is not None:
+        expected = f"{what} of at least {low}"
+    elif maximum is not None:
+        expected = f"{what} of at most {high}"
+    else:
+        expected = what
+    if (
+        not math.isfinite(value)
+        or (minimum is not None and value < minimum)
+        or (maximum is not None and value > maximum)
+        or (whole and not value.is_integer())
+    ):
+        raise CheckConfigError(f"'{key}' must be {expected} for a {kind} check, not {given!r}.", index)
     return value
 
 
@@ -89,15 +138,17 @@ def validate_checks(raw: Any, *, task: str) -> list[dict]:
             if metric not in metrics:
                 raise CheckConfigError(f"metric must be one of {', '.join(metrics)} for {task}.", index)
             out["metric"] = metric
+            low, high = _metric_range(metric)
             if kind == "metric":
-                out["threshold"] = _number(spec, "threshold", index)
+                out["threshold"] = _number(spec, "threshold", index, minimum=low, maximum=high)
                 default_cmp = ">=" if metric in HIGHER_IS_BETTER else "<="
                 comparison = spec.get("comparison") or default_cmp
                 if comparison not in COMPARISONS:
                     raise CheckConfigError("comparison must be '>=' or '<='.", index)
                 out["comparison"] = comparison
             else:
-                out["tolerance"] = _number(spec, "tolerance", index, minimum=0, default=0.0)
+                most = UNBOUNDED_ERROR[1] if metric in ("rmse", "mae") else 1.0
+                out["tolerance"] = _number(spec, "tolerance", index, minimum=0, maximum=most, default=0.0)
         elif kind == "fairness":
             column = str(spec.get("column") or "").strip()
             if not column:
@@ -105,22 +156,30 @@ def validate_checks(raw: Any, *, task: str) -> list[dict]:
             metric = spec.get("metric") or FAIRNESS_METRICS[task][0]
             if metric not in FAIRNESS_METRICS[task]:
                 raise CheckConfigError(f"metric must be one of {', '.join(FAIRNESS_METRICS[task])}.", index)
-            out.update(column=column, metric=metric, threshold=_number(spec, "threshold", index, minimum=0))
+            threshold = _number(spec, "threshold", index, minimum=0, maximum=_metric_range(metric)[1])
+            out.update(column=column, metric=metric, threshold=threshold)
         elif kind == "robustness":
-            out["noise"] = _number(spec, "noise", index, minimum=0, default=0.01)
+            out["noise"] = _number(spec, "noise", index, minimum=0, maximum=ROBUSTNESS_MAX_NOISE, default=0.01)
             out["threshold"] = _number(spec, "threshold", index, minimum=0)
             if out["threshold"] > 1:
                 raise CheckConfigError("a robustness threshold is a share between 0 and 1.", index)
             if task == "regression":
-                out["tolerance"] = _number(spec, "tolerance", index, minimum=0, default=0.1)
+                out["tolerance"] = _number(
+                    spec, "tolerance", index, minimum=0, maximum=ROBUSTNESS_MAX_TOLERANCE, default=0.1
+                )
         elif kind == "latency":
-            out["rows"] = int(_number(spec, "rows", index, minimum=1, default=1))
-            out["threshold"] = _number(spec, "threshold", index, minimum=0)
-            out["repeats"] = int(_number(spec, "repeats", index, minimum=1, default=30 if out["rows"] == 1 else 10))
+            rows = _number(spec, "rows", index, minimum=1, maximum=LATENCY_MAX_ROWS, default=1, whole=True)
+            out["rows"] = int(rows)
+            out["threshold"] = _number(spec, "threshold", index, minimum=0, maximum=LATENCY_MAX_MS)
+            repeats = _number(
+                spec, "repeats", index, minimum=1, maximum=LATENCY_MAX_REPEATS,
+                default=30 if out["rows"] == 1 else 10, whole=True,
+            )
+            out["repeats"] = int(repeats)
         elif kind == "drift":
-            out["threshold"] = _number(spec, "threshold", index, minimum=0)
+            out["threshold"] = _number(spec, "threshold", index, minimum=0, maximum=DRIFT_MAX_PSI)
         elif kind == "sleep":
-            out["seconds"] = _number(spec, "seconds", index, minimum=0)
+            out["seconds"] = _number(spec, "seconds", index, minimum=0, maximum=SLEEP_MAX_SECONDS)
         clean.append(out)
     names = [check_name(spec) for spec in clean]
     duplicates = sorted({name for name in names if names.count(name) > 1})
