@@ -167,3 +167,41 @@ def test_directory_sign_in_without_an_account_gets_none(alice, eve, settings):
 
     make_user("alice2", email="ALICE@example.com")
     assert directory_account_for(_directory_login("alice@example.com")) is None
+
+
+# --- The admin site signs in through allauth only --------------------------------------------
+
+
+def test_admin_login_form_does_not_sign_in_a_user_with_totp(admin_user, client, settings):
+    settings.GOVERNANCE_MFA_REQUIRED = True
+    TOTP.activate(admin_user, generate_totp_secret())
+    response = client.post("/admin/login/?next=/admin/", {"username": "admin", "password": PASSWORD})
+    assert "_auth_user_id" not in client.session
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    # The portal's sign-in asks for the second factor before anything opens.
+    response = client.post("/accounts/login/", {"login": "admin", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/2fa/authenticate/")
+    assert "_auth_user_id" not in client.session
+    assert client.get("/admin/").status_code == 302
+    assert client.get("/api/v1/models/").status_code == 401
+
+
+def test_admin_login_sends_people_to_the_portal_sign_in(admin_user, client):
+    response = client.post("/admin/login/?next=/admin/", {"username": "admin", "password": PASSWORD})
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+    assert "_auth_user_id" not in client.session
+    # Signing in there opens the admin site.
+    assert client.post(response["Location"], {"login": "admin", "password": PASSWORD}).status_code == 302
+    assert client.get("/admin/").status_code == 200
+
+
+def test_a_dozen_wrong_admin_passwords_lock_the_account_out(admin_user, client):
+    for _ in range(12):
+        client.post("/admin/login/", {"username": "admin", "password": "wrong password"})
+        client.post("/accounts/login/", {"login": "admin", "password": "wrong password"})
+        assert "_auth_user_id" not in client.session
+    response = client.post("/accounts/login/", {"login": "admin", "password": PASSWORD})
+    assert "Too many failed login attempts" in response.content.decode()
+    client.post("/admin/login/", {"username": "admin", "password": PASSWORD})
+    assert "_auth_user_id" not in client.session
