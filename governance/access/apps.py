@@ -31,6 +31,9 @@ class AccessConfig(AppConfig):
         )
         auditlog.register(Group, m2m_fields={"permissions"})
 
+        from . import receivers
+
+        receivers.connect()
         register_model_panel("access", "access/_model_grants_panel.html", model_access_context, order=20)
         post_migrate.connect(_role_groups_after_migrate, dispatch_uid="access.role_groups")
 

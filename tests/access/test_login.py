@@ -205,3 +205,47 @@ def test_a_dozen_wrong_admin_passwords_lock_the_account_out(admin_user, client):
     assert "Too many failed login attempts" in response.content.decode()
     client.post("/admin/login/", {"username": "admin", "password": PASSWORD})
     assert "_auth_user_id" not in client.session
+
+
+# --- Idle sessions and clients behind a proxy ------------------------------------------------
+
+
+def _last_seen(browser, seconds_ago):
+    import time
+
+    from governance.access.middleware import IdleSessionMiddleware
+
+    session = browser.session
+    session[IdleSessionMiddleware.LAST_SEEN] = int(time.time()) - seconds_ago
+    session.save()
+
+
+def test_a_session_unused_past_the_idle_timeout_is_signed_out(alice, browser_for, settings):
+    from governance.audit.models import AuditEvent
+
+    settings.GOVERNANCE_SESSION_IDLE_MINUTES = 30
+    browser = browser_for(alice)
+    assert browser.get("/account/tokens/").status_code == 200
+    _last_seen(browser, 29 * 60)
+    assert browser.get("/account/tokens/").status_code == 200  # still in use: the clock restarts
+    _last_seen(browser, 31 * 60)
+    response = browser.get("/account/tokens/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert "_auth_user_id" not in browser.session
+    assert browser.get("/api/v1/models/").status_code in (401, 403)
+    assert AuditEvent.objects.filter(action="login.signed_out", actor=alice).exists()
+
+
+def test_clients_behind_one_trusted_proxy_have_their_own_rate_limit(alice, settings):
+    from django.test import Client
+
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1  # what GOVERNANCE_TRUSTED_PROXIES=1 sets
+    attacker = Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.5")
+    colleague = Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    for number in range(12):
+        attacker.post("/accounts/login/", {"login": f"guess{number}", "password": "wrong password"})
+    response = attacker.post("/accounts/login/", {"login": "alice", "password": PASSWORD})
+    assert "Too many failed login attempts" in response.content.decode()
+    # The same proxy, another client: not locked out by the attacker's attempts.
+    assert colleague.post("/accounts/login/", {"login": "alice", "password": PASSWORD}).status_code == 302
+    assert colleague.session["_auth_user_id"] == str(alice.pk)

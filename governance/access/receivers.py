@@ -1,0 +1,27 @@
+"""Framework events that change who may do what: a new password ends the person's API tokens.
+
+allauth sends ``password_changed``, ``password_set`` and ``password_reset`` after the person
+changed, set or reset their own password (the audit app records the change itself); an admin
+setting it goes through ``services.user_password_set``, which revokes the tokens there.
+"""
+
+from __future__ import annotations
+
+from . import services
+
+
+def tokens_revoke_on_password_change(sender, request, user, **kwargs) -> None:
+    # The person acted on their own account, so they are the actor of the revocations.
+    if not user.is_service_account:
+        services.tokens_revoke_for(actor=user, user=user)
+
+
+def connect() -> None:
+    from allauth.account import signals
+
+    for signal, name in (
+        (signals.password_changed, "changed"),
+        (signals.password_set, "set"),
+        (signals.password_reset, "reset"),
+    ):
+        signal.connect(tokens_revoke_on_password_change, dispatch_uid=f"access.tokens_revoke_on_password_{name}")
