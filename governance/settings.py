@@ -185,6 +185,10 @@ if os.environ.get("OIDC_SERVER_URL"):
         ]
     }
 SOCIALACCOUNT_ONLY = False
+# Directory sign-ins are matched to accounts by SocialAccountAdapter, on verified addresses only;
+# allauth's own matching by e-mail stays off.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = False
 
 # django-guardian: no anonymous user; object permissions only for signed-in people.
 ANONYMOUS_USER_NAME = None

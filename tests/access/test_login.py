@@ -249,3 +249,58 @@ def test_clients_behind_one_trusted_proxy_have_their_own_rate_limit(alice, setti
     # The same proxy, another client: not locked out by the attacker's attempts.
     assert colleague.post("/accounts/login/", {"login": "alice", "password": PASSWORD}).status_code == 302
     assert colleague.session["_auth_user_id"] == str(alice.pk)
+
+
+# --- Company sign-in links on verified addresses only -----------------------------------------
+
+
+def _provider_login(claims: dict):
+    """The sociallogin allauth's OpenID Connect provider makes from the directory's claims."""
+    from allauth.socialaccount.adapter import get_adapter
+
+    request = _request()
+    provider = get_adapter().get_provider(request, "acme")
+    return request, provider.sociallogin_from_response(request, {"userinfo": {"sub": "u-1", **claims}})
+
+
+@pytest.mark.parametrize("claim", [False, "false", None, "yes"])
+def test_directory_sign_in_with_an_unverified_email_is_refused(alice, settings, claim):
+    from allauth.core.exceptions import ImmediateHttpResponse
+
+    settings.SOCIALACCOUNT_PROVIDERS = OIDC
+    claims = {"email": "alice@example.com", "email_verified": claim}
+    if claim is None:
+        del claims["email_verified"]  # no claim at all: not verified either
+    request, sociallogin = _provider_login(claims)
+    with pytest.raises(ImmediateHttpResponse) as refused:
+        SocialAccountAdapter().pre_social_login(request, sociallogin)
+    assert refused.value.response.status_code == 302
+    assert refused.value.response["Location"] == "/accounts/login/"
+    assert not sociallogin.is_existing
+    assert not alice.socialaccount_set.exists()
+
+
+def test_directory_sign_in_with_a_verified_email_is_linked(alice, settings):
+    settings.SOCIALACCOUNT_PROVIDERS = OIDC
+    request, sociallogin = _provider_login({"email": "alice@example.com", "email_verified": True})
+    SocialAccountAdapter().pre_social_login(request, sociallogin)
+    assert sociallogin.is_existing and sociallogin.user == alice
+
+
+def test_unverified_directory_sign_in_shows_why_it_was_refused(alice, settings, client):
+    from allauth.socialaccount.internal.flows.login import complete_login
+    from django.contrib.messages import get_messages
+    from django.contrib.messages.storage.fallback import FallbackStorage
+
+    from governance.access.adapters import UNVERIFIED_EMAIL_MESSAGE
+
+    settings.SOCIALACCOUNT_PROVIDERS = OIDC
+    request, sociallogin = _provider_login({"email": "alice@example.com", "email_verified": False})
+    request._messages = FallbackStorage(request)
+    from allauth.core import context
+
+    with context.request_context(request):
+        response = complete_login(request, sociallogin)
+    assert response.status_code == 302 and response["Location"] == "/accounts/login/"
+    assert [str(message) for message in get_messages(request)] == [UNVERIFIED_EMAIL_MESSAGE]
+    assert not alice.socialaccount_set.exists()
