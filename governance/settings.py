@@ -166,6 +166,9 @@ GOVERNANCE_SESSION_IDLE_MINUTES = int(
 )
 # API tokens made without an expiry stop working after this many days (0: they never expire).
 GOVERNANCE_TOKEN_DEFAULT_DAYS = int(os.environ.get("GOVERNANCE_TOKEN_DEFAULT_DAYS", "90"))
+# Refused authentications (wrong signing passwords and codes, wrong one-time codes at sign-in,
+# lockouts, bad API tokens) recorded in the audit trail a minute, per source address and reason.
+GOVERNANCE_AUTH_FAILURE_AUDIT_LIMIT = int(os.environ.get("GOVERNANCE_AUTH_FAILURE_AUDIT_LIMIT", "10"))
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 # Validators, operators and admins must enrol in MFA when this is on.
 GOVERNANCE_MFA_REQUIRED = env_bool("GOVERNANCE_MFA_REQUIRED", default=PRODUCTION)

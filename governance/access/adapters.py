@@ -26,6 +26,22 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:
         return False
 
+    def pre_authenticate(self, request, **credentials) -> None:
+        """allauth's sign-in rate limit; a sign-in it refuses is recorded (rate limited too)."""
+        from django.core.exceptions import ValidationError
+
+        from .auth_failures import auth_failure_record
+
+        try:
+            super().pre_authenticate(request, **credentials)
+        except ValidationError:
+            tried = str(credentials.get("username") or credentials.get("email") or "")[:150]
+            auth_failure_record(
+                request=request, action="login.locked", reason="too_many_attempts", username=tried,
+                summary=f"Sign-in as “{tried}” refused: too many failed attempts.",
+            )
+            raise
+
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def is_open_for_signup(self, request, sociallogin) -> bool:
