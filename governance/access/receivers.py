@@ -1,4 +1,5 @@
-"""Framework events that change who may do what: a new password ends the person's API tokens.
+"""Framework events that change who may do what: a new password ends the person's API tokens,
+and a sign-in starts the session's idle clock.
 
 allauth sends ``password_changed``, ``password_set`` and ``password_reset`` after the person
 changed, set or reset their own password (the audit app records the change itself); an admin
@@ -6,6 +7,8 @@ setting it goes through ``services.user_password_set``, which revokes the tokens
 """
 
 from __future__ import annotations
+
+import time
 
 from . import services
 
@@ -16,8 +19,21 @@ def tokens_revoke_on_password_change(sender, request, user, **kwargs) -> None:
         services.tokens_revoke_for(actor=user, user=user)
 
 
+def session_activity_start(sender, request, user, **kwargs) -> None:
+    """A sign-in is activity: the idle clock starts with it (IdleSessionMiddleware), and the
+    session is not written again on the first requests that follow."""
+    from .middleware import IdleSessionMiddleware
+
+    session = getattr(request, "session", None)
+    if session is not None:
+        session[IdleSessionMiddleware.LAST_SEEN] = int(time.time())
+
+
 def connect() -> None:
     from allauth.account import signals
+    from django.contrib.auth.signals import user_logged_in
+
+    user_logged_in.connect(session_activity_start, dispatch_uid="access.session_activity_start")
 
     for signal, name in (
         (signals.password_changed, "changed"),
