@@ -30,11 +30,11 @@ def refusal_source(request) -> str:
     """The client's address as the sign-in rate limits see it (allauth's trusted proxies)."""
     if request is None:
         return ""
-    from allauth.core.internal.httpkit import get_client_ip
+    from allauth.account.adapter import get_adapter
 
     try:
-        address = get_client_ip(request)
-    except Exception:  # a forwarded header that does not match the proxy settings
+        address = get_adapter(request).get_client_ip(request)
+    except Exception:  # no address, or a forwarded header that does not match the proxy settings
         address = None
     return (address or request.META.get("REMOTE_ADDR") or "")[:45]
 
