@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "governance.access.middleware.ActiveUserMiddleware",
+    "governance.access.middleware.IdleSessionMiddleware",
     "governance.access.middleware.MFARequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -157,6 +158,21 @@ SOCIALACCOUNT_ADAPTER = "governance.access.adapters.SocialAccountAdapter"
 ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
 }
+# Reverse proxies in front of the portal that append to X-Forwarded-For (0: none, so the header
+# is ignored). allauth's rate limits then count each client, not the proxy, so people behind one
+# proxy do not share a bucket; or name the header a trusted proxy sets to the client's address.
+GOVERNANCE_TRUSTED_PROXIES = int(os.environ.get("GOVERNANCE_TRUSTED_PROXIES", "0"))
+ALLAUTH_TRUSTED_PROXY_COUNT = GOVERNANCE_TRUSTED_PROXIES
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = os.environ.get("GOVERNANCE_TRUSTED_CLIENT_IP_HEADER") or None
+# A browser session unused for this many minutes is signed out (IdleSessionMiddleware; 0: never).
+GOVERNANCE_SESSION_IDLE_MINUTES = int(
+    os.environ.get("GOVERNANCE_SESSION_IDLE_MINUTES", "30" if PRODUCTION else "480")
+)
+# API tokens made without an expiry stop working after this many days (0: they never expire).
+GOVERNANCE_TOKEN_DEFAULT_DAYS = int(os.environ.get("GOVERNANCE_TOKEN_DEFAULT_DAYS", "90"))
+# Refused authentications (wrong signing passwords and codes, wrong one-time codes at sign-in,
+# lockouts, bad API tokens) recorded in the audit trail a minute, per source address and reason.
+GOVERNANCE_AUTH_FAILURE_AUDIT_LIMIT = int(os.environ.get("GOVERNANCE_AUTH_FAILURE_AUDIT_LIMIT", "10"))
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 # Validators, operators and admins must enrol in MFA when this is on.
 GOVERNANCE_MFA_REQUIRED = env_bool("GOVERNANCE_MFA_REQUIRED", default=PRODUCTION)
@@ -176,6 +192,10 @@ if os.environ.get("OIDC_SERVER_URL"):
         ]
     }
 SOCIALACCOUNT_ONLY = False
+# Directory sign-ins are matched to accounts by SocialAccountAdapter, on verified addresses only;
+# allauth's own matching by e-mail stays off.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = False
 
 # django-guardian: no anonymous user; object permissions only for signed-in people.
 ANONYMOUS_USER_NAME = None

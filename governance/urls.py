@@ -1,7 +1,13 @@
 """URLs: browser pages, the API v1 under /api/v1/, allauth under /accounts/, the admin."""
 
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
+
+# The admin's own login form checks a password and nothing else: no second factor, no rate
+# limit. Every sign-in goes through allauth's (MFA, rate limits, the audit of failures); the
+# admin login page only sends people there, as allauth documents.
+admin.site.login = secure_admin_login(admin.site.login)
 
 api_v1 = [
     path("", include("governance.registry.api_urls")),

@@ -40,3 +40,23 @@ def test_production_turns_debug_off_and_cookies_secure():
     env.update({"DJANGO_ENV": "production", "DJANGO_SECRET_KEY": "k" * 60, "DJANGO_SETTINGS_MODULE": "governance.settings"})
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["False", "True", "True", "True"], result.stderr
+
+
+def test_production_session_and_proxy_settings():
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.GOVERNANCE_SESSION_IDLE_MINUTES, s.GOVERNANCE_TOKEN_DEFAULT_DAYS, "
+        "s.ALLAUTH_TRUSTED_PROXY_COUNT, s.ALLAUTH_TRUSTED_CLIENT_IP_HEADER)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "GOVERNANCE_"))}
+    env.update({"DJANGO_ENV": "production", "DJANGO_SECRET_KEY": "k" * 60, "DJANGO_SETTINGS_MODULE": "governance.settings"})
+    run = lambda extra: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", code], cwd=ROOT, env={**env, **extra}, capture_output=True, text=True, timeout=60
+    )
+    result = run({})
+    assert result.stdout.split() == ["30", "90", "0", "None"], result.stderr
+    # One reverse proxy in front: allauth's rate limits count the client it names, not the proxy.
+    result = run({"GOVERNANCE_TRUSTED_PROXIES": "1", "GOVERNANCE_SESSION_IDLE_MINUTES": "15"})
+    assert result.stdout.split() == ["15", "90", "1", "None"], result.stderr
+    result = run({"GOVERNANCE_TRUSTED_CLIENT_IP_HEADER": "X-Real-IP"})
+    assert result.stdout.split()[-1] == "X-Real-IP", result.stderr

@@ -26,6 +26,10 @@ class AccessConfig(AppConfig):
             m2m_fields={"groups"},
         )
         auditlog.register(Group, m2m_fields={"permissions"})
+
+        from . import receivers
+
+        receivers.connect()
         post_migrate.connect(_role_groups_after_migrate, dispatch_uid="access.role_groups")
 
 

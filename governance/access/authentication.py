@@ -19,10 +19,12 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
         if len(header) != 2:
+            _token_refused(request, "malformed_header")
             raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Bearer <token>'.")
         try:
             raw = header[1].decode()
         except UnicodeError:
+            _token_refused(request, "malformed_token")
             raise exceptions.AuthenticationFailed("Malformed token.")
         token = (
             ApiToken.objects.usable()
@@ -33,6 +35,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             .first()
         )
         if token is None:
+            _token_refused(request, raw=raw)
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
@@ -42,3 +45,37 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+def _token_refused(request, reason: str = "", raw: str = "") -> None:
+    """Record a refused token in the audit trail (rate limited): which token and whose, when it
+    is one of ours that no longer works, and why. Nothing of an unknown secret is recorded."""
+    from .auth_failures import auth_failure_record
+
+    token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first() if raw else None
+    data: dict = {}
+    if not reason:
+        if token is None:
+            reason = "unknown_token"
+        elif token.revoked_at is not None:
+            reason = "revoked_token"
+        elif token.expires_at is not None and token.expires_at <= timezone.now():
+            reason = "expired_token"
+        else:
+            reason = "inactive_user"
+    if token is not None:
+        data = {"token_id": token.pk, "prefix": token.key_prefix, "label": token.label}
+    owner = token.user if token is not None else None
+    auth_failure_record(
+        request=getattr(request, "_request", request),
+        action="api.token_refused",
+        reason=reason,
+        username=owner.username if owner is not None else "",
+        user=owner,
+        data=data,
+        summary=(
+            f"API token “{token.label or token.key_prefix}” of {owner.username} refused: {reason.replace('_', ' ')}."
+            if token is not None
+            else f"API call with a bad token refused: {reason.replace('_', ' ')}."
+        ),
+    )

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
@@ -32,12 +33,19 @@ class GrantForm(forms.Form):
 
 
 class TokenForm(forms.Form):
-    EXPIRY_CHOICES = [("", "Never"), ("7", "In 7 days"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In a year")]
+    EXPIRY_CHOICES = [("7", "In 7 days"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In a year")]
 
     label = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'CI pipeline'.")
     expires_in = forms.TypedChoiceField(
         choices=EXPIRY_CHOICES, coerce=int, empty_value=None, required=False, label="Expires"
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # No choice means the default expiry of token_create (GOVERNANCE_TOKEN_DEFAULT_DAYS).
+        days = settings.GOVERNANCE_TOKEN_DEFAULT_DAYS
+        default = ("", f"In {days} days (default)" if days else "Never")
+        self.fields["expires_in"].choices = [default] + [c for c in self.EXPIRY_CHOICES if c[0] != str(days)]
 
     @property
     def expires_at(self):

@@ -1,4 +1,7 @@
-"""Request checks of people and access: deactivated users, and MFA where it is required."""
+"""Request checks of people and access: deactivated users, idle sessions, and MFA where it is
+required."""
+
+import time
 
 from django.conf import settings
 from django.contrib.auth import logout
@@ -23,6 +26,33 @@ class ActiveUserMiddleware:
         # clears the session itself so nothing of it lingers.
         if user is not None and user.is_authenticated and not user.is_active:
             logout(request)
+        return self.get_response(request)
+
+
+class IdleSessionMiddleware:
+    """Sign out a browser session nobody used for GOVERNANCE_SESSION_IDLE_MINUTES.
+
+    The time of the last request is kept in the session, written at most once a minute so that
+    reading pages does not write the session on every request. The sign-out is Django's, so it
+    is in the audit trail like any other.
+    """
+
+    LAST_SEEN = "governance.last_seen"
+    RESOLUTION = 60  # seconds
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        limit = settings.GOVERNANCE_SESSION_IDLE_MINUTES * 60
+        if limit and user is not None and user.is_authenticated and hasattr(request, "session"):
+            now = int(time.time())
+            last_seen = request.session.get(self.LAST_SEEN)
+            if last_seen is not None and now - last_seen > limit:
+                logout(request)
+            elif last_seen is None or now - last_seen >= self.RESOLUTION:
+                request.session[self.LAST_SEEN] = now
         return self.get_response(request)
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
@@ -282,13 +283,19 @@ def _token_data(token: ApiToken) -> dict:
 def token_create(
     *, actor: User, user: User, label: str = "", expires_at: datetime | None = None
 ) -> tuple[ApiToken, str]:
-    """Make a token; return it with its secret, which is never stored and never shown again."""
+    """Make a token; return it with its secret, which is never stored and never shown again.
+
+    Without ``expires_at`` the token expires after GOVERNANCE_TOKEN_DEFAULT_DAYS (0: never), so
+    that a forgotten token does not stay a way in for ever.
+    """
     if not _may_manage_tokens_of(actor, user):
         raise ActionForbidden("Only the account's owner or an admin makes its API tokens.")
     if not user.is_active:
         raise ActionConflict("The account is deactivated; its tokens would be refused.", code="user_inactive")
     if expires_at is not None and expires_at <= timezone.now():
         raise ActionError("The expiry date must be in the future.", field="expires_at")
+    if expires_at is None and settings.GOVERNANCE_TOKEN_DEFAULT_DAYS:
+        expires_at = timezone.now() + timedelta(days=settings.GOVERNANCE_TOKEN_DEFAULT_DAYS)
     raw = ApiToken.generate()
     with transaction.atomic():
         token = ApiToken.objects.create(
@@ -314,6 +321,19 @@ def token_revoke(*, actor: User, token: ApiToken) -> ApiToken:
             )
     token.refresh_from_db()
     return token
+
+
+def tokens_revoke_for(*, actor, user: User) -> int:
+    """Revoke every live token of ``user`` (each its own audit entry); returns how many.
+
+    Called when the person's password changes: whoever learnt the old password may have made
+    tokens with it, and a token outlives the sessions that a new password ends.
+    """
+    tokens = list(ApiToken.objects.filter(user=user, revoked_at__isnull=True).select_related("user"))
+    with transaction.atomic():
+        for token in tokens:
+            token_revoke(actor=actor, token=token)
+    return len(tokens)
 
 
 # --- Grants ----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from governance.errors import ActionError, show_refusal
@@ -61,6 +62,7 @@ def grant_remove(request, slug, pk):
     return redirect("access:model_sharing", slug=model.slug)
 
 
+@never_cache  # Cache-Control: no-store: the page may hold a new token's secret
 @login_required
 def token_list(request):
     form = TokenForm(request.POST or None)

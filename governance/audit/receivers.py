@@ -2,7 +2,7 @@
 
 - django-auditlog change entries become "change" events (old and new values, actor, cid);
 - Django's and allauth's sign-in, sign-out, failed sign-in, MFA and password signals become
-  "login" events.
+  "login" events; a wrong one-time code is a rate-limited access event (``auth_failure_record``).
 
 The portal's own decisions (transitions, sign-offs, annotations, grants, tokens, deactivation)
 are written by the services that make them, not here. Each receiver runs inside the transaction
@@ -94,6 +94,23 @@ def on_login_failed(sender, credentials, request=None, **kwargs):
     )
 
 
+def on_mfa_failed(sender, request, user, authenticator, reauthentication=False, **kwargs):
+    # Not signed in yet (or re-authenticating): the account is what the event is about.
+    from governance.access.auth_failures import auth_failure_record
+
+    stage = "re-authentication" if reauthentication else "sign-in"
+    auth_failure_record(
+        request=request,
+        action="login.mfa_failed",
+        reason="wrong_code",
+        username=user.get_username(),
+        user=user,
+        actor=user if reauthentication else None,
+        data={"type": authenticator.type, "reauthentication": bool(reauthentication)},
+        summary=f"Wrong one-time code for {user.get_username()} at {stage}.",
+    )
+
+
 def on_mfa_added(sender, request, user, authenticator, **kwargs):
     account_event_record(
         action="mfa.enrolled", user=user, request=request, data={"type": authenticator.type},
@@ -144,6 +161,7 @@ def connect() -> None:
     mfa_signals.authenticator_added.connect(on_mfa_added, dispatch_uid="audit.mfa_added")
     mfa_signals.authenticator_removed.connect(on_mfa_removed, dispatch_uid="audit.mfa_removed")
     mfa_signals.authenticator_reset.connect(on_mfa_reset, dispatch_uid="audit.mfa_reset")
+    mfa_signals.authentication_failed.connect(on_mfa_failed, dispatch_uid="audit.mfa_failed")
 
     from celery.signals import task_postrun, task_prerun
 

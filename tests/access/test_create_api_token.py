@@ -33,7 +33,9 @@ def test_prints_only_a_working_token(alice, credit_model):
     raw = lines[0]
     assert raw.startswith(ApiToken.PREFIX)
     token = ApiToken.objects.get(user=alice)
-    assert token.label == "CI pipeline" and token.expires_at is None
+    assert token.label == "CI pipeline"
+    # No --expires-days: the default expiry (GOVERNANCE_TOKEN_DEFAULT_DAYS, 90 days).
+    assert abs(token.expires_at - (timezone.now() + timedelta(days=90))) < timedelta(minutes=1)
     assert raw not in token.key_hash  # only the hash is stored
 
     client = APIClient()

@@ -167,3 +167,140 @@ def test_directory_sign_in_without_an_account_gets_none(alice, eve, settings):
 
     make_user("alice2", email="ALICE@example.com")
     assert directory_account_for(_directory_login("alice@example.com")) is None
+
+
+# --- The admin site signs in through allauth only --------------------------------------------
+
+
+def test_admin_login_form_does_not_sign_in_a_user_with_totp(admin_user, client, settings):
+    settings.GOVERNANCE_MFA_REQUIRED = True
+    TOTP.activate(admin_user, generate_totp_secret())
+    response = client.post("/admin/login/?next=/admin/", {"username": "admin", "password": PASSWORD})
+    assert "_auth_user_id" not in client.session
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    # The portal's sign-in asks for the second factor before anything opens.
+    response = client.post("/accounts/login/", {"login": "admin", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/2fa/authenticate/")
+    assert "_auth_user_id" not in client.session
+    assert client.get("/admin/").status_code == 302
+    assert client.get("/api/v1/models/").status_code == 401
+
+
+def test_admin_login_sends_people_to_the_portal_sign_in(admin_user, client):
+    response = client.post("/admin/login/?next=/admin/", {"username": "admin", "password": PASSWORD})
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+    assert "_auth_user_id" not in client.session
+    # Signing in there opens the admin site.
+    assert client.post(response["Location"], {"login": "admin", "password": PASSWORD}).status_code == 302
+    assert client.get("/admin/").status_code == 200
+
+
+def test_a_dozen_wrong_admin_passwords_lock_the_account_out(admin_user, client):
+    for _ in range(12):
+        client.post("/admin/login/", {"username": "admin", "password": "wrong password"})
+        client.post("/accounts/login/", {"login": "admin", "password": "wrong password"})
+        assert "_auth_user_id" not in client.session
+    response = client.post("/accounts/login/", {"login": "admin", "password": PASSWORD})
+    assert "Too many failed login attempts" in response.content.decode()
+    client.post("/admin/login/", {"username": "admin", "password": PASSWORD})
+    assert "_auth_user_id" not in client.session
+
+
+# --- Idle sessions and clients behind a proxy ------------------------------------------------
+
+
+def _last_seen(browser, seconds_ago):
+    import time
+
+    from governance.access.middleware import IdleSessionMiddleware
+
+    session = browser.session
+    session[IdleSessionMiddleware.LAST_SEEN] = int(time.time()) - seconds_ago
+    session.save()
+
+
+def test_a_session_unused_past_the_idle_timeout_is_signed_out(alice, browser_for, settings):
+    from governance.audit.models import AuditEvent
+
+    settings.GOVERNANCE_SESSION_IDLE_MINUTES = 30
+    browser = browser_for(alice)
+    assert browser.get("/account/tokens/").status_code == 200
+    _last_seen(browser, 29 * 60)
+    assert browser.get("/account/tokens/").status_code == 200  # still in use: the clock restarts
+    _last_seen(browser, 31 * 60)
+    response = browser.get("/account/tokens/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert "_auth_user_id" not in browser.session
+    assert browser.get("/api/v1/models/").status_code in (401, 403)
+    assert AuditEvent.objects.filter(action="login.signed_out", actor=alice).exists()
+
+
+def test_clients_behind_one_trusted_proxy_have_their_own_rate_limit(alice, settings):
+    from django.test import Client
+
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1  # what GOVERNANCE_TRUSTED_PROXIES=1 sets
+    attacker = Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.5")
+    colleague = Client(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    for number in range(12):
+        attacker.post("/accounts/login/", {"login": f"guess{number}", "password": "wrong password"})
+    response = attacker.post("/accounts/login/", {"login": "alice", "password": PASSWORD})
+    assert "Too many failed login attempts" in response.content.decode()
+    # The same proxy, another client: not locked out by the attacker's attempts.
+    assert colleague.post("/accounts/login/", {"login": "alice", "password": PASSWORD}).status_code == 302
+    assert colleague.session["_auth_user_id"] == str(alice.pk)
+
+
+# --- Company sign-in links on verified addresses only -----------------------------------------
+
+
+def _provider_login(claims: dict):
+    """The sociallogin allauth's OpenID Connect provider makes from the directory's claims."""
+    from allauth.socialaccount.adapter import get_adapter
+
+    request = _request()
+    provider = get_adapter().get_provider(request, "acme")
+    return request, provider.sociallogin_from_response(request, {"userinfo": {"sub": "u-1", **claims}})
+
+
+@pytest.mark.parametrize("claim", [False, "false", None, "yes"])
+def test_directory_sign_in_with_an_unverified_email_is_refused(alice, settings, claim):
+    from allauth.core.exceptions import ImmediateHttpResponse
+
+    settings.SOCIALACCOUNT_PROVIDERS = OIDC
+    claims = {"email": "alice@example.com", "email_verified": claim}
+    if claim is None:
+        del claims["email_verified"]  # no claim at all: not verified either
+    request, sociallogin = _provider_login(claims)
+    with pytest.raises(ImmediateHttpResponse) as refused:
+        SocialAccountAdapter().pre_social_login(request, sociallogin)
+    assert refused.value.response.status_code == 302
+    assert refused.value.response["Location"] == "/accounts/login/"
+    assert not sociallogin.is_existing
+    assert not alice.socialaccount_set.exists()
+
+
+def test_directory_sign_in_with_a_verified_email_is_linked(alice, settings):
+    settings.SOCIALACCOUNT_PROVIDERS = OIDC
+    request, sociallogin = _provider_login({"email": "alice@example.com", "email_verified": True})
+    SocialAccountAdapter().pre_social_login(request, sociallogin)
+    assert sociallogin.is_existing and sociallogin.user == alice
+
+
+def test_unverified_directory_sign_in_shows_why_it_was_refused(alice, settings, client):
+    from allauth.socialaccount.internal.flows.login import complete_login
+    from django.contrib.messages import get_messages
+    from django.contrib.messages.storage.fallback import FallbackStorage
+
+    from governance.access.adapters import UNVERIFIED_EMAIL_MESSAGE
+
+    settings.SOCIALACCOUNT_PROVIDERS = OIDC
+    request, sociallogin = _provider_login({"email": "alice@example.com", "email_verified": False})
+    request._messages = FallbackStorage(request)
+    from allauth.core import context
+
+    with context.request_context(request):
+        response = complete_login(request, sociallogin)
+    assert response.status_code == 302 and response["Location"] == "/accounts/login/"
+    assert [str(message) for message in get_messages(request)] == [UNVERIFIED_EMAIL_MESSAGE]
+    assert not alice.socialaccount_set.exists()

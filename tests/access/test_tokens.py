@@ -105,3 +105,61 @@ def test_someone_elses_token_is_404(alice, eve, browser_for):
 def test_token_pages_need_sign_in(client, db):
     response = client.get("/account/tokens/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+# --- Lifetimes: default expiry, password changes, never cached --------------------------------
+
+
+def test_token_without_an_expiry_gets_the_default_one(alice, settings):
+    settings.GOVERNANCE_TOKEN_DEFAULT_DAYS = 90
+    token, _ = services.token_create(actor=alice, user=alice, label="ci")
+    assert timedelta(days=89) < token.expires_at - timezone.now() <= timedelta(days=90)
+    settings.GOVERNANCE_TOKEN_DEFAULT_DAYS = 0  # switched off: no expiry
+    token, _ = services.token_create(actor=alice, user=alice, label="forever")
+    assert token.expires_at is None
+
+
+def test_token_page_default_choice_is_the_default_expiry(alice, browser_for, settings):
+    settings.GOVERNANCE_TOKEN_DEFAULT_DAYS = 90
+    browser = browser_for(alice)
+    assert "In 90 days (default)" in browser.get("/account/tokens/").content.decode()
+    browser.post("/account/tokens/", {"label": "CI pipeline", "expires_in": ""})
+    token = ApiToken.objects.get(user=alice, label="CI pipeline")
+    assert timedelta(days=89) < token.expires_at - timezone.now() <= timedelta(days=90)
+
+
+def test_token_page_is_never_cached(alice, browser_for):
+    browser = browser_for(alice)
+    response = browser.post("/account/tokens/", {"label": "CI pipeline"})
+    assert response.context["secret"]
+    assert "no-store" in response["Cache-Control"]
+    assert "no-store" in browser.get("/account/tokens/")["Cache-Control"]
+
+
+def test_changing_ones_password_revokes_ones_tokens(alice, credit_model, login_for):
+    from tests.factories import PASSWORD
+
+    token, raw = services.token_create(actor=alice, user=alice, label="ci")
+    assert _client(raw).get("/api/v1/models/").status_code == 200
+    browser = login_for(alice)
+    response = browser.post(
+        "/accounts/password/change/",
+        {"oldpassword": PASSWORD, "password1": "a-new-long-passphrase-42", "password2": "a-new-long-passphrase-42"},
+    )
+    assert response.status_code == 302, response.content.decode()[:500]
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert _client(raw).get("/api/v1/models/").status_code == 401
+    from governance.audit.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="token.revoked", object_id=str(token.pk), actor=alice).exists()
+
+
+def test_password_reset_by_email_revokes_the_tokens(alice):
+    from allauth.account.signals import password_reset
+    from django.test import RequestFactory
+
+    token, _ = services.token_create(actor=alice, user=alice, label="ci")
+    password_reset.send(sender=type(alice), request=RequestFactory().post("/accounts/password/reset/key/"), user=alice)
+    token.refresh_from_db()
+    assert token.revoked_at is not None

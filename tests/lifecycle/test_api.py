@@ -359,6 +359,23 @@ def test_wrong_password_records_nothing_and_is_rate_limited(in_review, carol, ap
     assert fresh(in_review).state == VersionState.IN_REVIEW
 
 
+def test_wrong_signing_password_and_the_lockout_are_in_the_trail_and_nothing_else(in_review, carol, api_for):
+    from governance.audit.models import AuditEvent, EventKind
+
+    client = api_for(carol)
+    before = AuditEvent.objects.count()
+    codes = [sign(client, in_review, password="not-my-password").status_code for _ in range(6)]
+    assert codes == [403] * 5 + [429]
+    new = list(AuditEvent.objects.order_by("seq")[before:])
+    assert [event.action for event in new] == ["signoff.credentials_refused"] * 5 + ["signoff.locked"]
+    assert {event.kind for event in new} == {EventKind.ACCESS}
+    assert all(event.actor_id == carol.pk and event.remote_addr for event in new)
+    assert new[0].details["reason"] == "wrong_password" and new[0].details["username_tried"] == "carol"
+    assert "not-my-password" not in str([(event.summary, event.data) for event in new])
+    assert not SignOff.objects.exists()  # no signature, no transition
+    assert fresh(in_review).state == VersionState.IN_REVIEW
+
+
 def test_second_signoff_by_the_same_person_is_409(in_review, carol, dave, api_for, credit_model):
     ApprovalPolicy.objects.filter(risk_tier="medium").update(required_approvals=2)
     assert sign(api_for(carol), in_review).status_code == 201

@@ -26,6 +26,7 @@ from django.utils.module_loading import import_string
 from django_fsm import can_proceed
 
 from governance.access import permissions
+from governance.access.auth_failures import auth_failure_record
 from governance.audit.models import ActorKind, EventKind
 from governance.audit.services import audit_append
 from governance.errors import ActionConflict, ActionError, ActionForbidden, AnnotationRequired
@@ -449,17 +450,33 @@ def _check_signing_credentials(*, signer, password: str, otp: str, request: Http
     """Check the password, and the one-time code where the signer has MFA, every time.
 
     allauth's re-authentication window is not a signature (it spans many actions): this runs for each
-    signature. Failures record nothing and count towards a rate limit. Returns whether a
+    signature. Failures sign nothing and count towards a rate limit; each (and each attempt
+    while locked out) is an access event of the trail, rate limited itself. Returns whether a
     one-time code was checked.
     """
     request = request or _internal_request(signer)
     key = f"signoff:{signer.pk}"
+
+    def record(action: str, code: str, summary: str) -> None:
+        auth_failure_record(
+            request=request, action=action, reason=code, username=signer.username, user=signer, actor=signer,
+            summary=summary,
+        )
+
     if not ratelimit.consume(request, action=SIGNING_RATE_LIMIT_ACTION, key=key, dry_run=True):
+        record(
+            "signoff.locked", "too_many_attempts",
+            f"Sign-off by {signer.username} refused: locked out after wrong passwords or codes.",
+        )
         raise SigningLocked("Too many wrong passwords or codes. Wait a few minutes before signing again.")
 
     def refuse(message: str, code: str):
         ratelimit.consume(request, action=SIGNING_RATE_LIMIT_ACTION, key=key)
         logger.warning("Refused sign-off by %s: %s", signer.username, code)
+        record(
+            "signoff.credentials_refused", code,
+            f"Sign-off credentials of {signer.username} refused: {code.replace('_', ' ')}.",
+        )
         raise ActionForbidden(message, code=code)
 
     if not signer.has_usable_password():
