@@ -199,7 +199,7 @@ def test_an_unfiltered_export_re_verifies_offline(credit_model, alice, audrey):
     """Every hashed field is in the export, in the form the hash covers: someone holding only
     the file can recompute each entry's hash and follow the chain."""
     from governance.audit.models import HASHED_FIELDS
-    from governance.audit.services import canonical_data, content_hash
+    from governance.audit.hashing import canonical_data, content_hash
 
     agent_event_record(agent_name="drift-monitor", action="drift.checked", obj=credit_model, data={"psi": 0.25})
     agent_event_record(agent_name="scheduler", action="job.ran", summary='quotes " and, commas\nnew line é')
