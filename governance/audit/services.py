@@ -143,9 +143,10 @@ def audit_append(
 ) -> AuditEvent:
     """Append one event to the chain, in the caller's transaction (or its own).
 
-    On PostgreSQL the database numbers and hashes the event when the transaction commits: the
-    returned event's ``seq`` is then None and its hashes empty. ``actor`` defaults to the agent of ``audit_context`` or the request's user; pass ``None`` for
+    ``actor`` defaults to the agent of ``audit_context`` or the request's user; pass ``None`` for
     an anonymous event. Address and user agent come from ``request`` (or the current request).
+    On PostgreSQL the database numbers and hashes the event when its transaction commits: the
+    returned event's ``seq`` is None and its hashes are empty.
     """
     request = request if request is not None else current_request()
     fields = {
@@ -213,11 +214,10 @@ def _new_event(values: dict) -> AuditEvent:
 # PostgreSQL: the entry as given, with a provisional negative number and no hashes; the seal
 # trigger numbers and hashes it at commit (migration 0004).
 _PG_INSERTED = [name for name in HASHED_FIELDS if name not in ("seq", "prev_hash")]
-_PG_INSERT = "INSERT INTO {table} (seq, prev_hash, hash, {columns}) VALUES (-nextval('{sequence}'), '', '', {values})".format(
-    table=AuditEvent._meta.db_table,
-    columns=", ".join(AuditEvent._meta.get_field(name).column for name in _PG_INSERTED),
-    sequence="audit_auditevent_pending",
-    values=", ".join(["%s"] * len(_PG_INSERTED)),
+_PG_INSERT = "INSERT INTO {} (seq, prev_hash, hash, {}) VALUES (-nextval('audit_auditevent_pending'), '', '', {})".format(
+    AuditEvent._meta.db_table,
+    ", ".join(AuditEvent._meta.get_field(name).column for name in _PG_INSERTED),
+    ", ".join(["%s"] * len(_PG_INSERTED)),
 )
 
 
