@@ -111,7 +111,7 @@ def _audit_entries_sealed_as_written(request):
     test run inside one transaction (``db``) never commits: there, seal each entry as it is
     written, so tests read numbered entries. Tests that really commit keep the commit-time seal."""
     marker = request.node.get_closest_marker("django_db")
-    transactional = "transactional_db" in request.fixturenames or (
+    transactional = {"transactional_db", "live_server"} & set(request.fixturenames) or (
         marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
     )
     if transactional or not ("db" in request.fixturenames or marker is not None):
