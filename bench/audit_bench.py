@@ -17,7 +17,6 @@ dropped at the end; nothing else is touched):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import statistics
@@ -40,6 +39,7 @@ from django.db import connection, transaction  # noqa: E402
 from django.test.utils import setup_databases, setup_test_environment, teardown_databases  # noqa: E402
 
 MODELS = 1000
+BLOCKS = 5  # the transition samples are also compared in this many consecutive stretches
 KINDS = ["change", "transition", "access", "access", "access", "login", "agent", "annotation"]
 ACTIONS = {
     "change": "mlmodel.updated",
@@ -54,10 +54,9 @@ ACTIONS = {
 def synthetic_rows(count: int):
     """``count`` chained events as tuples in HASHED_FIELDS order plus the hash, hashed as the
     application hashes them (the same canonical form, checked by verification afterwards)."""
+    from governance.audit.hashing import content_hash
     from governance.audit.models import GENESIS_HASH
-    from governance.audit.services import canonical_time, encode_values
 
-    encode, sha256 = encode_values, hashlib.sha256
     start = datetime.now(dt_timezone.utc) - timedelta(seconds=count)
     prev = GENESIS_HASH
     for seq in range(1, count + 1):
@@ -90,9 +89,7 @@ def synthetic_rows(count: int):
             "Checked by the nightly job." if kind == "agent" else "",
             data,
         )
-        values = list(row)
-        values[2] = canonical_time(at)
-        digest = sha256(encode(values).encode()).hexdigest()
+        digest = content_hash(row)
         yield row + (digest,)
         prev = digest
 
@@ -280,13 +277,30 @@ def bench_transitions(count: int) -> dict:
             samples[side]["agent"].append(agent_side)
             samples[side]["validator"].append(human_side)
 
+    def added(side_samples: dict, name: str) -> tuple[float, float]:
+        """(median wall with - without, mean CPU with - without), in ms."""
+        walls = {side: statistics.median(w for w, _ in side_samples[side][name]) * 1000 for side in side_samples}
+        cpus = {side: statistics.mean(c for _, c in side_samples[side][name]) / 1e6 for side in side_samples}
+        return walls["with"] - walls["without"], cpus["with"] - cpus["without"]
+
     def figures(name: str) -> dict:
         walls = {side: statistics.median(w for w, _ in samples[side][name]) * 1000 for side in samples}
         cpus = {side: statistics.mean(c for _, c in samples[side][name]) / 1e6 for side in samples}
+        # The same difference in BLOCKS consecutive stretches of the run: how much the machine's
+        # load moved it.
+        size = len(samples["with"][name]) // BLOCKS
+        blocks = [
+            added({side: {name: samples[side][name][i * size : (i + 1) * size]} for side in samples}, name)
+            for i in range(BLOCKS)
+        ]
         return {
             "wall_median_ms": [round(walls["with"], 3), round(walls["without"], 3)],
+            "wall_added_ms": round(walls["with"] - walls["without"], 3),
+            "wall_added_ms_range_over_blocks": [round(min(b[0] for b in blocks), 3), round(max(b[0] for b in blocks), 3)],
             "wall_overhead_percent": round((walls["with"] / walls["without"] - 1) * 100, 1),
             "cpu_mean_ms": [round(cpus["with"], 3), round(cpus["without"], 3)],
+            "cpu_added_ms": round(cpus["with"] - cpus["without"], 3),
+            "cpu_added_ms_range_over_blocks": [round(min(b[1] for b in blocks), 3), round(max(b[1] for b in blocks), 3)],
             "cpu_overhead_percent": round((cpus["with"] / cpus["without"] - 1) * 100, 1),
         }
 

@@ -123,10 +123,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not shared in-memory SQLite, so that tests with several threads or a worker
     # process see one database and wait on its lock like the real thing.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Django's PostgreSQL backend, writing the audit trail's entries with each COMMIT
-    # (governance/audit/db/base.py).
-    DATABASES["default"]["ENGINE"] = "governance.audit.db"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "access.User"
 

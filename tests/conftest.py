@@ -103,3 +103,22 @@ def _api_client_for(user):
 def api_for():
     """api_for(user) -> an APIClient that sends that user's Bearer token."""
     return _api_client_for
+
+
+@pytest.fixture(autouse=True)
+def _audit_entries_sealed_as_written(request):
+    """On PostgreSQL the trail numbers and hashes a transaction's entries when it commits, and a
+    test run inside one transaction (``db``) never commits: there, seal each entry as it is
+    written, so tests read numbered entries. Tests that really commit keep the commit-time seal."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = {"transactional_db", "live_server"} & set(request.fixturenames) or (
+        marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+    )
+    if transactional or not ("db" in request.fixturenames or marker is not None):
+        return
+    request.getfixturevalue("db")
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS audit_seal IMMEDIATE")

@@ -716,8 +716,7 @@ def test_environment_variables_as_the_table_says(tmp_path):
 
     laptop = _settings_in_subprocess({"DATABASE_URL": "postgres://u:p@db.example.com:5432/portal"})
     assert laptop["email"] == "django.core.mail.backends.console.EmailBackend"
-    # Django's PostgreSQL backend with the audit trail written at commit (governance/audit/db).
-    assert laptop["engine"] == "governance.audit.db" and laptop["name"] == "portal"
+    assert laptop["engine"] == "django.db.backends.postgresql" and laptop["name"] == "portal"
     assert laptop["debug"] is True
 
 

@@ -44,7 +44,7 @@ class AuditorOnly(APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         if not selectors.can_read_trail(request.user):
-            raise exceptions.PermissionDenied("Only auditors and admins read the audit trail.")
+            raise exceptions.PermissionDenied(selectors.TRAIL_REFUSED)
 
 
 class EventList(AuditorOnly):

@@ -1,8 +1,8 @@
 """Streamed CSV and JSON exports of a filtered trail: constant memory for a million entries.
 
 An export holds every hashed field, the time in the canonical form the hash covers
-(``services.canonical_time``) and ``data`` as its canonical JSON text (CSV) or that JSON (JSON),
-so an unfiltered export can be re-verified offline with ``services.content_hash``.
+(``hashing.canonical_time``) and ``data`` as its canonical JSON text (CSV) or that JSON (JSON),
+so an unfiltered export can be re-verified offline with ``hashing.content_hash``.
 
 The CSV is written through ``governance.csv_cells``, so a text cell that a spreadsheet would run
 as a formula (a user agent or a summary starting with ``=``, ``+``, ``-``, ``@``, tab or carriage
@@ -23,7 +23,7 @@ from django.db.models import QuerySet
 from governance.csv_cells import csv_writer
 
 from .models import HASHED_FIELDS
-from .services import canonical_time
+from .hashing import canonical_time
 
 # Every hashed field, in the order the hash covers them, then the hash.
 COLUMNS = (*HASHED_FIELDS, "hash")

@@ -145,7 +145,7 @@ def _shown(value) -> str:
 
 
 # The fields covered by the hash, in this order: the canonical content of an event is the JSON
-# array of their values (``services.canonical_content``). Changing this tuple breaks every chain.
+# array of their values (``hashing.canonical_content``). Changing this tuple breaks every chain.
 HASHED_FIELDS = (
     "seq",
     "prev_hash",

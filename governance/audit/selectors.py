@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,6 +14,10 @@ from .models import AuditEvent, EventKind
 
 # The filters the page, the API and the exports accept.
 FILTERS = ("model", "version", "actor", "kind", "action", "since", "until", "correlation_id")
+
+
+# What the page and the API answer (403) to a signed-in user who may not read the trail.
+TRAIL_REFUSED = "Only auditors and admins read the audit trail."
 
 
 def can_read_trail(user) -> bool:
@@ -69,20 +74,22 @@ class ChampionAt:
 
 
 def champion_on(*, model, at: datetime) -> ChampionAt | None:
-    """Which version was the model's champion at ``at``, replayed from its transition history."""
-    from workflows.lifecycle.models import TransitionRecord
-
-    records = (
-        TransitionRecord.objects.filter(version__model=model, at__lte=at)
-        .filter(Q(to_state="champion") | Q(from_state="champion"))
-        .select_related("version", "actor")
-        .order_by("at", "id")
+    """Which version was the model's champion at ``at``, replayed from the transition events of
+    the trail (action "version.transition", with ``from_state`` and ``to_state`` in their data)."""
+    events = (
+        AuditEvent.objects.filter(
+            kind=EventKind.TRANSITION, action="version.transition", model_slug=model.slug, at__lte=at
+        )
+        # Only transitions into or out of champion matter; the data is canonical JSON text.
+        .filter(Q(data__contains='"to_state":"champion"') | Q(data__contains='"from_state":"champion"'))
+        .order_by("at", "seq")
+        .values_list("version_number", "at", "actor_username", "agent_name", "data")
     )
     champion: ChampionAt | None = None
-    for record in records:
-        if record.to_state == "champion":
-            by = record.actor.username if record.actor else (record.agent_name or "an agent")
-            champion = ChampionAt(record.version.number, record.at, by)
-        elif champion is not None and champion.version_number == record.version.number:
+    for version_number, when, username, agent_name, data in events:
+        states = json.loads(data)
+        if states.get("to_state") == "champion":
+            champion = ChampionAt(version_number, when, username or agent_name or "an agent")
+        elif champion is not None and champion.version_number == version_number:
             champion = None
     return champion

@@ -1,92 +1,37 @@
 """Writes to the audit trail: one way in, ``audit_append``, and helpers for each kind of event.
 
 Every event is appended to one hash chain in the transaction of the action it records, so a
-rolled-back action leaves no event and a committed one always has its event. Appending locks the
-chain head row: concurrent writers queue, and the chain never forks or skips a number. On
-PostgreSQL the entries of a transaction are written with its COMMIT, in the same message, by the
-database function ``governance_audit_append`` (see ``governance.audit.db``), so the head is
-locked only while a transaction commits.
+rolled-back action leaves no event and a committed one always has its event. Numbering an event
+locks the chain head row: concurrent writers queue, and the chain never forks or skips a number.
+
+- On PostgreSQL an event is inserted plainly, with a provisional negative number and no hashes;
+  the database seals it when the transaction commits (the deferred constraint trigger
+  ``audit_seal`` of migration 0004 numbers and hashes it and moves the head), so the head is
+  locked only while a transaction commits. ``audit_flush`` seals the transaction's events now.
+- On SQLite, which runs one writer at a time, the event is numbered and hashed here, under the
+  write lock the transaction holds already.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from datetime import datetime, timedelta, timezone as dt_timezone
-from json.encoder import c_make_encoder, encode_basestring
-from typing import Any, Iterable
+from datetime import datetime, timedelta
+from typing import Any
 
 from auditlog.context import auditlog_value
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-try:
-    import psycopg
-except ImportError:  # pragma: no cover - only PostgreSQL installations need it
-    psycopg = None
-
 from governance.errors import ActionConflict
 
 from .context import correlation_id_get, current_agent, current_request
+from .hashing import canonical_data, event_hash
 from .models import GENESIS_HASH, HASHED_FIELDS, ActorKind, AuditEvent, ChainHead, EventKind
 
 _UNSET: Any = object()
-# Key of the PostgreSQL advisory lock that serialises creating the chain head row (migration 0003
-# uses the same number).
+# Key of the PostgreSQL advisory lock that serialises creating the chain head row (the seal
+# trigger of migration 0004 uses the same number).
 HEAD_CREATE_LOCK = 0x617564697448  # "auditH"
-
-
-# --- Canonical content and hashing --------------------------------------------------------------
-
-
-def canonical_data(data: dict | None) -> str:
-    """Details as canonical JSON text (sorted keys, no whitespace); values JSON cannot hold become text."""
-    return json.dumps(data or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def canonical_time(at: datetime) -> str:
-    """UTC, always with microseconds: ``2026-11-26T10:51:00.000000Z`` (PostgreSQL can write it too)."""
-    if at.tzinfo is not dt_timezone.utc:
-        at = at.astimezone(dt_timezone.utc)
-    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-# One encoder, built once: verification calls it a million times. The C encoder called directly
-# gives the same text as JSONEncoder.encode at less than half the cost (it is rebuilt per call there).
-# The item separator is ", " because that is what PostgreSQL's json_build_array writes, so the
-# database can recompute the same hashes (verification.py); strings are escaped alike by both.
-_ENCODER = json.JSONEncoder(separators=(", ", ":"), ensure_ascii=False)
-if c_make_encoder is not None:
-    _c_encoder = c_make_encoder(None, _ENCODER.default, encode_basestring, None, ":", ", ", False, False, True)
-
-    def encode_values(values: list) -> str:
-        return "".join(_c_encoder(values, 0))
-
-else:  # pragma: no cover - CPython always has it
-    encode_values = _ENCODER.encode
-
-
-def canonical_content(row: Iterable) -> str:
-    """The canonical form of one event: the JSON array of the ``HASHED_FIELDS`` values in that
-    order, items separated by ", ", the time as ``canonical_time``, non-ASCII text as is.
-
-    An array rather than an object with sorted keys: the same information, unambiguous, a third
-    of the cost to encode a million times, and exactly what PostgreSQL's ``json_build_array``
-    writes, so the database can recompute it."""
-    values = list(row)
-    at = values[2]
-    if not isinstance(at, str):
-        values[2] = canonical_time(at)
-    return encode_values(values)
-
-
-def content_hash(row: Iterable) -> str:
-    return hashlib.sha256(canonical_content(row).encode("utf-8")).hexdigest()
-
-
-def event_hash(event: AuditEvent) -> str:
-    return content_hash([getattr(event, field) for field in HASHED_FIELDS])
 
 
 # --- Describing actors and objects --------------------------------------------------------------
@@ -202,6 +147,8 @@ def audit_append(
 
     ``actor`` defaults to the agent of ``audit_context`` or the request's user; pass ``None`` for
     an anonymous event. Address and user agent come from ``request`` (or the current request).
+    On PostgreSQL the database numbers and hashes the event when its transaction commits: the
+    returned event's ``seq`` is None and its hashes are empty.
     """
     request = request if request is not None else current_request()
     fields = {
@@ -234,18 +181,8 @@ def audit_append(
 
     if connection.vendor == "postgresql":
         event = _new_event(fields)
-        params = [getattr(event, name) for name in _GIVEN_FIELDS]
-        defer = getattr(connection, "audit_defer", None)
-        if defer is not None and connection.in_atomic_block:
-            # Written with this transaction's COMMIT, or before anyone reads the trail
-            # (governance.audit.db): seq and hashes are set on ``event`` then.
-            defer(event, params)
-            return event
-        with transaction.atomic(savepoint=False):
-            if defer is not None:
-                defer(event, params)  # committed, so written, when this block ends
-            else:
-                _append_now(event, params)
+        with connection.cursor() as cursor:
+            cursor.execute(_PG_INSERT, [getattr(event, name) for name in _PG_INSERTED])
         return event
 
     with transaction.atomic(savepoint=False):
@@ -276,65 +213,43 @@ def _new_event(values: dict) -> AuditEvent:
     return event
 
 
-def audit_flush() -> None:
-    """Write the entries this transaction has appended but not yet written (PostgreSQL writes
-    them with the COMMIT): for a caller that needs an entry's number before committing."""
-    flush = getattr(connection, "audit_flush", None)
-    if flush is not None:
-        flush()
-
-
-# Casts for the values handed to PostgreSQL, in the order of the function's parameters.
-_PG_CASTS = {"actor_id": "bigint", "version_number": "integer", "at": "timestamptz"}
-_GIVEN_FIELDS = [name for name in HASHED_FIELDS if name not in ("seq", "prev_hash")]
-_CALL = "SELECT out_seq, out_prev_hash, out_hash FROM governance_audit_append({})".format(
-    ", ".join(f"%s::{_PG_CASTS.get(name, 'text')}" for name in _GIVEN_FIELDS)
+# PostgreSQL: the entry as given, with a provisional negative number and no hashes; the seal
+# trigger numbers and hashes it at commit (migration 0004).
+_PG_INSERTED = [name for name in HASHED_FIELDS if name not in ("seq", "prev_hash")]
+_PG_INSERT = "INSERT INTO {} (seq, prev_hash, hash, {}) VALUES (-nextval('audit_auditevent_pending'), '', '', {})".format(
+    AuditEvent._meta.db_table,
+    ", ".join(AuditEvent._meta.get_field(name).column for name in _PG_INSERTED),
+    ", ".join(["%s"] * len(_PG_INSERTED)),
 )
 
 
-def append_call_sql(count: int) -> str:
-    """``count`` calls of the database function that appends one entry (migration 0003: lock
-    the chain head, insert the entry with the hash of its canonical content, move the head;
-    the same canonical form as ``canonical_content``, checked against Python by the tests)."""
-    return "; ".join([_CALL] * count)
-
-
-def entries_write(raw_connection, entries: list, *, commit: bool = False) -> None:
-    """Write ``entries`` ((event, parameters) in order) on PostgreSQL in one message, followed by
-    COMMIT when asked, and set each event's number and hashes. Client-side binding, so that
-    several statements travel together; the function's statement is planned once per session."""
-    params = [value for _, event_params in entries for value in event_params]
-    sql = append_call_sql(len(entries)) + ("; COMMIT" if commit else "")
-    with psycopg.ClientCursor(raw_connection) as cursor:
-        cursor.execute(sql, params)
-        for index, (event, _) in enumerate(entries):
-            if index:
-                cursor.nextset()
-            event.seq, event.prev_hash, event.hash = cursor.fetchone()
-
-
-def _append_now(event: AuditEvent, params: list) -> None:
-    """Append one entry on PostgreSQL in the current transaction, now (Django's stock backend)."""
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        entries_write(connection.connection, [(event, params)])
+def audit_flush() -> None:
+    """Seal now the entries this transaction has appended (PostgreSQL seals them at commit
+    otherwise): for a caller that needs their numbers before committing. The chain head stays
+    locked until the transaction ends."""
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            # Setting a deferred constraint IMMEDIATE runs its pending checks at once.
+            cursor.execute("SET CONSTRAINTS audit_seal IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS audit_seal DEFERRED")
 
 
 def _lock_head() -> ChainHead:
-    """Lock and return the chain head; create it when missing (fresh or flushed database)."""
+    """Lock and return the chain head; create it when missing (fresh or emptied database)."""
     head = ChainHead.objects.select_for_update().filter(pk=1).first()
     if head is not None:
         return head
     if connection.vendor == "postgresql":
         # Two first writers must not both create the head: the second waits here until the
-        # first commits, then finds the row (the append function takes the same lock).
+        # first commits, then finds the row (the seal trigger takes the same lock).
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [HEAD_CREATE_LOCK])
         head = ChainHead.objects.select_for_update().filter(pk=1).first()
         if head is not None:
             return head
-    last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
-    first = AuditEvent.objects.order_by("seq").values_list("seq", "prev_hash").first()
+    sealed = AuditEvent.objects.filter(seq__gt=0)
+    last = sealed.order_by("-seq").values_list("seq", "hash").first()
+    first = sealed.order_by("seq").values_list("seq", "prev_hash").first()
     return ChainHead.objects.create(
         pk=1,
         seq=last[0] if last else 0,
@@ -437,6 +352,9 @@ def audit_purge(*, before: datetime, dry_run: bool = False, reason: str = "", ac
         )
 
     with transaction.atomic():
+        # Entries this transaction appended before are numbered first, so that everything below
+        # sees only sealed entries; then the head stays locked until the purge commits.
+        audit_flush()
         head = _lock_head()
         # The cut is the first entry, in chain order, recorded at or after ``before``: everything
         # removed is older than that. (An entry's time is taken when it is appended and its number
@@ -457,7 +375,7 @@ def audit_purge(*, before: datetime, dry_run: bool = False, reason: str = "", ac
                 cursor.execute("SELECT set_config('governance.audit_purge_before', %s, true)", [before.isoformat()])
             cursor.execute(f"DELETE FROM {AuditEvent._meta.db_table} WHERE seq < %s", [new_base])
             cursor.execute(f"DELETE FROM {LogEntry._meta.db_table} WHERE timestamp < %s", [before])
-        event = audit_append(
+        audit_append(
             kind=EventKind.ADMIN,
             action="audit.purged",
             summary=reason or f"Retention purge of entries recorded before {before.date().isoformat()}.",
@@ -471,5 +389,7 @@ def audit_purge(*, before: datetime, dry_run: bool = False, reason: str = "", ac
             actor=actor,
             agent_name="" if actor is not None else "audit-purge",
         )
-        audit_flush()  # its number, before the commit
-    return {"count": count, "starts_at_seq": new_base, "event_seq": event.seq}
+        audit_flush()
+        # This transaction holds the head: the purge event is the last entry.
+        event_seq = ChainHead.objects.values_list("seq", flat=True).get(pk=head.pk)
+    return {"count": count, "starts_at_seq": new_base, "event_seq": event_seq}

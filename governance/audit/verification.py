@@ -12,17 +12,14 @@ what kind of tampering explains it:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
-from datetime import timezone as dt_timezone
 
 from django.db import connection
 
+from .hashing import content_hash
 from .models import GENESIS_HASH, HASHED_FIELDS, AuditEvent, ChainHead
-from .services import content_hash, encode_values
-
-_UTC = dt_timezone.utc
+from .services import audit_flush
 
 
 @dataclass
@@ -46,27 +43,11 @@ class VerificationResult:
         return body
 
 
-_PG_TIME = """to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-
-
-def pg_content_hash_sql() -> str:
-    """SQL computing each row's content hash in PostgreSQL, byte for byte as ``content_hash``."""
-    columns = [
-        _PG_TIME if name == "at" else connection.ops.quote_name(AuditEvent._meta.get_field(name).column)
-        for name in HASHED_FIELDS
-    ]
-    return f"encode(sha256(convert_to(json_build_array({', '.join(columns)})::text, 'UTF8')), 'hex')"
-
-
 def _python_rows(chunk_size: int):
     """(seq, prev_hash, hash, recomputed hash) in seq order, recomputed here in Python."""
-    encode, sha256, utc = encode_values, hashlib.sha256, _UTC
     events = AuditEvent.objects.order_by("seq").values_list(*HASHED_FIELDS, "hash")
     for row in events.iterator(chunk_size=chunk_size):
-        values = list(row[:-1])
-        at = values[2]
-        values[2] = (at if at.tzinfo is utc else at.astimezone(utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        yield row[0], row[1], row[-1], sha256(encode(values).encode("utf-8")).hexdigest()
+        yield row[0], row[1], row[-1], content_hash(row[:-1])
 
 
 def _full_row(seq: int) -> tuple:
@@ -77,12 +58,13 @@ def _first_break_in_database(base_seq: int, base_prev: str) -> tuple[int | None,
     """PostgreSQL walks the chain itself in one pass and returns only the first break:
     (its seq or None, entries checked before it). Nothing but the answer crosses the wire."""
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    # governance_audit_hash: the SQL definition of the canonical hash (migration 0004).
     sql = f"""
         SELECT seq, n FROM (
-            SELECT seq, prev_hash, hash, {pg_content_hash_sql()} AS computed,
+            SELECT seq, prev_hash, hash, governance_audit_hash(e) AS computed,
                    lag(hash) OVER w AS before_hash, lag(seq) OVER w AS before_seq,
                    row_number() OVER w AS n
-            FROM {table} WINDOW w AS (ORDER BY seq)
+            FROM {table} AS e WINDOW w AS (ORDER BY seq)
         ) AS chain
         WHERE computed <> hash
            OR prev_hash <> COALESCE(before_hash, %s)
@@ -100,7 +82,9 @@ def _first_break_in_database(base_seq: int, base_prev: str) -> tuple[int | None,
 
 def chain_verify(*, in_database: bool | None = None, chunk_size: int = 20000) -> VerificationResult:
     """Recompute the chain. On PostgreSQL the database recomputes it by default (fastest);
-    ``in_database=False`` recomputes every hash in Python, independently of the database."""
+    ``in_database=False`` recomputes every hash in Python, independently of the database.
+    Entries the current transaction appended are sealed first, so that they are checked too."""
+    audit_flush()
     head = ChainHead.objects.filter(pk=1).first()
     base_seq = head.base_seq if head else 1
     base_prev = head.base_prev_hash if head else GENESIS_HASH

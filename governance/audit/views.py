@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -16,9 +17,10 @@ PAGE_SIZE = 50
 
 
 def _require_auditor(request) -> None:
-    # 404 rather than 403: the page's existence is no business of people who may not read it.
+    # 403, as the API answers (API.md: authenticated but not allowed): the trail is not an
+    # object whose existence could leak, it is a page everyone knows of and few may read.
     if not selectors.can_read_trail(request.user):
-        raise Http404("No such page.")
+        raise PermissionDenied(selectors.TRAIL_REFUSED)
 
 
 @login_required

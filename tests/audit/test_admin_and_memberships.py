@@ -14,7 +14,8 @@ from .conftest import last_event
 
 @pytest.mark.django_db
 def test_admin_shows_audit_events_read_only(admin_user):
-    event = agent_event_record(agent_name="scheduler", action="job.ran", summary="nightly")
+    agent_event_record(agent_name="scheduler", action="job.ran", summary="nightly")
+    event = last_event(action="job.ran")
     client = Client()
     client.force_login(admin_user)
     assert client.get("/admin/audit/auditevent/").status_code == 200

@@ -1,25 +1,28 @@
-"""PostgreSQL: a transaction's audit entries are written with its COMMIT (governance.audit.db).
+"""PostgreSQL: a transaction's audit entries are sealed (numbered and hashed) when it commits, by
+the deferred constraint trigger ``audit_seal``.
 
-They must still commit and roll back with the action, savepoints included; a reader inside the
-transaction must see them; and the chain head is held only while a transaction commits.
+They must still commit and roll back with the action, savepoints included; an entry that cannot
+be sealed fails the commit and the action; and the chain head is held only while a transaction
+commits.
 """
 
 import threading
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.utils import timezone
 
-from governance.audit import services
+from governance.audit.hashing import event_hash
 from governance.audit.models import AuditEvent, ChainHead
-from governance.audit.services import agent_event_record, event_hash
+from governance.audit.services import agent_event_record, audit_flush
 from governance.audit.verification import chain_verify
 
 from .test_concurrency import committed_db  # noqa: F401 - fixture
 
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="entries are written at commit on PostgreSQL"),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="entries are sealed at commit on PostgreSQL"),
 ]
 
 
@@ -27,73 +30,99 @@ def _events(action: str):
     return list(AuditEvent.objects.filter(action=action).order_by("seq"))
 
 
-def test_entries_are_written_with_the_commit_and_hashed_as_python_does(committed_db):
+def _last_seq() -> int:
+    """Where the chain ends now (transactional tests elsewhere may have left entries)."""
+    return AuditEvent.objects.filter(seq__gt=0).order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
+def test_entries_are_sealed_at_commit_in_the_order_written(committed_db):
     tricky = 'quotes " and \\ backslash, new\nline, é, 中文, emoji 🙂, \u2028'
+    base = _last_seq()
     with transaction.atomic():
-        first = agent_event_record(agent_name="scheduler", action="commit.one", summary=tricky, data={"t": tricky})
-        second = agent_event_record(agent_name="scheduler", action="commit.two")
-        # Kept by the connection until the COMMIT: no number yet.
-        assert first.seq is None and second.seq is None
-        assert len(connection.audit_entries) == 2
-    assert connection.audit_entries == []
-    assert second.seq == first.seq + 1 and second.prev_hash == first.hash
-    stored = _events("commit.one")[0]
-    assert (stored.seq, stored.hash) == (first.seq, first.hash)
-    # The database function hashes the canonical content exactly as Python does.
-    assert event_hash(stored) == stored.hash == event_hash(first)
+        agent_event_record(agent_name="scheduler", action="commit.one", summary=tricky, data={"t": tricky})
+        agent_event_record(agent_name="scheduler", action="commit.two")
+        # Written plainly, not numbered yet: the head is not locked by this transaction.
+        pending = list(AuditEvent.objects.filter(action__startswith="commit.").values_list("seq", "hash"))
+        assert len(pending) == 2 and all(seq < 0 and hash_ == "" for seq, hash_ in pending)
+        assert not ChainHead.objects.filter(seq__gt=base).exists()
+    (first,), (second,) = _events("commit.one"), _events("commit.two")
+    assert (first.seq, second.seq) == (base + 1, base + 2) and second.prev_hash == first.hash
+    # The database hashes the canonical content exactly as Python does.
+    assert event_hash(first) == first.hash and event_hash(second) == second.hash
     assert ChainHead.objects.get(pk=1).seq == second.seq
     assert chain_verify().ok
 
 
-def test_an_entry_outside_a_transaction_is_written_at_once(committed_db):
-    event = agent_event_record(agent_name="scheduler", action="commit.autocommit")
-    assert event.seq is not None
-    assert _events("commit.autocommit")[0].hash == event.hash
+def test_an_entry_outside_a_transaction_is_sealed_at_once(committed_db):
+    base = _last_seq()
+    agent_event_record(agent_name="scheduler", action="commit.autocommit")
+    (event,) = _events("commit.autocommit")
+    assert event.seq == base + 1 and event.hash == event_hash(event)
 
 
-@pytest.mark.django_db
-def test_a_reader_inside_the_transaction_sees_its_own_entries():
-    agent_event_record(agent_name="scheduler", action="commit.read-own")
-    assert AuditEvent.objects.filter(action="commit.read-own").count() == 1
-    # Written now, so nothing is left for the commit.
-    assert len(connection.audit_entries) == connection.audit_written
-
-
-def test_a_rolled_back_savepoint_drops_its_entries_and_restores_the_ones_it_undid(committed_db):
+def test_flush_seals_the_entries_before_the_commit(committed_db):
+    base = _last_seq()
     with transaction.atomic():
-        outer = agent_event_record(agent_name="scheduler", action="commit.outer")
+        agent_event_record(agent_name="scheduler", action="commit.flushed")
+        audit_flush()
+        (event,) = _events("commit.flushed")
+        assert event.seq == base + 1 and event.hash == event_hash(event)
+        # Entries after the flush are sealed at commit again.
+        agent_event_record(agent_name="scheduler", action="commit.after-flush")
+        assert _events("commit.after-flush")[0].seq < 0
+    assert _events("commit.after-flush")[0].seq == base + 2
+    assert chain_verify().ok
+
+
+def test_a_rolled_back_savepoint_drops_its_entries(committed_db):
+    base = _last_seq()
+    with transaction.atomic():
+        agent_event_record(agent_name="scheduler", action="commit.outer")
         try:
             with transaction.atomic():
-                # A read inside the savepoint writes the outer entry there...
-                assert AuditEvent.objects.filter(action="commit.outer").exists()
                 agent_event_record(agent_name="scheduler", action="commit.inner")
                 raise RuntimeError("the inner step fails")
         except RuntimeError:
             pass
-        # ...so rolling the savepoint back undid it: it is due again, the inner one is gone.
-        assert not AuditEvent.objects.filter(action="commit.inner").exists()
-    assert [event.seq for event in _events("commit.outer")] == [outer.seq]
+        agent_event_record(agent_name="scheduler", action="commit.last")
+    assert [event.seq for event in _events("commit.outer") + _events("commit.last")] == [base + 1, base + 2]
     assert _events("commit.inner") == []
     assert chain_verify().ok
 
 
-def test_an_entry_that_cannot_be_written_fails_the_commit_and_the_action(committed_db, monkeypatch):
-    def failing_calls(count: int) -> str:
-        # The same parameters, but a statement that fails in the database.
-        return "; ".join(["SELECT 1 / 0 WHERE " + " AND ".join(["%s::text IS NULL OR true"] * 17)] * count)
+def test_a_rolled_back_transaction_leaves_no_entry_and_no_gap(committed_db):
+    base = _last_seq()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        agent_event_record(agent_name="scheduler", action="commit.abandoned")
+        raise RuntimeError("the action fails")
+    agent_event_record(agent_name="scheduler", action="commit.kept")
+    assert _events("commit.abandoned") == []
+    assert _events("commit.kept")[0].seq == base + 1
 
-    monkeypatch.setattr(services, "append_call_sql", failing_calls)
-    with pytest.raises(DatabaseError, match="division by zero"):
+
+def test_an_entry_that_cannot_be_sealed_fails_the_commit_and_the_action(committed_db):
+    # Someone with database access took the next number behind the application's back.
+    agent_event_record(agent_name="scheduler", action="commit.first")
+    taken = _last_seq() + 1
+    AuditEvent(
+        seq=taken, prev_hash="x", hash="x", at=timezone.now(), kind="agent", action="commit.squatter", actor_kind="agent"
+    ).save(force_insert=True)
+    with pytest.raises(IntegrityError):
         with transaction.atomic():
-            Group.objects.create(name="made-with-a-failing-entry")
+            Group.objects.create(name="made-with-an-unsealable-entry")
             agent_event_record(agent_name="scheduler", action="commit.failing")
-    monkeypatch.undo()
     # Neither the action nor its entry was committed, and the connection goes on working.
-    assert not Group.objects.filter(name="made-with-a-failing-entry").exists()
+    assert not Group.objects.filter(name="made-with-an-unsealable-entry").exists()
     assert _events("commit.failing") == []
-    agent_event_record(agent_name="scheduler", action="commit.after-failure")
-    assert len(_events("commit.after-failure")) == 1
-    assert chain_verify().ok
+    assert ChainHead.objects.get(pk=1).seq == taken - 1
+
+
+def test_nobody_but_the_seal_fills_in_an_entry(committed_db):
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        agent_event_record(agent_name="scheduler", action="commit.forged")
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE audit_auditevent SET seq = 1, hash = 'forged' WHERE seq < 0")
+    assert _events("commit.forged") == []
 
 
 def test_the_chain_head_is_held_only_while_a_transaction_commits(committed_db):
@@ -118,24 +147,26 @@ def test_the_chain_head_is_held_only_while_a_transaction_commits(committed_db):
     try:
         assert appended.wait(timeout=20)
         with transaction.atomic():
-            quick = agent_event_record(agent_name="quick-job", action="commit.quick")
+            agent_event_record(agent_name="quick-job", action="commit.quick")
         other_done.set()
     finally:
         other_done.set()
         slow.join()
     assert errors == []
     # The quick one committed first, so it comes first in the chain; both are there, gapless.
-    (long_event,) = _events("commit.long")
+    (quick,), (long_event,) = _events("commit.quick"), _events("commit.long")
     assert long_event.seq == quick.seq + 1
     assert chain_verify().ok
 
 
-def test_the_function_recreates_a_missing_chain_head(committed_db):
-    last = agent_event_record(agent_name="scheduler", action="commit.before-flush")
+def test_the_seal_recreates_a_missing_chain_head(committed_db):
+    agent_event_record(agent_name="scheduler", action="commit.before-truncate")
+    (last,) = _events("commit.before-truncate")
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {ChainHead._meta.db_table}")
     with transaction.atomic():
-        event = agent_event_record(agent_name="scheduler", action="commit.after-flush")
+        agent_event_record(agent_name="scheduler", action="commit.after-truncate")
+    (event,) = _events("commit.after-truncate")
     assert (event.seq, event.prev_hash) == (last.seq + 1, last.hash)
     assert ChainHead.objects.get(pk=1).seq == event.seq
     assert chain_verify().ok

@@ -15,10 +15,9 @@ from governance.audit.selectors import champion_on
 from governance.audit.services import agent_event_record
 from governance.audit.views import champion_panel_context
 from tests import factories
-from workflows.lifecycle.models import TransitionRecord
 from workflows.lifecycle.services import agent_transition, version_transition
 
-from .conftest import last_event, tamper
+from .conftest import last_event
 
 
 def _browser(user) -> Client:
@@ -100,9 +99,18 @@ def test_audit_page_pages_by_key(audrey):
 
 
 @pytest.mark.django_db
-def test_audit_page_is_hidden_from_others(alice, eve):
-    assert _browser(eve).get(reverse("audit:event_list")).status_code == 404
-    assert _browser(alice).get(reverse("audit:export_csv")).status_code == 404
+def test_page_and_api_refuse_the_trail_alike_with_403(alice, eve, api_for):
+    """Signed in without audit rights: 403 on every page and endpoint of the trail (API.md),
+    and nothing recorded; signed out: the sign-in page, or 401 from the API."""
+    for user in (alice, eve):
+        for name in ("audit:event_list", "audit:export_csv", "audit:export_json"):
+            page = _browser(user).get(reverse(name))
+            assert page.status_code == 403, name
+            assert "Only auditors and admins read the audit trail." in page.content.decode()
+        for path in ("/api/v1/audit/events/", "/api/v1/audit/verify/"):
+            answer = api_for(user).get(path)
+            assert answer.status_code == 403
+            assert answer.json()["detail"] == "Only auditors and admins read the audit trail."
     assert not AuditEvent.objects.filter(action__startswith="audit.").exists()
     anonymous = Client().get(reverse("audit:event_list"))
     assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
@@ -161,18 +169,16 @@ def _promote(version, oscar, alice, test_runner, carol):
     version_transition(version=version, name="promote_to_champion", actor=oscar, annotation="Better AUC.")
 
 
-def _backdate(version, when):
-    # Test set-up only: transition records are append-only (a trigger on PostgreSQL).
-    tamper(f"UPDATE {TransitionRecord._meta.db_table} SET at = %s WHERE version_id = %s", [when, version.pk])
-
-
 @pytest.mark.django_db
-def test_champion_on_a_date_replays_the_transitions(credit_model, datasets, alice, oscar, carol, test_runner):
+def test_champion_on_a_date_replays_the_transitions(
+    credit_model, datasets, alice, oscar, carol, test_runner, monkeypatch
+):
     first = factories.make_version(credit_model, alice, datasets=datasets)
     second = factories.make_version(credit_model, alice, datasets=datasets)
-    _promote(first, oscar, alice, test_runner, carol)
     january = timezone.now() - timedelta(days=60)
-    _backdate(first, january)
+    with monkeypatch.context() as patch:
+        patch.setattr(timezone, "now", lambda: january)
+        _promote(first, oscar, alice, test_runner, carol)
     _promote(second, oscar, alice, test_runner, carol)  # retires the first one now
 
     assert champion_on(model=credit_model, at=january - timedelta(days=1)) is None
@@ -197,7 +203,7 @@ def test_an_unfiltered_export_re_verifies_offline(credit_model, alice, audrey):
     """Every hashed field is in the export, in the form the hash covers: someone holding only
     the file can recompute each entry's hash and follow the chain."""
     from governance.audit.models import HASHED_FIELDS
-    from governance.audit.services import canonical_data, content_hash
+    from governance.audit.hashing import canonical_data, content_hash
     from governance.csv_cells import cell_restore
 
     agent_event_record(agent_name="drift-monitor", action="drift.checked", obj=credit_model, data={"psi": 0.25})

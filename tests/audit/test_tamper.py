@@ -7,7 +7,8 @@ from django.core.management import call_command
 from django.db import connection
 
 from governance.audit.models import AuditEvent
-from governance.audit.services import agent_event_record, event_hash
+from governance.audit.hashing import event_hash
+from governance.audit.services import agent_event_record
 from governance.audit.verification import chain_verify as _chain_verify
 
 from .conftest import tamper
