@@ -8,7 +8,8 @@ from django.test import Client
 from django.urls import reverse
 
 from governance.audit.models import HASHED_FIELDS
-from governance.audit.services import agent_event_record, content_hash
+from governance.audit.hashing import content_hash
+from governance.audit.services import agent_event_record
 from governance.csv_cells import FORMULA_TRIGGERS, cell_restore
 from tests import factories
 
