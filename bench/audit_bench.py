@@ -173,31 +173,30 @@ def bench_page(runs: int) -> dict:
 
 
 class TrailDisconnected:
-    """Turn the whole trail off: every auditlog registration and every receiver feeding the chain."""
+    """Turn the whole trail off: every auditlog registration, and the entry the lifecycle
+    services write beside each decision (their ``audit_append`` becomes a no-op)."""
 
     def __enter__(self):
-        from auditlog.registry import auditlog
-        from django.db.models.signals import post_save
+        from unittest import mock
 
-        from workflows.lifecycle.models import Annotation, TransitionRecord
+        from auditlog.registry import auditlog
 
         self.models = list(auditlog._registry)
         for model in self.models:
             auditlog._disconnect_signals(model)
-        post_save.disconnect(sender=TransitionRecord, dispatch_uid="audit.transition")
-        post_save.disconnect(sender=Annotation, dispatch_uid="audit.annotation")
-        post_save.disconnect(dispatch_uid="audit.signoff")
+        self.patch = mock.patch("workflows.lifecycle.services.audit_append", lambda **kwargs: None)
+        self.patch.start()
         return self
 
     def __exit__(self, *exc):
         from auditlog.registry import auditlog
 
-        from governance.audit import receivers, registrations
+        from governance.audit import registrations
 
+        self.patch.stop()
         for model in self.models:
             auditlog._connect_signals(model)
         registrations.drop_version_update_hook()
-        receivers.connect()
 
 
 def bench_transitions(count: int) -> dict:
