@@ -1,4 +1,4 @@
-"""Shared pieces of the public API v1: the error format and pagination.
+"""Shared pieces of the public API v1: the error format, pagination and request validation.
 
 Errors are ``{"detail": "...", "code": "..."}``, plus the field errors for 400.
 """
@@ -20,6 +20,20 @@ class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+def paginated(view, queryset, serializer_class, **serializer_kwargs) -> Response:
+    """One page of ``queryset`` for ``view``'s request, serialized, in the paginated envelope."""
+    paginator = Pagination()
+    page = paginator.paginate_queryset(queryset, view.request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True, **serializer_kwargs).data)
+
+
+def validated(serializer_class, request) -> dict:
+    """The request body as ``serializer_class`` cleans it; a 400 with the field errors if it is not valid."""
+    data = serializer_class(data=request.data)
+    data.is_valid(raise_exception=True)
+    return data.validated_data
 
 
 def exception_handler(exc, context):

@@ -22,6 +22,22 @@ from .models import ApiToken, ModelGrant, User
 from .roles import GlobalRole
 
 
+def _each(request, objects, action, *, label, done: str) -> None:
+    """A bulk admin action: ``action`` on each object in turn.
+
+    A service's refusal is shown against the object's ``label`` and the others go on; the
+    message ``done`` then says how many went through.
+    """
+    count = 0
+    for obj in objects:
+        try:
+            action(obj)
+            count += 1
+        except ActionError as exc:
+            messages.error(request, f"{label(obj)}: {exc.message}")
+    messages.success(request, done.format(count))
+
+
 class AdminRoleOnly:
     """Pages for holders of the admin role (superusers hold it too)."""
 
@@ -155,25 +171,23 @@ class UserAdmin(AdminRoleOnly, DjangoUserAdmin):
 
     @admin.action(description="Send a password reset email to the selected users")
     def send_password_reset(self, request, queryset):
-        sent = 0
-        for user in queryset:
-            try:
-                services.user_password_reset_start(actor=request.user, user=user, request=request)
-                sent += 1
-            except ActionError as exc:
-                messages.error(request, f"{user.username}: {exc.message}")
-        messages.success(request, f"{sent} password reset email(s) sent.")
+        _each(
+            request,
+            queryset,
+            lambda user: services.user_password_reset_start(actor=request.user, user=user, request=request),
+            label=lambda user: user.username,
+            done="{} password reset email(s) sent.",
+        )
 
     @admin.action(description="Deactivate the selected users (sessions and tokens refused at once)")
     def deactivate_users(self, request, queryset):
-        done = 0
-        for user in queryset:
-            try:
-                services.user_deactivate(actor=request.user, user=user)
-                done += 1
-            except ActionError as exc:
-                messages.error(request, f"{user.username}: {exc.message}")
-        messages.success(request, f"{done} user(s) deactivated.")
+        _each(
+            request,
+            queryset,
+            lambda user: services.user_deactivate(actor=request.user, user=user),
+            label=lambda user: user.username,
+            done="{} user(s) deactivated.",
+        )
 
 
 admin.site.unregister(Group)
@@ -259,14 +273,13 @@ class ModelGrantAdmin(AdminRoleOnly, admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected grants")
     def revoke_grants(self, request, queryset):
-        done = 0
-        for grant in queryset.select_related("model", "user", "group"):
-            try:
-                services.grant_revoke(actor=request.user, grant=grant)
-                done += 1
-            except ActionError as exc:
-                messages.error(request, f"{grant}: {exc.message}")
-        messages.success(request, f"{done} grant(s) revoked.")
+        _each(
+            request,
+            queryset.select_related("model", "user", "group"),
+            lambda grant: services.grant_revoke(actor=request.user, grant=grant),
+            label=str,
+            done="{} grant(s) revoked.",
+        )
 
 
 @admin.register(ApiToken)

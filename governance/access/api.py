@@ -15,7 +15,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.api import Pagination
+from governance.api import paginated, validated
 from governance.registry import selectors as registry_selectors
 
 from . import permissions, selectors, services
@@ -37,9 +37,7 @@ def _require_admin(user) -> None:
 class UserCreate(APIView):
     def post(self, request):
         _require_admin(request.user)
-        data = UserCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = services.user_create(actor=request.user, **data.validated_data)
+        user = services.user_create(actor=request.user, **validated(UserCreateSerializer, request))
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -50,9 +48,8 @@ class UserDetail(APIView):
     def patch(self, request, username):
         user = selectors.user_get(viewer=request.user, username=username)
         _require_admin(request.user)
-        data = UserRolesSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        user = services.user_set_roles(actor=request.user, user=user, roles=data.validated_data["roles"])
+        roles = validated(UserRolesSerializer, request)["roles"]
+        user = services.user_set_roles(actor=request.user, user=user, roles=roles)
         return Response(UserSerializer(selectors.user_get(viewer=request.user, username=user.username)).data)
 
 
@@ -67,28 +64,23 @@ class UserDeactivate(APIView):
 class GrantListCreate(APIView):
     def get(self, request, slug):
         model = registry_selectors.model_get(user=request.user, slug=slug)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(selectors.grants_of(model=model), request, view=self)
-        return paginator.get_paginated_response(GrantSerializer(page, many=True).data)
+        return paginated(self, selectors.grants_of(model=model), GrantSerializer)
 
     def post(self, request, slug):
         model = registry_selectors.model_get(user=request.user, slug=slug)
         if not permissions.can_manage_grants(request.user, model):
             raise PermissionDenied("Only the model's owners and admins manage its grants.")
-        data = GrantCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(GrantCreateSerializer, request)
         user = group = None
-        if data.validated_data["username"]:
-            user = User.objects.filter(username=data.validated_data["username"]).first()
+        if data["username"]:
+            user = User.objects.filter(username=data["username"]).first()
             if user is None:
-                raise services.GrantError(f"No user called '{data.validated_data['username']}'.", field="username")
+                raise services.GrantError(f"No user called '{data['username']}'.", field="username")
         else:
-            group = Group.objects.filter(name=data.validated_data["group"]).first()
+            group = Group.objects.filter(name=data["group"]).first()
             if group is None:
-                raise services.GrantError(f"No group called '{data.validated_data['group']}'.", field="group")
-        grant, created = services.grant_give(
-            actor=request.user, model=model, role=data.validated_data["role"], user=user, group=group
-        )
+                raise services.GrantError(f"No group called '{data['group']}'.", field="group")
+        grant, created = services.grant_give(actor=request.user, model=model, role=data["role"], user=user, group=group)
         grant = selectors.grant_get(model=model, pk=grant.pk)
         return Response(GrantSerializer(grant).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 

@@ -4,7 +4,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.api import Pagination
+from governance.api import paginated, validated
 from governance.audit.services import access_record
 from governance.registry import selectors, services
 from governance.registry.serializers import (
@@ -20,6 +20,12 @@ from .models import Dataset
 from .services import RegistryError
 
 
+def _viewed(request, action: str, obj, data) -> Response:
+    """One object's representation, with the look at it written to the access trail."""
+    access_record(request, action, obj)
+    return Response(data)
+
+
 class ModelListCreate(APIView):
     def get(self, request):
         models = selectors.model_list(
@@ -28,76 +34,58 @@ class ModelListCreate(APIView):
             risk_tier=request.query_params.get("risk_tier", ""),
             state=request.query_params.get("state", ""),
         )
-        paginator = Pagination()
-        page = paginator.paginate_queryset(models, request, view=self)
-        return paginator.get_paginated_response(ModelSerializer(page, many=True).data)
+        return paginated(self, models, ModelSerializer)
 
     def post(self, request):
-        data = ModelCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        model = services.model_create(user=request.user, **data.validated_data)
+        model = services.model_create(user=request.user, **validated(ModelCreateSerializer, request))
         return Response(ModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
 
 class ModelDetail(APIView):
     def get(self, request, slug):
         model = selectors.model_get(user=request.user, slug=slug)
-        access_record(request, "model.viewed", model)
-        return Response(ModelSerializer(model).data)
+        return _viewed(request, "model.viewed", model, ModelSerializer(model).data)
 
 
 class DatasetListCreate(APIView):
     def get(self, request):
-        datasets = selectors.datasets_visible_to(request.user).select_related("uploaded_by").order_by("-created_at", "-id")
-        paginator = Pagination()
-        page = paginator.paginate_queryset(datasets, request, view=self)
-        return paginator.get_paginated_response(DatasetSerializer(page, many=True).data)
+        return paginated(self, selectors.dataset_list(user=request.user), DatasetSerializer)
 
     def post(self, request):
-        data = DatasetCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        dataset = services.dataset_create(
-            user=request.user,
-            name=data.validated_data["name"],
-            upload=data.validated_data["file"],
-            target=data.validated_data["target"],
-        )
+        data = validated(DatasetCreateSerializer, request)
+        dataset = services.dataset_create(user=request.user, name=data["name"], upload=data["file"], target=data["target"])
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
 
 class DatasetDetail(APIView):
     def get(self, request, pk):
         dataset = selectors.dataset_get(user=request.user, pk=pk)
-        access_record(request, "dataset.viewed", dataset)
-        return Response(DatasetSerializer(dataset).data)
+        return _viewed(request, "dataset.viewed", dataset, DatasetSerializer(dataset).data)
 
 
 class VersionListCreate(APIView):
     def get(self, request, slug):
         model = selectors.model_get(user=request.user, slug=slug)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(selectors.versions_of(model=model), request, view=self)
-        return paginator.get_paginated_response(VersionSerializer(page, many=True, context={"request": request}).data)
+        return paginated(self, selectors.versions_of(model=model), VersionSerializer, context={"request": request})
 
     def post(self, request, slug):
         model = selectors.model_get(user=request.user, slug=slug)
         services.version_create_check(user=request.user, model=model)
-        data = VersionCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        data = validated(VersionCreateSerializer, request)
         datasets = {}
         for field in ("training_dataset", "validation_dataset"):
             # Visibility is the service's rule; here only "does such a dataset exist at all".
-            datasets[field] = Dataset.objects.filter(pk=data.validated_data[field]).first()
+            datasets[field] = Dataset.objects.filter(pk=data[field]).first()
             if datasets[field] is None:
-                raise RegistryError(f"No dataset with id {data.validated_data[field]} that you can see.", field=field)
-        repository, commit = services.parse_code_ref(data.validated_data["code_ref"])
+                raise RegistryError(f"No dataset with id {data[field]} that you can see.", field=field)
+        repository, commit = services.parse_code_ref(data["code_ref"])
         version = services.version_create(
             user=request.user,
             model=model,
-            artifact=data.validated_data["artifact"],
+            artifact=data["artifact"],
             code_repository=repository,
             code_commit=commit,
-            note=data.validated_data["annotation"],
+            note=data["annotation"],
             **datasets,
         )
         return Response(VersionSerializer(version, context={"request": request}).data, status=status.HTTP_201_CREATED)
@@ -106,5 +94,4 @@ class VersionListCreate(APIView):
 class VersionDetail(APIView):
     def get(self, request, slug, number):
         version = selectors.version_get(user=request.user, slug=slug, number=number)
-        access_record(request, "version.viewed", version)
-        return Response(VersionSerializer(version, context={"request": request}).data)
+        return _viewed(request, "version.viewed", version, VersionSerializer(version, context={"request": request}).data)

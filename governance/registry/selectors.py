@@ -103,6 +103,11 @@ def datasets_visible_to(user) -> QuerySet[Dataset]:
     )
 
 
+def dataset_list(*, user) -> QuerySet[Dataset]:
+    """The datasets list (page and API): those the user may see, newest first, with their uploader."""
+    return datasets_visible_to(user).select_related("uploaded_by").order_by("-created_at", "-id")
+
+
 def dataset_get(*, user, pk: int) -> Dataset:
     dataset = datasets_visible_to(user).filter(pk=pk).first()
     if dataset is None:

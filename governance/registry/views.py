@@ -30,6 +30,27 @@ MODELS_PER_PAGE = 20
 DATASETS_PER_PAGE = 25
 
 
+def _upload_form(request: HttpRequest, form_class, **kwargs):
+    """The upload form, bound on every POST (even one with no fields, so that it says what is missing)."""
+    bound = request.method == "POST"
+    return form_class(request.POST if bound else None, request.FILES if bound else None, **kwargs)
+
+
+def _viewed_page(request: HttpRequest, action: str, obj, template: str, context: dict) -> HttpResponse:
+    """An object's page, with the look at it written to the access trail."""
+    access_record(request, action, obj)
+    return render(request, template, context)
+
+
+def _blob_download(
+    request: HttpRequest, action: str, obj, path: str, sha256: str, filename: str, content_type="application/octet-stream"
+) -> FileResponse:
+    """A stored blob as an attachment, with the download (and the blob's hash) written to the access trail."""
+    access_record(request, action, obj, data={"sha256": sha256})
+    # Blobs are written once, read-only, under their hash: no need to re-hash on each download.
+    return FileResponse(open(blob_path(path), "rb"), as_attachment=True, filename=filename, content_type=content_type)
+
+
 def _safe_next(request: HttpRequest) -> str:
     """The page to go back to after an upload, if it is one of ours."""
     target = request.GET.get("next", "")
@@ -86,17 +107,13 @@ def model_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
     model = selectors.model_get(user=request.user, slug=slug)
-    access_record(request, "model.viewed", model)
-    return render(
-        request,
-        "registry/model_detail.html",
-        {
-            "model": model,
-            "owners": selectors.owners_of(model),
-            "versions": selectors.versions_of(model=model),
-            "can_contribute": permissions.can_contribute(request.user, model),
-        },
-    )
+    context = {
+        "model": model,
+        "owners": selectors.owners_of(model),
+        "versions": selectors.versions_of(model=model),
+        "can_contribute": permissions.can_contribute(request.user, model),
+    }
+    return _viewed_page(request, "model.viewed", model, "registry/model_detail.html", context)
 
 
 @login_required
@@ -105,9 +122,7 @@ def version_create(request: HttpRequest, slug: str) -> HttpResponse:
     model = selectors.model_get(user=request.user, slug=slug)
     if not permissions.can_contribute(request.user, model):
         raise PermissionDenied("You need the owner or contributor grant on this model to upload versions.")
-    # Bound on every POST, even one with no fields at all, so that it says what is missing.
-    bound = request.method == "POST"
-    form = VersionUploadForm(request.POST if bound else None, request.FILES if bound else None, user=request.user)
+    form = _upload_form(request, VersionUploadForm, user=request.user)
     status = 200
     if request.method == "POST":
         status = 400
@@ -135,35 +150,21 @@ def version_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     version = selectors.version_get(user=request.user, slug=slug, number=number)
-    access_record(request, "version.viewed", version)
-    return render(
-        request,
-        "registry/version_detail.html",
-        {
-            "model": version.model,
-            "version": version,
-            "lineage": [("Training", version.training_dataset), ("Validation", version.validation_dataset)],
-        },
-    )
+    lineage = [("Training", version.training_dataset), ("Validation", version.validation_dataset)]
+    context = {"model": version.model, "version": version, "lineage": lineage}
+    return _viewed_page(request, "version.viewed", version, "registry/version_detail.html", context)
 
 
 @login_required
 def artifact_download(request: HttpRequest, slug: str, number: int) -> FileResponse:
     version = selectors.version_get(user=request.user, slug=slug, number=number)
-    access_record(request, "artifact.downloaded", version, data={"sha256": version.artifact_sha256})
-    # Blobs are written once, read-only, under their hash: no need to re-hash on each download.
-    return FileResponse(
-        open(blob_path(version.artifact_path), "rb"),
-        as_attachment=True,
-        filename=f"{version.model.slug}-v{version.number}.{version.format}",
-        content_type="application/octet-stream",
-    )
+    filename = f"{version.model.slug}-v{version.number}.{version.format}"
+    return _blob_download(request, "artifact.downloaded", version, version.artifact_path, version.artifact_sha256, filename)
 
 
 @login_required
 def dataset_list(request: HttpRequest) -> HttpResponse:
-    datasets = selectors.datasets_visible_to(request.user).select_related("uploaded_by").order_by("-created_at", "-id")
-    page = Paginator(datasets, DATASETS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(selectors.dataset_list(user=request.user), DATASETS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "registry/dataset_list.html",
@@ -176,8 +177,7 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
 def dataset_create(request: HttpRequest) -> HttpResponse:
     if not services.can_upload_datasets(request.user):
         raise PermissionDenied("Only data scientists, validators and admins upload datasets.")
-    bound = request.method == "POST"
-    form = DatasetUploadForm(request.POST if bound else None, request.FILES if bound else None)
+    form = _upload_form(request, DatasetUploadForm)
     status = 200
     if request.method == "POST":
         status = 400
@@ -200,21 +200,14 @@ def dataset_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = selectors.dataset_get(user=request.user, pk=pk)
-    access_record(request, "dataset.viewed", dataset)
-    return render(
-        request,
-        "registry/dataset_detail.html",
-        {"dataset": dataset, "used_by": selectors.versions_using_dataset(user=request.user, dataset=dataset)},
-    )
+    context = {"dataset": dataset, "used_by": selectors.versions_using_dataset(user=request.user, dataset=dataset)}
+    return _viewed_page(request, "dataset.viewed", dataset, "registry/dataset_detail.html", context)
 
 
 @login_required
 def dataset_download(request: HttpRequest, pk: int) -> FileResponse:
     dataset = selectors.dataset_get(user=request.user, pk=pk)
-    access_record(request, "dataset.downloaded", dataset, data={"sha256": dataset.sha256})
-    return FileResponse(
-        open(blob_path(dataset.path), "rb"),
-        as_attachment=True,
-        filename=f"{slugify(dataset.name) or 'dataset'}-{dataset.sha256[:12]}.csv",
-        content_type="text/csv",
+    filename = f"{slugify(dataset.name) or 'dataset'}-{dataset.sha256[:12]}.csv"
+    return _blob_download(
+        request, "dataset.downloaded", dataset, dataset.path, dataset.sha256, filename, content_type="text/csv"
     )

@@ -66,14 +66,17 @@ def version_history(version) -> list[HistoryEntry]:
     return sorted(entries, key=lambda entry: entry.at)
 
 
+def _acted(kind: str, row, actor, **fields) -> HistoryEntry:
+    """The entry for a row that says when it was made and by whom, a person or an agent."""
+    return HistoryEntry(kind=kind, at=row.at, actor=actor, actor_kind=row.actor_kind, agent_name=row.agent_name, **fields)
+
+
 def transition_entries(version) -> list[HistoryEntry]:
     return [
-        HistoryEntry(
-            kind="transition",
-            at=record.at,
-            actor=record.actor,
-            actor_kind=record.actor_kind,
-            agent_name=record.agent_name,
+        _acted(
+            "transition",
+            record,
+            record.actor,
             annotation=record.annotation,
             from_state=record.from_state,
             to_state=record.to_state,
@@ -86,15 +89,7 @@ def transition_entries(version) -> list[HistoryEntry]:
 
 def annotation_entries(version) -> list[HistoryEntry]:
     return [
-        HistoryEntry(
-            kind="annotation",
-            at=note.at,
-            actor=note.author,
-            actor_kind=note.actor_kind,
-            agent_name=note.agent_name,
-            annotation=note.text,
-            title="note",
-        )
+        _acted("annotation", note, note.author, annotation=note.text, title="note")
         for note in version.annotations.select_related("author").order_by("at", "id")
     ]
 

@@ -96,32 +96,30 @@ def version_sign(request, slug, number):
     refusal = services.signoff_refusal(version=version, user=request.user)
     if refusal:
         return render(request, "lifecycle/sign.html", {"version": version, "refusal": refusal}, status=403)
-    needs_otp = services.signer_has_mfa(request.user)
-    status = 200
-    if request.method == "POST":
-        form = SignOffForm(request.POST, needs_otp=needs_otp)
-        if form.is_valid():
-            try:
-                signoff = services.signoff_record(
-                    version=version,
-                    signer=request.user,
-                    decision=form.cleaned_data["decision"],
-                    meaning=form.cleaned_data["meaning"],
-                    annotation=form.cleaned_data["annotation"],
-                    password=form.cleaned_data["password"],
-                    otp=form.cleaned_data.get("otp", ""),
-                    request=request,
-                    artifact_sha256=form.cleaned_data["artifact_sha256"],
-                )
-            except ActionError as exc:
-                status = show_refusal(form, exc, field=SIGNOFF_ERROR_FIELDS.get(exc.code))
-            else:
-                messages.success(request, f"You signed: {signoff.meaning}.")
-                return redirect(version.get_absolute_url())
+    form = SignOffForm(
+        request.POST if request.method == "POST" else None,
+        needs_otp=services.signer_has_mfa(request.user),
+        initial={"artifact_sha256": version.artifact_sha256},  # a bound form shows what was posted
+    )
+    status = 400 if form.errors else 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            signoff = services.signoff_record(
+                version=version,
+                signer=request.user,
+                decision=form.cleaned_data["decision"],
+                meaning=form.cleaned_data["meaning"],
+                annotation=form.cleaned_data["annotation"],
+                password=form.cleaned_data["password"],
+                otp=form.cleaned_data.get("otp", ""),
+                request=request,
+                artifact_sha256=form.cleaned_data["artifact_sha256"],
+            )
+        except ActionError as exc:
+            status = show_refusal(form, exc, field=SIGNOFF_ERROR_FIELDS.get(exc.code))
         else:
-            status = 400
-    else:
-        form = SignOffForm(needs_otp=needs_otp, initial={"artifact_sha256": version.artifact_sha256})
+            messages.success(request, f"You signed: {signoff.meaning}.")
+            return redirect(version.get_absolute_url())
     return render(
         request,
         "lifecycle/sign.html",
