@@ -36,14 +36,22 @@ class ActorKind(models.TextChoices):
     ANONYMOUS = "anonymous", "Anonymous"
 
 
-class AuditEventQuerySet(models.QuerySet):
-    # The trail is append-only: bulk writes that would rewrite it are refused in Python too,
-    # so that a mistake fails loudly on SQLite as it does on PostgreSQL (trigger).
+class AppendOnlyQuerySet(models.QuerySet):
+    """Rows of an append-only table (the trail, the lifecycle's history): bulk writes that would
+    rewrite them are refused in Python too, so that a mistake fails loudly on SQLite as it does
+    on PostgreSQL (trigger)."""
+
+    refusal = "These records are append-only."
+
     def update(self, **kwargs):
-        raise TypeError("The audit trail is append-only.")
+        raise TypeError(self.refusal)
 
     def delete(self):
-        raise TypeError("The audit trail is append-only; use `manage.py audit_purge` for retention.")
+        raise TypeError(self.refusal)
+
+
+class AuditEventQuerySet(AppendOnlyQuerySet):
+    refusal = "The audit trail is append-only; use `manage.py audit_purge` for retention."
 
 
 class AuditEvent(models.Model):

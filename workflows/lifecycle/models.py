@@ -3,21 +3,11 @@
 from django.conf import settings
 from django.db import models
 
-from governance.audit.models import ActorKind
+from governance.audit.models import ActorKind, AppendOnlyQuerySet
 from governance.registry.models import RiskTier
 
 # History rows are always by a person or an agent, never anonymous.
 RECORDED_ACTOR_KINDS = [(value, label) for value, label in ActorKind.choices if value != ActorKind.ANONYMOUS]
-
-
-
-
-class AppendOnlyQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise TypeError("History records are append-only.")
-
-    def delete(self):
-        raise TypeError("History records are append-only.")
 
 
 class AppendOnlyModel(models.Model):
