@@ -118,6 +118,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not shared in-memory SQLite, so that tests with several threads or a worker
     # process see one database and wait on its lock like the real thing.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+# Two database users (PostgreSQL, docs/deploy.md): DATABASE_URL is the portal's own user, which
+# owns nothing and may not change the append-only tables; DATABASE_MIGRATE_URL, when set, is the
+# owner of the tables, used only by `manage.py migrate --database owner` (governance.db_router).
+if os.environ.get("DATABASE_MIGRATE_URL"):
+    DATABASES["owner"] = dj_database_url.parse(os.environ["DATABASE_MIGRATE_URL"])
+DATABASE_ROUTERS = ["governance.db_router.OwnerMigrates"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "access.User"
 
