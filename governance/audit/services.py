@@ -347,6 +347,10 @@ def audit_purge(*, before: datetime, dry_run: bool = False, reason: str = "", ac
             f"Entries are kept for {days} days: the cut-off must be on or before {oldest_allowed.date().isoformat()}."
         )
 
+    if connection.vendor == "postgresql" and not dry_run:
+        # The configured days as they are: the function applies the 183-day floor itself.
+        return _purge_in_database(before=before, days=int(retention), reason=reason, actor=actor)
+
     with transaction.atomic():
         # Entries this transaction appended before are numbered first, so that everything below
         # sees only sealed entries; then the head stays locked until the purge commits.
@@ -365,10 +369,6 @@ def audit_purge(*, before: datetime, dry_run: bool = False, reason: str = "", ac
             return {"count": count, "starts_at_seq": head.base_seq, "event_seq": None}
         ChainHead.objects.filter(pk=head.pk).update(base_seq=new_base, base_prev_hash=new_prev)
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # Lets the append-only trigger allow these deletions, in this transaction only.
-                cursor.execute("SELECT set_config('governance.audit_purge', 'on', true)")
-                cursor.execute("SELECT set_config('governance.audit_purge_before', %s, true)", [before.isoformat()])
             cursor.execute(f"DELETE FROM {AuditEvent._meta.db_table} WHERE seq < %s", [new_base])
             cursor.execute(f"DELETE FROM {LogEntry._meta.db_table} WHERE timestamp < %s", [before])
         audit_append(
@@ -389,3 +389,36 @@ def audit_purge(*, before: datetime, dry_run: bool = False, reason: str = "", ac
         # This transaction holds the head: the purge event is the last entry.
         event_seq = ChainHead.objects.values_list("seq", flat=True).get(pk=head.pk)
     return {"count": count, "starts_at_seq": new_base, "event_seq": event_seq}
+
+
+def _purge_in_database(*, before: datetime, days: int, reason: str, actor) -> dict:
+    """PostgreSQL: the privileged function ``governance_audit_purge`` (migration 0006) checks the
+    retention rule again (never under 183 days), moves the chain start, deletes and appends the
+    purge entry, with the owner's rights; the portal's own database user cannot delete."""
+    from django.db import DatabaseError
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            try:
+                with transaction.atomic():
+                    cursor.execute(
+                        "SELECT removed, starts_at_seq, event_seq FROM governance_audit_purge(%s, %s, %s, %s, %s, %s, %s)",
+                        [
+                            before,
+                            reason or "",
+                            days,
+                            actor.pk if actor is not None else None,
+                            actor.get_username() if actor is not None else "",
+                            "" if actor is not None else "audit-purge",
+                            (correlation_id_get() or "")[:64],
+                        ],
+                    )
+                    count, starts_at_seq, event_seq = cursor.fetchone()
+            except DatabaseError as error:
+                cause = getattr(error, "__cause__", None)
+                diag = getattr(cause, "diag", None)
+                message = getattr(diag, "message_primary", None) or str(error)
+                if "kept" in message:
+                    raise PurgeRefused(message) from error
+                raise
+    return {"count": count, "starts_at_seq": starts_at_seq, "event_seq": event_seq}

@@ -163,3 +163,43 @@ def test_app_role_uses_ordinary_tables(app):
         app.execute("UPDATE auth_group SET name = 'renamed' WHERE name = 'temporary'")
         app.execute("DELETE FROM auth_group WHERE name = 'renamed'")
     assert refused(app, "TRUNCATE auth_group")
+
+
+def _append_at(conn, days_ago: int, summary: str):
+    conn.execute(
+        "INSERT INTO audit_auditevent (seq, prev_hash, hash, at, kind, action, actor_username, actor_kind, "
+        "agent_name, model_slug, object_type, object_id, object_repr, remote_addr, user_agent, correlation_id, "
+        "summary, data) VALUES (-nextval('audit_auditevent_pending'), '', '', now() - make_interval(days => %s), "
+        "'agent', 'job.ran', '', 'agent', 'scheduler', '', '', '', '', '', '', '', %s, '{}')",
+        [days_ago, summary],
+    )
+
+
+def test_app_role_purges_only_through_the_function_and_within_the_rule(app):
+    from governance.audit.verification import chain_verify
+
+    with connection.cursor() as cursor:  # a trail that starts with the old entries (test set-up, as the owner)
+        cursor.execute("TRUNCATE audit_auditevent, audit_chainhead")
+    with app.transaction():
+        for number in range(3):
+            _append_at(app, 400, f"old {number}")
+    with app.transaction():
+        _append(app, "new")
+    # Too young for the configured days, and for the 183-day floor whatever the caller passes.
+    for before_days, retention in ((300, 365), (100, 1), (100, None)):
+        message = refused(
+            app, "SELECT * FROM governance_audit_purge(now() - make_interval(days => %s), 'r', %s)", [before_days, retention]
+        )
+        assert message and ("kept for" in message or "kept forever" in message), (before_days, retention, message)
+    with app.transaction():
+        removed, starts_at, event_seq = app.execute(
+            "SELECT * FROM governance_audit_purge(now() - interval '300 days', 'Yearly retention.', 200)"
+        ).fetchone()
+    assert (removed, starts_at, event_seq) == (3, 4, 5)
+    purge = app.execute("SELECT action, summary, data::json->>'retention_days' FROM audit_auditevent WHERE seq = %s", [event_seq]).fetchone()
+    assert purge == ("audit.purged", "Yearly retention.", "200")
+    assert app.execute("SELECT count(*) FROM audit_auditevent WHERE summary LIKE 'old %%'").fetchone() == (0,)
+    result = chain_verify()
+    assert result.ok, result.as_dict()
+    # Deleting more by hand afterwards, the switch on or off, is still refused.
+    assert refused(app, "SELECT set_config('governance.audit_purge', 'on', true); DELETE FROM audit_auditevent")
