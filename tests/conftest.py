@@ -32,6 +32,10 @@ def pytest_sessionstart(session):
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    # No audit checkpoints unless a test makes them (tests/audit/test_checkpoints.py).
+    settings.GOVERNANCE_AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"
+    settings.GOVERNANCE_AUDIT_CHECKPOINT_KEY = ""
+    settings.GOVERNANCE_AUDIT_CHECKPOINT_PUBLIC_KEY = ""
     settings.CELERY_TASK_ALWAYS_EAGER = False
 
 

@@ -331,10 +331,10 @@ def audit_purge(*, before: datetime, dry_run: bool = False, reason: str = "", ac
     """Remove the entries recorded before ``before``, keeping the rest of the chain verifiable.
 
     The chain start moves to the first kept entry (its number and its prev_hash are kept on the
-    head row), and an "audit.purged" event records that anchor, the count and the reason.
+    head row), and an "audit.purged" event records that anchor, the count and the reason. With a
+    checkpoint key configured, a signed checkpoint of the new chain is written at once (call it
+    outside a transaction of your own, as the command does, so that it signs what is committed).
     """
-    from auditlog.models import LogEntry
-
     retention = getattr(settings, "GOVERNANCE_AUDIT_RETENTION_DAYS", None)
     if retention is None:
         raise PurgeRefused(
@@ -347,9 +347,26 @@ def audit_purge(*, before: datetime, dry_run: bool = False, reason: str = "", ac
             f"Entries are kept for {days} days: the cut-off must be on or before {oldest_allowed.date().isoformat()}."
         )
 
+    from . import checkpoints
+
+    if not dry_run and checkpoints.load_all() and checkpoints.private_key() is None:
+        # A purge moves the chain start: without a new signed checkpoint, verification fails.
+        raise PurgeRefused(
+            "The trail is checkpointed and GOVERNANCE_AUDIT_CHECKPOINT_KEY is not set here: purge where the key is."
+        )
     if connection.vendor == "postgresql" and not dry_run:
         # The configured days as they are: the function applies the 183-day floor itself.
-        return _purge_in_database(before=before, days=int(retention), reason=reason, actor=actor)
+        result = _purge_in_database(before=before, days=int(retention), reason=reason, actor=actor)
+    else:
+        result = _purge_here(before=before, days=days, dry_run=dry_run, reason=reason, actor=actor)
+    if not dry_run and result["event_seq"] is not None and checkpoints.private_key() is not None:
+        result["checkpoint"] = str(checkpoints.checkpoint_write(after_purge=True))
+    return result
+
+
+def _purge_here(*, before: datetime, days: int, dry_run: bool, reason: str, actor) -> dict:
+    """The purge in Python: SQLite, and counting for a dry run."""
+    from auditlog.models import LogEntry
 
     with transaction.atomic():
         # Entries this transaction appended before are numbered first, so that everything below
