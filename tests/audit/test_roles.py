@@ -203,3 +203,18 @@ def test_app_role_purges_only_through_the_function_and_within_the_rule(app):
     assert result.ok, result.as_dict()
     # Deleting more by hand afterwards, the switch on or off, is still refused.
     assert refused(app, "SELECT set_config('governance.audit_purge', 'on', true); DELETE FROM audit_auditevent")
+
+
+def test_app_role_cannot_insert_numbered_entries(app):
+    with app.transaction():
+        _append(app)
+    seq, digest = app.execute("SELECT seq, hash FROM audit_chainhead").fetchone()
+    for forged in (seq + 1, 0):
+        assert refused(
+            app,
+            "INSERT INTO audit_auditevent (seq, prev_hash, hash, at, kind, action, actor_username, actor_kind, "
+            "agent_name, model_slug, object_type, object_id, object_repr, remote_addr, user_agent, correlation_id, "
+            "summary, data) VALUES (%s, %s, '', now(), 'agent', 'job.ran', '', 'agent', '', '', '', '', '', '', "
+            "'', '', 'forged', '{}')",
+            [forged, digest],
+        )
