@@ -218,3 +218,26 @@ def test_app_role_cannot_insert_numbered_entries(app):
             "'', '', 'forged', '{}')",
             [forged, digest],
         )
+
+
+def test_app_role_can_count_what_a_purge_would_remove(app, settings):
+    """The dry run of ``audit_purge`` reads the chain head without locking it (no UPDATE right)."""
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+
+    database = connection.settings_dict
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"postgres://{APP_ROLE}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/{database['NAME']}",
+        GOVERNANCE_AUDIT_RETENTION_DAYS="365",
+        DJANGO_ENV="test",
+    )
+    env.pop("DATABASE_MIGRATE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "audit_purge", "--before", "2020-01-01"],
+        cwd=django_settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "0 entries would be removed" in done.stdout
