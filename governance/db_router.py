@@ -53,7 +53,8 @@ def post_migrate(sender, using=None, **kwargs):
         return
     from django.apps import apps
 
-    if sender is not list(apps.get_app_configs())[-1]:
+    # post_migrate is sent for each app that has models, in order: act after the last one.
+    if sender is not [config for config in apps.get_app_configs() if config.models_module is not None][-1]:
         return
     from .dbroles import app_role_grant
 

@@ -256,3 +256,17 @@ def test_verify_api_reports_the_checkpoint(chain, keys, settings, audrey, api_fo
     body = api_for(audrey).get("/api/v1/audit/verify/").json()
     assert body["ok"] is False and body["first_bad"]["kind"] == "checkpoint"
     assert body["checkpoint"]["contradicted"] == _files(settings)[0]
+
+
+def test_a_purge_whose_checkpoint_was_lost_is_signed_only_when_accepted(old_and_new, keys, settings, monkeypatch):
+    settings.GOVERNANCE_AUDIT_RETENTION_DAYS = 365
+    call_command("audit_checkpoint", stdout=io.StringIO())
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoints, "private_key", lambda: None)  # the checkpoint after the purge is lost
+        patch.setattr(checkpoints, "load_all", lambda where=None: [])
+        audit_purge(before=timezone.now() - timedelta(days=380))
+    assert chain_verify().checkpoint.reason == "start"
+    with pytest.raises(CommandError, match="does not verify"):
+        call_command("audit_checkpoint", stdout=io.StringIO())
+    call_command("audit_checkpoint", "--accept-purge", stdout=io.StringIO())
+    assert chain_verify().ok
