@@ -26,7 +26,7 @@ from .services import audit_flush
 @dataclass
 class Problem:
     seq: int
-    kind: str  # changed | deleted | inserted | moved
+    kind: str  # changed | deleted | inserted | moved | checkpoint (contradicts a signed checkpoint)
     message: str
 
 
