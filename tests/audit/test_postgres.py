@@ -9,6 +9,8 @@ from governance.audit.services import agent_event_record
 
 pytestmark = [
     pytest.mark.postgres,
+    # The database's own rules, behind the app role's missing rights (tests/audit/test_roles.py).
+    pytest.mark.usefixtures("db_owner"),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger exists on PostgreSQL only"),
 ]
 

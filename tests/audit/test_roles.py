@@ -175,6 +175,7 @@ def _append_at(conn, days_ago: int, summary: str):
     )
 
 
+@pytest.mark.usefixtures("db_owner")  # the set-up empties the trail as the owner
 def test_app_role_purges_only_through_the_function_and_within_the_rule(app):
     from governance.audit.verification import chain_verify
 
@@ -241,3 +242,11 @@ def test_app_role_can_count_what_a_purge_would_remove(app, settings):
     )
     assert done.returncode == 0, done.stderr
     assert "0 entries would be removed" in done.stdout
+
+
+@pytest.mark.skipif(not os.environ.get("GOVERNANCE_TEST_APP_ROLE"), reason="the suite runs as its own user")
+def test_the_suite_itself_runs_as_the_app_role():
+    """With GOVERNANCE_TEST_APP_ROLE (as in CI), every test's connection has the app role's rights."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user, has_table_privilege(current_user, 'audit_auditevent', 'UPDATE')")
+        assert cursor.fetchone() == (APP_ROLE, False)
