@@ -123,6 +123,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not shared in-memory SQLite, so that tests with several threads or a worker
     # process see one database and wait on its lock like the real thing.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+# Two database users (PostgreSQL, docs/deploy.md): DATABASE_URL is the portal's own user, which
+# owns nothing and may not change the append-only tables; DATABASE_MIGRATE_URL, when set, is the
+# owner of the tables, used only by `manage.py migrate --database owner` (governance.db_router).
+if os.environ.get("DATABASE_MIGRATE_URL"):
+    DATABASES["owner"] = dj_database_url.parse(os.environ["DATABASE_MIGRATE_URL"])
+DATABASE_ROUTERS = ["governance.db_router.OwnerMigrates"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "access.User"
 
@@ -208,6 +214,16 @@ GOVERNANCE_AUDIT_RETENTION_DAYS = (
 GOVERNANCE_AUDIT_MIN_RETENTION_DAYS = 183
 # Behind a reverse proxy that sets X-Forwarded-For, record the client address it gives.
 GOVERNANCE_AUDIT_TRUST_FORWARDED_FOR = env_bool("GOVERNANCE_AUDIT_TRUST_FORWARDED_FOR")
+# Signed checkpoints of the chain head, outside the database (governance.audit.checkpoints):
+# the Ed25519 private key (base64 of its raw 32 bytes; `manage.py audit_checkpoint --generate-key`
+# makes one) on the machines that write them (beat, purges), the public key alone on machines that
+# only verify, and a directory the database cannot change (shared by the portal's machines).
+GOVERNANCE_AUDIT_CHECKPOINT_KEY = os.environ.get("GOVERNANCE_AUDIT_CHECKPOINT_KEY", "")
+GOVERNANCE_AUDIT_CHECKPOINT_PUBLIC_KEY = os.environ.get("GOVERNANCE_AUDIT_CHECKPOINT_PUBLIC_KEY", "")
+GOVERNANCE_AUDIT_CHECKPOINT_DIR = Path(
+    os.environ.get("GOVERNANCE_AUDIT_CHECKPOINT_DIR", BASE_DIR / ".run" / "audit-checkpoints")
+)
+GOVERNANCE_AUDIT_CHECKPOINT_SECONDS = float(os.environ.get("GOVERNANCE_AUDIT_CHECKPOINT_SECONDS", "3600"))
 
 # --- Internationalisation --------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -283,6 +299,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "recover-stuck-jobs": {"task": "testsuites.recover_stuck_jobs", "schedule": 60.0},
     # Flag champions whose periodic review is due and mail their owners (once per due date).
     "flag-reviews-due": {"task": "notifications.flag_reviews_due", "schedule": 3600.0},
+    # Sign the audit chain head into GOVERNANCE_AUDIT_CHECKPOINT_DIR (skipped without a key).
+    "audit-checkpoint": {"task": "audit.checkpoint", "schedule": GOVERNANCE_AUDIT_CHECKPOINT_SECONDS},
 }
 
 # --- Test suites, warm-up and scheduled agents (workflows.testsuites) -------------------------

@@ -29,9 +29,87 @@ def pytest_sessionstart(session):
             Path(f"{name}{suffix}").unlink(missing_ok=True)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """On PostgreSQL with ``GOVERNANCE_TEST_APP_ROLE`` set (CI sets ``governance_app``): the test
+    database is created and migrated by the tests' own user, as a deployment migrates as the
+    owner; then the app role is granted its rights (``governance.dbroles``) and every connection
+    of the suite assumes it (``SET ROLE``, Django's ``assume_role``), so the tests run with the
+    portal's restricted rights. What only the owner may do steps out of the role for a moment:
+    the flush between transactional tests (TRUNCATE), and ``tests/audit/conftest.tamper``."""
+    import os
+
+    from django.db import connections
+
+    role = os.environ.get("GOVERNANCE_TEST_APP_ROLE")
+    connection = connections["default"]
+    if not role or connection.vendor != "postgresql":
+        yield
+        return
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    from governance.dbroles import app_role_grant
+
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+            if cursor.fetchone() is None:
+                cursor.execute(f"CREATE ROLE {connection.ops.quote_name(role)} LOGIN")
+        app_role_grant(using="default", role=role)
+        connection.close()
+    flush = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush_as_owner(self, sql_list):
+        with self.connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+        try:
+            flush(self, sql_list)
+        finally:
+            with self.connection.cursor() as cursor:
+                cursor.execute(self.compose_sql("SET ROLE %s", [role]))
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush_as_owner
+    connection.settings_dict["OPTIONS"]["assume_role"] = role
+    try:
+        yield
+    finally:
+        connection.settings_dict["OPTIONS"].pop("assume_role", None)
+        DatabaseOperations.execute_sql_flush = flush
+        with django_db_blocker.unblock():
+            connection.close()
+
+
+@pytest.fixture
+def db_owner(django_db_blocker):
+    """This test acts as the tests' own user, the owner of the tables, not the app role: for tests
+    of the database's own rules and of what an attacker with the owner's power does."""
+    from django.db import connection
+
+    role = connection.settings_dict["OPTIONS"].get("assume_role") if connection.vendor == "postgresql" else None
+    if not role:
+        yield
+        return
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+    try:
+        yield
+    finally:
+        with django_db_blocker.unblock():
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(connection.ops.compose_sql("SET ROLE %s", [role]))
+            except Exception:
+                connection.close()  # a new connection assumes the role again
+
+
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    # No audit checkpoints unless a test makes them (tests/audit/test_checkpoints.py).
+    settings.GOVERNANCE_AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"
+    settings.GOVERNANCE_AUDIT_CHECKPOINT_KEY = ""
+    settings.GOVERNANCE_AUDIT_CHECKPOINT_PUBLIC_KEY = ""
     settings.CELERY_TASK_ALWAYS_EAGER = False
 
 

@@ -335,10 +335,10 @@ def audit_purge(*, before: datetime, dry_run: bool = False, reason: str = "", ac
     """Remove the entries recorded before ``before``, keeping the rest of the chain verifiable.
 
     The chain start moves to the first kept entry (its number and its prev_hash are kept on the
-    head row), and an "audit.purged" event records that anchor, the count and the reason.
+    head row), and an "audit.purged" event records that anchor, the count and the reason. With a
+    checkpoint key configured, a signed checkpoint of the new chain is written at once (call it
+    outside a transaction of your own, as the command does, so that it signs what is committed).
     """
-    from auditlog.models import LogEntry
-
     retention = getattr(settings, "GOVERNANCE_AUDIT_RETENTION_DAYS", None)
     if retention is None:
         raise PurgeRefused(
@@ -351,11 +351,37 @@ def audit_purge(*, before: datetime, dry_run: bool = False, reason: str = "", ac
             f"Entries are kept for {days} days: the cut-off must be on or before {oldest_allowed.date().isoformat()}."
         )
 
+    from . import checkpoints
+
+    if not dry_run and checkpoints.load_all() and checkpoints.private_key() is None:
+        # A purge moves the chain start: without a new signed checkpoint, verification fails.
+        raise PurgeRefused(
+            "The trail is checkpointed and GOVERNANCE_AUDIT_CHECKPOINT_KEY is not set here: purge where the key is."
+        )
+    if connection.vendor == "postgresql" and not dry_run:
+        # The configured days as they are: the function applies the 183-day floor itself.
+        result = _purge_in_database(before=before, days=int(retention), reason=reason, actor=actor)
+    else:
+        result = _purge_here(before=before, days=days, dry_run=dry_run, reason=reason, actor=actor)
+    if not dry_run and result["event_seq"] is not None and checkpoints.private_key() is not None:
+        result["checkpoint"] = str(checkpoints.checkpoint_write(after_purge=True))
+    return result
+
+
+def _purge_here(*, before: datetime, days: int, dry_run: bool, reason: str, actor) -> dict:
+    """The purge in Python: SQLite, and counting for a dry run."""
+    from auditlog.models import LogEntry
+
     with transaction.atomic():
         # Entries this transaction appended before are numbered first, so that everything below
         # sees only sealed entries; then the head stays locked until the purge commits.
         audit_flush()
-        head = _lock_head()
+        if connection.vendor == "postgresql":
+            # Only counting (the purge itself is the database function): read the head without
+            # locking it, which the portal's database user may not do.
+            head = ChainHead.objects.filter(pk=1).first() or ChainHead(pk=1)
+        else:
+            head = _lock_head()
         # The cut is the first entry, in chain order, recorded at or after ``before``: everything
         # removed is older than that. (An entry's time is taken when it is appended and its number
         # when its transaction commits, so an entry of a late-committing transaction may sit just
@@ -369,10 +395,6 @@ def audit_purge(*, before: datetime, dry_run: bool = False, reason: str = "", ac
             return {"count": count, "starts_at_seq": head.base_seq, "event_seq": None}
         ChainHead.objects.filter(pk=head.pk).update(base_seq=new_base, base_prev_hash=new_prev)
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # Lets the append-only trigger allow these deletions, in this transaction only.
-                cursor.execute("SELECT set_config('governance.audit_purge', 'on', true)")
-                cursor.execute("SELECT set_config('governance.audit_purge_before', %s, true)", [before.isoformat()])
             cursor.execute(f"DELETE FROM {AuditEvent._meta.db_table} WHERE seq < %s", [new_base])
             cursor.execute(f"DELETE FROM {LogEntry._meta.db_table} WHERE timestamp < %s", [before])
         audit_append(
@@ -393,3 +415,36 @@ def audit_purge(*, before: datetime, dry_run: bool = False, reason: str = "", ac
         # This transaction holds the head: the purge event is the last entry.
         event_seq = ChainHead.objects.values_list("seq", flat=True).get(pk=head.pk)
     return {"count": count, "starts_at_seq": new_base, "event_seq": event_seq}
+
+
+def _purge_in_database(*, before: datetime, days: int, reason: str, actor) -> dict:
+    """PostgreSQL: the privileged function ``governance_audit_purge`` (migration 0006) checks the
+    retention rule again (never under 183 days), moves the chain start, deletes and appends the
+    purge entry, with the owner's rights; the portal's own database user cannot delete."""
+    from django.db import DatabaseError
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            try:
+                with transaction.atomic():
+                    cursor.execute(
+                        "SELECT removed, starts_at_seq, event_seq FROM governance_audit_purge(%s, %s, %s, %s, %s, %s, %s)",
+                        [
+                            before,
+                            reason or "",
+                            days,
+                            actor.pk if actor is not None else None,
+                            actor.get_username() if actor is not None else "",
+                            "" if actor is not None else "audit-purge",
+                            (correlation_id_get() or "")[:64],
+                        ],
+                    )
+                    count, starts_at_seq, event_seq = cursor.fetchone()
+            except DatabaseError as error:
+                cause = getattr(error, "__cause__", None)
+                diag = getattr(cause, "diag", None)
+                message = getattr(diag, "message_primary", None) or str(error)
+                if "kept" in message:
+                    raise PurgeRefused(message) from error
+                raise
+    return {"count": count, "starts_at_seq": starts_at_seq, "event_seq": event_seq}

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 from django.db import connection
 
+from .checkpoints import CheckpointCheck, check as checkpoints_check
 from .hashing import content_hash
 from .models import GENESIS_HASH, HASHED_FIELDS, AuditEvent, ChainHead
 from .services import audit_flush
@@ -25,7 +26,7 @@ from .services import audit_flush
 @dataclass
 class Problem:
     seq: int
-    kind: str  # changed | deleted | inserted | moved
+    kind: str  # changed | deleted | inserted | moved | checkpoint (contradicts a signed checkpoint)
     message: str
 
 
@@ -35,11 +36,16 @@ class VerificationResult:
     checked: int
     head: dict
     first_bad: Problem | None = None
+    # The chain start (first entry kept after purges), and the check against signed checkpoints.
+    base_seq: int = 1
+    checkpoint: CheckpointCheck | None = None
 
     def as_dict(self) -> dict:
         body = {"ok": self.ok, "checked": self.checked, "head": self.head}
         if self.first_bad is not None:
             body["first_bad"] = asdict(self.first_bad)
+        if self.checkpoint is not None:
+            body["checkpoint"] = self.checkpoint.as_dict()
         return body
 
 
@@ -81,11 +87,32 @@ def _first_break_in_database(base_seq: int, base_prev: str) -> tuple[int | None,
 
 
 def chain_verify(*, in_database: bool | None = None, chunk_size: int = 20000) -> VerificationResult:
-    """Recompute the chain. On PostgreSQL the database recomputes it by default (fastest);
-    ``in_database=False`` recomputes every hash in Python, independently of the database.
-    Entries the current transaction appended are sealed first, so that they are checked too."""
+    """Recompute the chain, then check it against the signed checkpoints (``checkpoints``).
+
+    On PostgreSQL the database recomputes it by default (fastest); ``in_database=False``
+    recomputes every hash in Python, independently of the database. Entries the current
+    transaction appended are sealed first, so that they are checked too. A chain that is intact
+    in itself but contradicts a checkpoint (rewritten and rehashed, truncated, rolled back, or
+    purged behind the portal's back) fails with ``first_bad.kind == "checkpoint"``."""
     audit_flush()
     head = ChainHead.objects.filter(pk=1).first()
+    result = _chain_verify(head, in_database, chunk_size)
+    result.base_seq = head.base_seq if head else 1
+    result.checkpoint = checkpoints_check(
+        head_seq=head.seq if head else 0,
+        base_seq=result.base_seq,
+        entry_hashes=lambda seqs: dict(AuditEvent.objects.filter(seq__in=seqs).values_list("seq", "hash")),
+    )
+    if result.ok and not result.checkpoint.ok:
+        contradicted = result.checkpoint.contradicted
+        result.ok = False
+        result.first_bad = Problem(
+            contradicted.seq if contradicted is not None else 0, "checkpoint", result.checkpoint.message
+        )
+    return result
+
+
+def _chain_verify(head: ChainHead | None, in_database: bool | None, chunk_size: int) -> VerificationResult:
     base_seq = head.base_seq if head else 1
     base_prev = head.base_prev_hash if head else GENESIS_HASH
     head_info = {"seq": head.seq if head else 0, "hash": head.hash if head else GENESIS_HASH}

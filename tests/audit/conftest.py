@@ -28,8 +28,17 @@ def tamper(sql: str, params=()):
     triggers off for the current transaction, which is what an attacker with that power does.
     """
     with connection.cursor() as cursor:
+        role = None
         if connection.vendor == "postgresql":
+            # The suite may run as the app role (SET ROLE): step back to the tests' own user.
+            cursor.execute("SELECT current_user, session_user")
+            current, session = cursor.fetchone()
+            if current != session:
+                role = current
+                cursor.execute("RESET ROLE")
             cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute(sql, params)
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+            if role is not None:
+                cursor.execute(connection.ops.compose_sql("SET ROLE %s", [role]))

@@ -100,6 +100,7 @@ def test_a_rolled_back_transaction_leaves_no_entry_and_no_gap(committed_db):
     assert _events("commit.kept")[0].seq == base + 1
 
 
+@pytest.mark.usefixtures("db_owner")  # the database's own rules
 def test_an_entry_that_cannot_be_sealed_fails_the_commit_and_the_action(committed_db):
     # Someone with database access took the next number behind the application's back.
     agent_event_record(agent_name="scheduler", action="commit.first")
@@ -117,6 +118,7 @@ def test_an_entry_that_cannot_be_sealed_fails_the_commit_and_the_action(committe
     assert ChainHead.objects.get(pk=1).seq == taken - 1
 
 
+@pytest.mark.usefixtures("db_owner")  # the database's own rules
 def test_nobody_but_the_seal_fills_in_an_entry(committed_db):
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         agent_event_record(agent_name="scheduler", action="commit.forged")
@@ -159,6 +161,7 @@ def test_the_chain_head_is_held_only_while_a_transaction_commits(committed_db):
     assert chain_verify().ok
 
 
+@pytest.mark.usefixtures("db_owner")  # the database's own rules
 def test_the_seal_recreates_a_missing_chain_head(committed_db):
     agent_event_record(agent_name="scheduler", action="commit.before-truncate")
     (last,) = _events("commit.before-truncate")

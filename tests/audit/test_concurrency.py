@@ -27,11 +27,17 @@ def committed_db(django_db_setup, django_db_blocker):
             yield
         finally:
             with connection.cursor() as cursor:
-                # TRUNCATE, because the triggers refuse DELETE and moving the head back on PostgreSQL.
+                # TRUNCATE, because the triggers refuse DELETE and moving the head back on PostgreSQL;
+                # as the tests' own user (the owner) when the suite runs as the app role.
+                role = connection.settings_dict["OPTIONS"].get("assume_role")
+                if connection.vendor == "postgresql" and role:
+                    cursor.execute("RESET ROLE")
                 verb = "TRUNCATE" if connection.vendor == "postgresql" else "DELETE FROM"
                 cursor.execute(f"{verb} {AuditEvent._meta.db_table}")
                 cursor.execute(f"{verb} {ChainHead._meta.db_table}")
-            ChainHead.objects.create(pk=1, seq=0, hash=GENESIS_HASH, base_seq=1, base_prev_hash=GENESIS_HASH)
+                ChainHead.objects.create(pk=1, seq=0, hash=GENESIS_HASH, base_seq=1, base_prev_hash=GENESIS_HASH)
+                if connection.vendor == "postgresql" and role:
+                    cursor.execute(connection.ops.compose_sql("SET ROLE %s", [role]))
 
 
 def test_simultaneous_writers_keep_one_gapless_chain(committed_db):

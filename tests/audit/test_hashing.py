@@ -73,6 +73,7 @@ def test_canonical_content_is_the_json_array_of_the_hashed_fields():
 @pytest.mark.postgres
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL definition exists on PostgreSQL only")
 @pytest.mark.django_db
+@pytest.mark.usefixtures("db_owner")  # inserts numbered entries
 def test_python_and_sql_hash_awkward_entries_alike():
     rows = [_row(number, at) for number, at in enumerate(TIMES)]
     rows.append(_row(len(rows), TIMES[1], actor_id=None, version_number=None, data="{}", summary=""))

@@ -9,6 +9,8 @@ from governance.audit.services import agent_event_record
 
 pytestmark = [
     pytest.mark.postgres,
+    # The database's own rules, behind the app role's missing rights (tests/audit/test_roles.py).
+    pytest.mark.usefixtures("db_owner"),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="the trigger exists on PostgreSQL only"),
 ]
 
@@ -59,3 +61,17 @@ def test_chain_head_only_moves_forward():
             with pytest.raises(DatabaseError, match="only moves forward"), transaction.atomic():
                 cursor.execute(sql)
     assert ChainHead.objects.get().seq == 1
+
+
+@pytest.mark.django_db
+def test_purge_function_keeps_183_days_whatever_it_is_told():
+    agent_event_record(agent_name="scheduler", action="job.ran")
+    with connection.cursor() as cursor:
+        for sql in (
+            "SELECT * FROM governance_audit_purge(now() - interval '100 days', 'r', 1)",
+            "SELECT * FROM governance_audit_purge(now() - interval '100 days', 'r', NULL)",
+            "SELECT * FROM governance_audit_purge(now() + interval '1 day', 'r', 0)",
+        ):
+            with pytest.raises(DatabaseError, match="kept"), transaction.atomic():
+                cursor.execute(sql)
+    assert AuditEvent.objects.count() == 1

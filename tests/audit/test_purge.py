@@ -76,6 +76,7 @@ def test_deleting_the_first_kept_entry_after_a_purge_is_found(old_and_new, setti
     assert (result.first_bad.seq, result.first_bad.kind) == (6, "deleted")
 
 
+@pytest.mark.usefixtures("db_owner")  # moves the chain head as the owner could
 def test_moving_the_chain_start_without_an_audited_purge_is_found(old_and_new):
     tamper("DELETE FROM audit_auditevent WHERE seq < 6")
     first_kept = AuditEvent.objects.get(seq=6)

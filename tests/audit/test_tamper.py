@@ -15,6 +15,9 @@ from .conftest import tamper
 
 # On PostgreSQL the database recomputes the chain by default; Python can do it independently.
 # Both must find each kind of tampering at the same entry.
+# Tampering is done with the owner's power (``tamper``, forged inserts).
+pytestmark = pytest.mark.usefixtures("db_owner")
+
 MODES = [True, False] if connection.vendor == "postgresql" else [False]
 
 

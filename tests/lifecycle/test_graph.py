@@ -229,6 +229,7 @@ def test_policy_falls_back_to_the_defaults_without_a_row():
 
 
 @pytest.mark.postgres
+@pytest.mark.usefixtures("db_owner")  # the triggers, behind the app role's missing rights
 def test_postgresql_refuses_raw_changes_to_the_history(version_in, alice):
     from django.db import DatabaseError, connection, transaction
 

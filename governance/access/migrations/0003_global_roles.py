@@ -11,7 +11,7 @@ def create_roles(apps, schema_editor):
     # Permissions are normally made after all migrations; make the registry's now.
     for app_config in apps.get_app_configs():
         app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
+        create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
         app_config.models_module = None
     role_groups_ensure(
         group_model=apps.get_model("auth", "Group"), permission_model=apps.get_model("auth", "Permission")

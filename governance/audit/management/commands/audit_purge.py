@@ -2,7 +2,10 @@
 
 Refused for dates within the retention period (GOVERNANCE_AUDIT_RETENTION_DAYS; unset means the
 trail is kept forever, so every purge is refused). The chain stays verifiable: the purge records,
-as an event of its own, the sequence number and the hash the chain now starts from.
+as an event of its own, the sequence number and the hash the chain now starts from. On
+PostgreSQL the purge is the database function ``governance_audit_purge`` (the portal's database
+user cannot delete otherwise); with GOVERNANCE_AUDIT_CHECKPOINT_KEY set, a signed checkpoint of
+the new chain is written after it.
 """
 
 from datetime import datetime, time, timezone as dt_timezone
@@ -37,3 +40,5 @@ class Command(BaseCommand):
             f"Removed {result['count']} entries; the chain now starts at entry {result['starts_at_seq']} "
             f"(recorded as entry {result['event_seq']})."
         )
+        if result.get("checkpoint"):
+            self.stdout.write(f"Signed checkpoint of the new chain: {result['checkpoint']}")

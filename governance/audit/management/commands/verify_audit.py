@@ -1,4 +1,5 @@
-"""Recompute the audit hash chain: exit 0 when intact, 1 naming the first bad entry."""
+"""Recompute the audit hash chain and check it against the signed checkpoints: exit 0 when
+intact, 1 naming the first bad entry or the first checkpoint the trail contradicts."""
 
 import sys
 import time
@@ -28,6 +29,14 @@ class Command(BaseCommand):
                 f"Audit chain intact: {result.checked} entries verified in {elapsed:.2f} s; "
                 f"head #{result.head['seq']} {result.head['hash']}."
             )
+            checkpoint = result.checkpoint
+            if checkpoint is not None and checkpoint.latest is not None:
+                self.stdout.write(
+                    f"Consistent with {checkpoint.checked} signed checkpoint(s); the latest: "
+                    f"{checkpoint.latest.describe()}."
+                )
+            else:
+                self.stdout.write("No signed checkpoint to check against (GOVERNANCE_AUDIT_CHECKPOINT_DIR).")
             return
         bad = result.first_bad
         self.stderr.write(
