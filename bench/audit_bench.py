@@ -1,4 +1,4 @@
-"""Benchmark of the audit trail (issue 6).
+"""Benchmark of the audit trail.
 
 Measures, on the database of DATABASE_URL (a throw-away test database is created next to it and
 dropped at the end; nothing else is touched):

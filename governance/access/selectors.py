@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from .models import ApiToken, ModelGrant, User
@@ -24,6 +24,18 @@ def user_get(*, viewer, username: str) -> User:
     if user is None:
         raise Http404("No such user.")
     return user
+
+
+def owner_users(*, model, active_only: bool = False) -> QuerySet[User]:
+    """The people who own the model now, by a grant of their own or through a group."""
+    from .roles import ObjectRole
+
+    owners = ModelGrant.objects.filter(model=model, role=ObjectRole.OWNER)
+    users = User.objects.filter(
+        Q(pk__in=owners.filter(user__isnull=False).values("user"))
+        | Q(groups__in=owners.filter(group__isnull=False).values("group"))
+    ).distinct()
+    return users.filter(is_active=True) if active_only else users
 
 
 def grants_of(*, model) -> QuerySet[ModelGrant]:

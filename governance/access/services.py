@@ -27,7 +27,7 @@ from governance.audit.models import EventKind
 from governance.audit.services import account_event_record, audit_append
 from governance.errors import ActionConflict, ActionError, ActionForbidden
 
-from . import permissions
+from . import permissions, selectors
 from .models import ApiToken, ModelGrant, User, hash_token
 from .roles import OBJECT_ROLE_PERMISSIONS, GlobalRole, ObjectRole
 
@@ -75,7 +75,7 @@ def _require_active(actor) -> None:
 
 def _require_admin(actor, message: str = "Only admins manage users.") -> None:
     _require_active(actor)
-    if not actor.has_role(GlobalRole.ADMIN):
+    if not selectors.is_admin(actor):
         raise ActionForbidden(message)
 
 
@@ -202,8 +202,7 @@ def user_deactivate(*, actor: User, user: User) -> User:
             account_event_record(
                 action="user.deactivated", user=user, actor=actor, summary=f"Deactivated {user.username}."
             )
-        for token in ApiToken.objects.filter(user=user, revoked_at__isnull=True):
-            token_revoke(actor=actor, token=token)
+        tokens_revoke_for(actor=actor, user=user)
     sessions_delete_for(user=user)
     return user
 
@@ -238,6 +237,8 @@ def user_password_reset_start(*, actor: User, user: User, request) -> None:
     form = ResetPasswordForm(data={"email": user.email})
     if not user.email or not form.is_valid():
         raise ActionError(f"{user.username} has no email address a reset can be sent to.", field="email")
+    # The form finds every active account with that address; the reset is for this one only.
+    form.users = [user]
     with transaction.atomic():
         account_event_record(
             action="password.reset_requested", user=user, actor=actor,
@@ -312,22 +313,25 @@ def token_revoke(*, actor: User, token: ApiToken) -> ApiToken:
     """Revoke a token (idempotent: revoking twice keeps the first time and one audit entry)."""
     if not _may_manage_tokens_of(actor, token.user):
         raise ActionForbidden("Only the token's owner or an admin revokes it.")
+    now = timezone.now()
     with transaction.atomic():
-        if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
-            token.refresh_from_db()
+        if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
+            token.revoked_at = now
             account_event_record(
                 action="token.revoked", user=token.user, obj=token, actor=actor, data=_token_data(token),
                 summary=f"API token “{token.label or token.key_prefix}” of {token.user.username} revoked.",
             )
-    token.refresh_from_db()
+        else:
+            token.refresh_from_db(fields=["revoked_at"])  # revoked before: keep the first time
     return token
 
 
 def tokens_revoke_for(*, actor, user: User) -> int:
     """Revoke every live token of ``user`` (each its own audit entry); returns how many.
 
-    Called when the person's password changes: whoever learnt the old password may have made
-    tokens with it, and a token outlives the sessions that a new password ends.
+    Called when the person's password changes (whoever learnt the old password may have made
+    tokens with it, and a token outlives the sessions that a new password ends) and when the
+    account is deactivated (so that switching it back on does not revive old credentials).
     """
     tokens = list(ApiToken.objects.filter(user=user, revoked_at__isnull=True).select_related("user"))
     with transaction.atomic():
@@ -411,17 +415,21 @@ def grant_revoke(*, actor: User, grant: ModelGrant) -> None:
     """
     from governance.registry.models import MLModel
 
-    if not permissions.can_give_grant(actor, grant.model, grant.role):
-        raise ActionForbidden("Only the model's owners and admins manage its grants.")
+    role = grant.role
     with transaction.atomic():
-        # Lock the model so that two owners removing each other cannot leave it with none.
+        # Lock the model so that two owners removing each other cannot leave it with none; both
+        # rules are decided under the lock, on the grants as they are once it is held (the one
+        # who waited finds the model down to its last owner, not a half-applied state).
         model = MLModel.objects.select_for_update().get(pk=grant.model_id)
         grant = ModelGrant.objects.filter(pk=grant.pk).select_related("user", "group").first()
+        if grant is not None:
+            refusal = last_owner_refusal(model=model, role=grant.role, user=grant.user, group=grant.group)
+            if refusal:
+                raise ActionConflict(refusal, code="last_owner")
+        if not permissions.can_give_grant(actor, model, role):
+            raise ActionForbidden("Only the model's owners and admins manage its grants.")
         if grant is None:
-            return
-        refusal = last_owner_refusal(model=model, role=grant.role, user=grant.user, group=grant.group)
-        if refusal:
-            raise ActionConflict(refusal, code="last_owner")
+            return  # taken away already: revoking twice changes nothing
         user, group = grant.user, grant.group
         _grant_event("grant.revoked", grant, actor, f"{grant.grantee_name} is no longer {grant.role} of {model.name}.")
         grant.delete()

@@ -25,11 +25,12 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
-from datetime import timezone as dt_timezone
 from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
+
+from .hashing import canonical_time
 
 # Signed bytes start with this, so a checkpoint signature is never valid for anything else.
 DOMAIN = b"governance-audit-checkpoint-v1\n"
@@ -248,10 +249,6 @@ def _contradicts(result: CheckpointCheck, checkpoint: Checkpoint, reason: str, m
     return result
 
 
-def now_text() -> str:
-    return timezone.now().astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def checkpoint_write(*, after_purge: bool = False) -> Path:
     """Verify the trail (chain and earlier checkpoints), then sign and store its head.
 
@@ -267,5 +264,6 @@ def checkpoint_write(*, after_purge: bool = False) -> Path:
     if not result.ok and not excused:
         bad = result.first_bad
         raise CheckpointError(f"The trail does not verify, so it is not signed: entry {bad.seq} ({bad.kind}): {bad.message}")
-    checkpoint = sign(result.head["seq"], result.head["hash"], result.base_seq, now_text(), key)
+    signed_at = canonical_time(timezone.now())
+    checkpoint = sign(result.head["seq"], result.head["hash"], result.base_seq, signed_at, key)
     return store(checkpoint)

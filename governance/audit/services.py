@@ -29,9 +29,6 @@ from .hashing import canonical_data, event_hash
 from .models import GENESIS_HASH, HASHED_FIELDS, ActorKind, AuditEvent, ChainHead, EventKind
 
 _UNSET: Any = object()
-# Key of the PostgreSQL advisory lock that serialises creating the chain head row (the seal
-# trigger of migration 0004 uses the same number).
-HEAD_CREATE_LOCK = 0x617564697448  # "auditH"
 
 
 # --- Describing actors and objects --------------------------------------------------------------
@@ -235,18 +232,13 @@ def audit_flush() -> None:
 
 
 def _lock_head() -> ChainHead:
-    """Lock and return the chain head; create it when missing (fresh or emptied database)."""
+    """Lock and return the chain head; create it when missing (fresh or emptied database).
+
+    SQLite only: on PostgreSQL the seal trigger keeps the head. SQLite runs one writer at a
+    time, so two first writers cannot both create it."""
     head = ChainHead.objects.select_for_update().filter(pk=1).first()
     if head is not None:
         return head
-    if connection.vendor == "postgresql":
-        # Two first writers must not both create the head: the second waits here until the
-        # first commits, then finds the row (the seal trigger takes the same lock).
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [HEAD_CREATE_LOCK])
-        head = ChainHead.objects.select_for_update().filter(pk=1).first()
-        if head is not None:
-            return head
     sealed = AuditEvent.objects.filter(seq__gt=0)
     last = sealed.order_by("-seq").values_list("seq", "hash").first()
     first = sealed.order_by("seq").values_list("seq", "prev_hash").first()

@@ -17,7 +17,7 @@ PAGE_SIZE = 50
 
 
 def _require_auditor(request) -> None:
-    # 403, as the API answers (API.md: authenticated but not allowed): the trail is not an
+    # 403, as the API answers to a signed-in person without audit rights: the trail is not an
     # object whose existence could leak, it is a page everyone knows of and few may read.
     if not selectors.can_read_trail(request.user):
         raise PermissionDenied(selectors.TRAIL_REFUSED)

@@ -20,7 +20,7 @@ Nothing in this module ever unpickles or runs submitted code:
   inference, which computes shapes and never data), must each stay within
   ``max_tensor_elements``; onnxruntime then opens it with every graph
   optimisation off, because constant folding would allocate those tensors
-  in the web process (a 190-byte ``ConstantOfShape`` asked for gigabytes).
+  in the web process.
 
 The functions take explicit arguments (no Django settings) and raise
 :class:`IntakeError`, which carries an HTTP status, a machine code and the

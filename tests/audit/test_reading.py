@@ -100,7 +100,7 @@ def test_audit_page_pages_by_key(audrey):
 
 @pytest.mark.django_db
 def test_page_and_api_refuse_the_trail_alike_with_403(alice, eve, api_for):
-    """Signed in without audit rights: 403 on every page and endpoint of the trail (API.md),
+    """Signed in without audit rights: 403 on every page and endpoint of the trail,
     and nothing recorded; signed out: the sign-in page, or 401 from the API."""
     for user in (alice, eve):
         for name in ("audit:event_list", "audit:export_csv", "audit:export_json"):

@@ -13,9 +13,9 @@ class LifecycleConfig(AppConfig):
         from .models import ApprovalPolicy
 
         # Policy changes are audited (who changed which number, when), field by field. The
-        # history rows (transitions, annotations, sign-offs) are in the audit
-        # trail as decision events of their own (governance.audit.receivers), with actor, policy
-        # and annotation; an auditlog copy of each would only add a write to every decision.
+        # history rows (transitions, annotations, sign-offs) are in the audit trail as decision
+        # events written by the lifecycle services beside each row, with actor, policy and
+        # annotation; an auditlog copy of each would only add a write to every decision.
         auditlog.register(ApprovalPolicy)
         post_migrate.connect(_policies_after_migrate, sender=self, dispatch_uid="lifecycle.policies")
 

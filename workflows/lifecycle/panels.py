@@ -7,7 +7,6 @@ from django.urls import reverse
 from . import policy, selectors, services
 from .forms import AnnotationForm
 from .history import version_history
-from .models import Decision
 from .rules import RULES
 from .serializers import SignOffSerializer
 
@@ -43,7 +42,7 @@ def version_panel_context(request, version) -> dict:
     user = request.user
     signoffs = selectors.signoffs_of(version)
     required = policy.required_approvals(version.model.risk_tier)
-    approvals = sum(1 for signoff in signoffs if signoff.decision == Decision.APPROVE)
+    approvals = len(services.approvals_that_count(version))
     already_signed = any(signoff.signer_id == user.pk for signoff in signoffs)
     refusal = services.signoff_refusal(version=version, user=user)
     kwargs = {"slug": version.model.slug, "number": version.number}

@@ -22,17 +22,6 @@ def authored_by(user) -> Q:
     return Q(submitted_by=user) | Q(Exists(authored)) | Q(model__in=owned)
 
 
-def owner_ids(model) -> set[int]:
-    """The people who own the model now, directly or through a group."""
-    from governance.access.models import ModelGrant
-    from governance.access.roles import ObjectRole
-
-    grants = ModelGrant.objects.filter(model=model, role=ObjectRole.OWNER)
-    ids = set(grants.filter(user__isnull=False).values_list("user_id", flat=True))
-    ids.update(grants.filter(group__isnull=False).values_list("group__user", flat=True))
-    ids.discard(None)
-    return ids
-
 
 def authorship_refusal(*, version: ModelVersion, user) -> str | None:
     """Why ``user`` may not sign ``version`` as one of its authors, or None."""

@@ -26,6 +26,7 @@ from django.utils.module_loading import import_string
 from django_fsm import can_proceed
 
 from governance.access import permissions
+from governance.access import selectors as access_selectors
 from governance.access.auth_failures import auth_failure_record
 from governance.audit.models import ActorKind, EventKind
 from governance.audit.services import audit_append
@@ -35,7 +36,7 @@ from governance.registry.models import MLModel, ModelVersion, VersionState
 from . import policy
 from .models import DEFAULT_MEANING, Annotation, AuthorRole, Decision, SignOff, TransitionRecord, VersionAuthor
 from .rules import RULES, USER_TRANSITIONS, Rule
-from .selectors import authorship_refusal, owner_ids
+from .selectors import authorship_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +211,8 @@ def _authors_record(version: ModelVersion, *, submitter) -> None:
     authors = {(version.submitted_by_id, AuthorRole.UPLOADER)}
     if submitter is not None:
         authors.add((submitter.pk, AuthorRole.SUBMITTER))
-    authors.update((user_id, AuthorRole.OWNER) for user_id in owner_ids(version.model))
+    owners = access_selectors.owner_users(model=version.model).values_list("pk", flat=True)
+    authors.update((user_id, AuthorRole.OWNER) for user_id in owners)
     VersionAuthor.objects.bulk_create(
         [VersionAuthor(version=version, user_id=user_id, role=role) for user_id, role in authors if user_id],
         ignore_conflicts=True,
@@ -404,11 +406,8 @@ def signoff_record(
             )
         else:
             approvals = [
-                (signoff.pk, signoff.signer_username)
-                for signoff in SignOff.objects.filter(version=locked, decision=Decision.APPROVE)
-                .select_related("signer")
-                .order_by("at", "id")
-                if _approval_counts(signoff, locked)
+                (approval.pk, approval.signer_username)
+                for approval in approvals_that_count(locked)
             ]
             needed = policy_in_force["required_approvals"]
             if len(approvals) >= needed:
@@ -424,18 +423,20 @@ def signoff_record(
     return signoff
 
 
-def _approval_counts(signoff: SignOff, version: ModelVersion) -> bool:
-    """An approval counts towards the quorum while its signer may still sign: active, holding
-    the reviewer grant, and not an author of the version."""
-    return signoff_refusal(version=version, user=signoff.signer) is None
+def approvals_that_count(version: ModelVersion) -> list[SignOff]:
+    """The approvals that count towards the quorum, oldest first: those whose signer may still
+    sign the version (active, holding the reviewer grant, not an author). The version page shows
+    this count; ``signoff_record`` approves on it."""
+    approvals = SignOff.objects.filter(version=version, decision=Decision.APPROVE).select_related("signer")
+    return [
+        approval for approval in approvals.order_by("at", "id")
+        if signoff_refusal(version=version, user=approval.signer) is None
+    ]
 
 
 def _signoff_event(signoff: SignOff) -> None:
     """The signature in the trail: every field of the sign-off (it holds no secret)."""
-    data = {}
-    for field in signoff._meta.concrete_fields:
-        value = field.value_from_object(signoff)
-        data[field.attname] = value if isinstance(value, (str, int, float, bool, dict, list, type(None))) else str(value)
+    data = {field.attname: field.value_from_object(signoff) for field in signoff._meta.concrete_fields}
     audit_append(
         kind=EventKind.SIGNOFF,
         action=f"version.signoff.{signoff.decision}",

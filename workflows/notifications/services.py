@@ -16,8 +16,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from governance.access.models import ModelGrant
-from governance.access.roles import ObjectRole
+from governance.access.selectors import owner_users
 from governance.access.services import service_account_get
 from governance.registry.models import ModelVersion, VersionState
 from workflows.lifecycle.services import agent_annotation_add
@@ -50,7 +49,7 @@ def reviews_flag_due() -> AgentRun:
         due = review_due_at(version, started)
         if due is None:
             continue
-        owners = _active_owners(version.model)
+        owners = list(owner_users(model=version.model, active_only=True).order_by("username"))
         try:
             with transaction.atomic():
                 reminder = ReviewReminder.objects.create(version=version, due_at=due, notified=[u.username for u in owners])
@@ -76,16 +75,3 @@ def review_due_mail_send(*, version: ModelVersion, due: datetime, reminder: Revi
     body = render_to_string("emails/review_due.txt", {"version": version, "model": version.model, "due": due, "reminder": reminder})
     send_mail(f"Periodic review due: {version.model.name} v{version.number}", body, None, recipients)
     return True
-
-
-def _active_owners(model) -> list:
-    """The model's owners who can still sign in: granted by name or through a group."""
-    grants = ModelGrant.objects.filter(model=model, role=ObjectRole.OWNER).select_related("user", "group")
-    users: dict[int, object] = {}
-    for grant in grants:
-        if grant.user_id and grant.user.is_active:
-            users[grant.user_id] = grant.user
-        elif grant.group_id:
-            for user in grant.group.user_set.filter(is_active=True):
-                users[user.pk] = user
-    return sorted(users.values(), key=lambda u: u.username)

@@ -147,8 +147,7 @@ def validate_checks(raw: Any, *, task: str) -> list[dict]:
                     raise CheckConfigError("comparison must be '>=' or '<='.", index)
                 out["comparison"] = comparison
             else:
-                most = UNBOUNDED_ERROR[1] if metric in ("rmse", "mae") else 1.0
-                out["tolerance"] = _number(spec, "tolerance", index, minimum=0, maximum=most, default=0.0)
+                out["tolerance"] = _number(spec, "tolerance", index, minimum=0, maximum=high, default=0.0)
         elif kind == "fairness":
             column = str(spec.get("column") or "").strip()
             if not column:
@@ -599,19 +598,19 @@ def run_check(spec: dict, ctx: CheckContext, *, time_limit: float) -> CheckRecor
     measured = result.measured
     if measured is not None and not math.isfinite(measured):
         return CheckRecord(name, spec["kind"], None, result.threshold, result.comparison, "error", duration,
-                           {**_jsonable(result.details), "reason": f"The measured value is not a finite number ({measured})."})
+                           {**jsonable(result.details), "reason": f"The measured value is not a finite number ({measured})."})
     return CheckRecord(
         name, spec["kind"], measured, result.threshold, result.comparison,
-        "passed" if result.passed else "failed", duration, _jsonable(result.details),
+        "passed" if result.passed else "failed", duration, jsonable(result.details),
     )
 
 
-def _jsonable(value):
+def jsonable(value):
     """Details as plain JSON: NumPy scalars to Python, NaN to None."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating, float)):

@@ -12,6 +12,7 @@ from governance.access import permissions
 from workflows.lifecycle.history import HistoryEntry
 
 from . import charts, checks
+from .jobs import TEST_AGENT, WARMUP_AGENT
 from .models import (
     ACTIVE_STATUSES,
     CheckResult,
@@ -151,8 +152,8 @@ def history_entries(version) -> list[HistoryEntry]:
     """Test runs and warm-ups as entries of the version's history (kinds test_run and warmup)."""
     runs = TestRun.objects.filter(version=version).prefetch_related("results").order_by("sequence")
     warmups = WarmupRun.objects.filter(version=version).order_by("id")
-    entries = [_job_entry(run, "test_run", "test-runner", "test run", _run_summary(run)) for run in runs]
-    entries += [_job_entry(run, "warmup", "warmup-runner", "warm-up", _warmup_line(run)) for run in warmups]
+    entries = [_job_entry(run, "test_run", TEST_AGENT, "test run", _run_summary(run)) for run in runs]
+    entries += [_job_entry(run, "warmup", WARMUP_AGENT, "warm-up", _warmup_line(run)) for run in warmups]
     return sorted(entries, key=lambda entry: entry.at)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import _jsonable
+from .checks import jsonable
 
 
 def as_float(values: np.ndarray) -> np.ndarray:
@@ -84,12 +84,12 @@ def largest_disagreements(frame, features, both, new_values, champ_values, new_n
         out.append(
             {
                 "row": int(index),
-                "inputs": {f: _jsonable(row[f]) for f in features[:12]},
-                "new": _jsonable(new_values[index] if task == "classification" else new_numeric[index]),
-                "champion": _jsonable(champ_values[index] if task == "classification" else champ_numeric[index]),
-                "new_score": _jsonable(new_numeric[index]),
-                "champion_score": _jsonable(champ_numeric[index]),
-                "difference": _jsonable(gap[index]),
+                "inputs": {f: jsonable(row[f]) for f in features[:12]},
+                "new": jsonable(new_values[index] if task == "classification" else new_numeric[index]),
+                "champion": jsonable(champ_values[index] if task == "classification" else champ_numeric[index]),
+                "new_score": jsonable(new_numeric[index]),
+                "champion_score": jsonable(champ_numeric[index]),
+                "difference": jsonable(gap[index]),
             }
         )
     return out

@@ -20,7 +20,7 @@ import importlib
 
 from django.db import migrations
 
-HEAD_CREATE_LOCK = 107156823700552  # "auditH": services.HEAD_CREATE_LOCK
+HEAD_CREATE_LOCK = 107156823700552  # "auditH": serialises creating the chain head row
 
 FORWARD_SQL = rf"""
 -- The hash of an entry's canonical content: json_build_array writes the JSON array of the

@@ -25,5 +25,9 @@ class Command(BaseCommand):
             raise CommandError("Name the app role.")
         if connections[database].vendor != "postgresql":
             raise CommandError("Roles exist on PostgreSQL only.")
-        for statement in app_role_grant(using=database, role=role):
+        try:
+            statements = app_role_grant(using=database, role=role)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        for statement in statements:
             self.stdout.write(statement + ";")
