@@ -39,11 +39,12 @@ def app_role_grant(*, using: str, role: str) -> list[str]:
     app = quote(role)
     statements: list[str] = []
     with connection.cursor() as cursor:
-        # Granting "the app's rights" to the owner would take the owner's own rights on the
-        # append-only tables away, and the seal, which runs as the owner, could no longer work.
-        cursor.execute("SELECT current_user")
-        if cursor.fetchone()[0] == role:
-            raise ValueError(f"{role} runs this grant, so it owns the tables: give the rights to another role.")
+        # Granting "the app's rights" to the owner of the tables would take the owner's own rights
+        # on the append-only tables away, and the seal, which runs as the owner, would fail.
+        cursor.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'audit_auditevent'")
+        owner = cursor.fetchone()
+        if owner is not None and owner[0] == role:
+            raise ValueError(f"{role} owns the tables: give the app's rights to another role.")
         cursor.execute("SELECT current_schema()")
         schema = quote(cursor.fetchone()[0])
         cursor.execute(
