@@ -22,6 +22,7 @@ APPEND_ONLY_TABLES = (
     "lifecycle_annotation",
     "lifecycle_signoff",
     "lifecycle_versionauthor",
+    "lifecycle_findingevent",
 )
 # Read only: moved by the seal and the purge functions alone.
 READ_ONLY_TABLES = ("audit_chainhead", "django_migrations")

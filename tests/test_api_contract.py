@@ -963,7 +963,8 @@ def test_admins_change_the_approvals_of_a_tier(admin_user, version_in, alice, ap
     meta = ApprovalPolicy._meta
     client.force_login(admin_user)
     response = client.post(
-        reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[policy.pk]), {"required_approvals": 3}
+        reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[policy.pk]),
+        {"required_approvals": 3, "min_shadow_hours": 72, "min_shadow_requests": 500},
     )
     assert response.status_code == 302, response.content[:500]
     version = version_in("in_review")

@@ -19,6 +19,11 @@ class RiskTier(models.TextChoices):
     CRITICAL = "critical", "Critical"
 
 
+class RiskTierStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed by the owner"
+    CONFIRMED = "confirmed", "Confirmed by model risk"
+
+
 class Task(models.TextChoices):
     CLASSIFICATION = "classification", "Classification"
     REGRESSION = "regression", "Regression"
@@ -36,7 +41,16 @@ class MLModel(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     task = models.CharField(max_length=20, choices=Task.choices)
+    # The owner's proposal until a validator or admin confirms or changes it (risk_tier_status).
     risk_tier = models.CharField(max_length=10, choices=RiskTier.choices, db_index=True)
+    risk_tier_status = models.CharField(
+        max_length=10, choices=RiskTierStatus.choices, default=RiskTierStatus.PROPOSED, db_index=True
+    )
+    risk_tier_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    risk_tier_confirmed_at = models.DateTimeField(null=True, blank=True)
+    risk_tier_reason = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="created_models"
     )
@@ -123,6 +137,7 @@ class VersionState(models.TextChoices):
     WARMING_UP = "warming_up", "Warming up"
     WARMUP_FAILED = "warmup_failed", "Warm-up failed"
     IN_REVIEW = "in_review", "In review"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
     CHALLENGER = "challenger", "Challenger"
@@ -133,7 +148,9 @@ class VersionState(models.TextChoices):
 
 S = VersionState
 # States from which the owner may still withdraw a version ("any state before approved").
-WITHDRAWABLE = [S.DRAFT, S.TESTING, S.TESTS_FAILED, S.WARMING_UP, S.WARMUP_FAILED, S.IN_REVIEW]
+WITHDRAWABLE = [
+    S.DRAFT, S.TESTING, S.TESTS_FAILED, S.WARMING_UP, S.WARMUP_FAILED, S.IN_REVIEW, S.CHANGES_REQUESTED,
+]
 
 
 def is_former_champion(version: "ModelVersion") -> bool:
@@ -169,7 +186,7 @@ class ModelVersion(models.Model):
 
     model = models.ForeignKey(MLModel, on_delete=models.PROTECT, related_name="versions")
     number = models.PositiveIntegerField()
-    state = FSMField(default=S.DRAFT, choices=S.choices, protected=True, db_index=True)
+    state = FSMField(default=S.DRAFT, choices=S.choices, max_length=20, protected=True, db_index=True)
     artifact_sha256 = models.CharField(max_length=64, db_index=True)
     artifact_path = models.CharField(max_length=300, editable=False)
     artifact_size = models.PositiveBigIntegerField()
@@ -183,6 +200,10 @@ class ModelVersion(models.Model):
     code_repository = models.CharField(max_length=500, blank=True)
     code_commit = models.CharField(max_length=100, blank=True)
     note = models.TextField(blank=True, help_text="Why this version was made.")
+    # The version whose reviewers asked for changes that this one answers.
+    resubmission_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="resubmissions"
+    )
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submitted_versions"
     )
@@ -254,6 +275,10 @@ class ModelVersion(models.Model):
     @transition(field=state, source=S.IN_REVIEW, target=S.REJECTED)
     def reject(self):
         """A reviewer signed a rejection."""
+
+    @transition(field=state, source=S.IN_REVIEW, target=S.CHANGES_REQUESTED)
+    def request_changes(self):
+        """A reviewer signed a request for changes: back to the submitter with findings."""
 
     @transition(field=state, source=[S.TESTS_FAILED, S.WARMUP_FAILED], target=S.TESTING)
     def rerun_tests(self):

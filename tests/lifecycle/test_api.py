@@ -511,7 +511,7 @@ def _suite_entries(version):
 def test_admin_changes_a_policy_and_the_change_is_audited(admin_user, client):
     client.force_login(admin_user)
     policy = ApprovalPolicy.objects.get(risk_tier="high")
-    response = client.post(f"/admin/lifecycle/approvalpolicy/{policy.pk}/change/", {"required_approvals": 4})
+    response = client.post(f"/admin/lifecycle/approvalpolicy/{policy.pk}/change/", {"required_approvals": 4, "min_shadow_hours": 168, "min_shadow_requests": 1000})
     assert response.status_code == 302
     policy.refresh_from_db()
     assert policy.required_approvals == 4

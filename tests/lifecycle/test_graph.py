@@ -20,7 +20,7 @@ EDGES = sorted(
 
 def test_the_graph_has_the_edges_of_the_contract():
     # The contract's lifecycle table, edge by edge: a change to the graph must change this test.
-    withdrawable = ["draft", "testing", "tests_failed", "warming_up", "warmup_failed", "in_review"]
+    withdrawable = ["draft", "testing", "tests_failed", "warming_up", "warmup_failed", "in_review", "changes_requested"]
     expected = {
         ("draft", "submit", "testing"),
         ("testing", "pass_tests", "warming_up"),
@@ -29,6 +29,7 @@ def test_the_graph_has_the_edges_of_the_contract():
         ("warming_up", "fail_warmup", "warmup_failed"),
         ("in_review", "approve", "approved"),
         ("in_review", "reject", "rejected"),
+        ("in_review", "request_changes", "changes_requested"),
         ("tests_failed", "rerun_tests", "testing"),
         ("warmup_failed", "rerun_tests", "testing"),
         *((state, "withdraw", "withdrawn") for state in withdrawable),

@@ -12,11 +12,11 @@ from .models import Annotation, ApprovalPolicy, SignOff, TransitionRecord
 
 @admin.register(ApprovalPolicy)
 class ApprovalPolicyAdmin(AdminRoleOnly, admin.ModelAdmin):
-    list_display = ["risk_tier", "required_approvals", "updated_at"]
+    list_display = ["risk_tier", "required_approvals", "min_shadow_hours", "min_shadow_requests", "updated_at"]
     readonly_fields = ["updated_at"]
 
     def get_readonly_fields(self, request, obj=None):
-        # A policy row belongs to its tier for good; only the number changes.
+        # A policy row belongs to its tier for good; only the numbers change.
         return ["risk_tier", "updated_at"] if obj is not None else ["updated_at"]
 
     def has_delete_permission(self, request, obj=None):

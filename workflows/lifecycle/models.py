@@ -94,12 +94,14 @@ class VersionAuthor(AppendOnlyModel):
 class Decision(models.TextChoices):
     APPROVE = "approve", "Approve"
     REJECT = "reject", "Reject"
+    REQUEST_CHANGES = "request_changes", "Request changes"
 
 
 # The standard wording of a signature when the signer does not give their own.
 DEFAULT_MEANING = {
     Decision.APPROVE: "Reviewed and approved for production use",
     Decision.REJECT: "Reviewed and rejected",
+    Decision.REQUEST_CHANGES: "Reviewed; changes are required before approval",
 }
 
 
@@ -115,7 +117,7 @@ class SignOff(AppendOnlyModel):
     signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signoffs")
     signer_username = models.CharField(max_length=150)
     signer_full_name = models.CharField(max_length=300)
-    decision = models.CharField(max_length=10, choices=Decision.choices)
+    decision = models.CharField(max_length=20, choices=Decision.choices)
     meaning = models.CharField(max_length=300)
     annotation = models.TextField()
     artifact_sha256 = models.CharField(max_length=64)
@@ -137,11 +139,20 @@ class SignOff(AppendOnlyModel):
 
 
 class ApprovalPolicy(models.Model):
-    """How many approvals a version of a model in this risk tier needs. Edited by admins."""
+    """How many approvals a version of a model in this risk tier needs, and how long a challenger
+    shadows the champion before it may replace it. Edited by admins."""
 
     risk_tier = models.CharField(max_length=10, unique=True, choices=RiskTier.choices)
     required_approvals = models.PositiveSmallIntegerField(
         help_text="Approvals needed before a version of a model in this tier is approved."
+    )
+    min_shadow_hours = models.PositiveIntegerField(
+        default=0,
+        help_text="Hours a challenger scores in shadow beside the champion before it may become champion.",
+    )
+    min_shadow_requests = models.PositiveIntegerField(
+        default=0,
+        help_text="Requests a challenger scores in shadow beside the champion before it may become champion.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -155,3 +166,66 @@ class ApprovalPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_risk_tier_display()}: {self.required_approvals} approval(s)"
+
+
+class FindingKind(models.TextChoices):
+    CONDITION = "condition", "Condition"
+    FINDING = "finding", "Finding"
+
+
+class Severity(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+
+
+class FindingStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+
+
+class Finding(models.Model):
+    """What a reviewer found on a version. A condition comes with an approval and must be closed
+    by a validator before the version becomes champion (or by its due date); a finding comes
+    with a request for changes or a rejection. Only its status changes, through
+    ``workflows.lifecycle.findings``; each change is a ``FindingEvent`` and an audit entry."""
+
+    version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT, related_name="findings")
+    signoff = models.ForeignKey(SignOff, null=True, blank=True, on_delete=models.PROTECT, related_name="findings")
+    kind = models.CharField(max_length=10, choices=FindingKind.choices)
+    description = models.TextField()
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    # Who must act on it (the submitter unless the reviewer names someone else).
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    due = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=FindingStatus.choices, default=FindingStatus.OPEN, db_index=True)
+    raised_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    raised_at = models.DateTimeField(auto_now_add=True)
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_annotation = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["version", "raised_at", "id"]
+        indexes = [models.Index(fields=["kind", "status", "due"], name="finding_open_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.version}: {self.get_kind_display()} {self.description[:40]}"
+
+
+class FindingEvent(AppendOnlyModel):
+    """One step in a finding's history: raised, closed, flagged overdue."""
+
+    finding = models.ForeignKey(Finding, on_delete=models.PROTECT, related_name="events")
+    action = models.CharField(max_length=20)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    actor_kind = models.CharField(max_length=10, choices=RECORDED_ACTOR_KINDS)
+    agent_name = models.CharField(max_length=100, blank=True)
+    annotation = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.finding_id}: {self.action}"

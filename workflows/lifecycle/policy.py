@@ -7,6 +7,13 @@ without a row falls back to the defaults (low 1, medium 1, high 2, critical 3).
 from __future__ import annotations
 
 DEFAULT_REQUIRED_APPROVALS = {"low": 1, "medium": 1, "high": 2, "critical": 3}
+# How long, and on how many requests, a challenger shadows the champion before it may replace it.
+DEFAULT_MIN_SHADOW = {
+    "low": {"min_shadow_hours": 24, "min_shadow_requests": 100},
+    "medium": {"min_shadow_hours": 72, "min_shadow_requests": 500},
+    "high": {"min_shadow_hours": 168, "min_shadow_requests": 1000},
+    "critical": {"min_shadow_hours": 336, "min_shadow_requests": 2000},
+}
 
 
 def policy_table() -> dict[str, int]:
@@ -44,5 +51,8 @@ def approval_policies_ensure(*, policy_model=None) -> None:
     """
     if policy_model is None:
         from .models import ApprovalPolicy as policy_model
+    # Migration 0003's historical model predates the shadow minimums (added, with their defaults, by 0006).
+    fields = {field.name for field in policy_model._meta.get_fields()}
     for tier, number in DEFAULT_REQUIRED_APPROVALS.items():
-        policy_model.objects.get_or_create(risk_tier=tier, defaults={"required_approvals": number})
+        shadow = {key: value for key, value in DEFAULT_MIN_SHADOW[tier].items() if key in fields}
+        policy_model.objects.get_or_create(risk_tier=tier, defaults={"required_approvals": number, **shadow})

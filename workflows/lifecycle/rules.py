@@ -72,6 +72,7 @@ RULES: dict[str, Rule] = {
     "fail_warmup": Rule(_agent, True, "Warm-up failed", agent_only=True),
     "approve": Rule(_nobody, True, "Approved by the required sign-offs", via_signoff=True),
     "reject": Rule(_nobody, True, "Rejected by a reviewer", via_signoff=True),
+    "request_changes": Rule(_nobody, True, "Changes requested by a reviewer", via_signoff=True),
     "rerun_tests": Rule(_validator_reviewer, True, "Run the tests again", after_commit=(QUEUE_TEST_RUN,)),
     "withdraw": Rule(_owner, True, "Withdraw the version"),
     "promote_to_challenger": Rule(_operator, True, "Promote to challenger (shadow scoring)"),

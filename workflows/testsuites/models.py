@@ -49,6 +49,40 @@ class TestSuiteConfig(models.Model):
         return f"Test suite of {self.model}"
 
 
+class ProposalStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for a validator"
+    APPROVED = "approved", "Approved and applied"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn by its author"
+    SUPERSEDED = "superseded", "Superseded by a later change"
+
+
+class SuiteChangeProposal(models.Model):
+    """An owner's change to a model's test suite, which applies only once a validator approves it.
+
+    ``base_checks`` is the suite in force when it was proposed (the diff's "old" side); a
+    proposal whose base is no longer the suite in force is superseded rather than applied.
+    """
+
+    model = models.ForeignKey("registry.MLModel", on_delete=models.PROTECT, related_name="suite_proposals")
+    base_checks = models.JSONField()
+    proposed_checks = models.JSONField()
+    reason = models.TextField()
+    status = models.CharField(max_length=10, choices=ProposalStatus.choices, default=ProposalStatus.PENDING, db_index=True)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-proposed_at", "-id"]
+        verbose_name = "test suite change proposal"
+
+    def __str__(self) -> str:
+        return f"Suite change for {self.model} ({self.status})"
+
+
 class FinishedRunGuard(models.Model):
     """A run that has finished is evidence: it refuses to be saved again or deleted."""
 
@@ -113,7 +147,12 @@ class TestRun(AgentJob):
     trigger_record = models.OneToOneField(
         "lifecycle.TransitionRecord", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The suite in force when the run started: the checks and thresholds it was held to.
     config_snapshot = models.JSONField(default=list)
+    # The data behind the evidence charts (ROC and precision-recall curves, confusion matrix,
+    # calibration; residuals, predicted against actual), for the version and the champion,
+    # computed on the validation data in the same run and written with its final status.
+    charts = models.JSONField(default=dict)
     checks_total = models.PositiveIntegerField(default=0)
     checks_done = models.PositiveIntegerField(default=0)
     current_check = models.CharField(max_length=200, blank=True)
