@@ -16,6 +16,16 @@ DEFAULT_MIN_SHADOW = {
 }
 
 
+def effective_risk_tier(model) -> str:
+    """The tier the rules apply to a model: its tier once a validator or admin has confirmed it;
+    while it is only the owner's proposal, ``high`` (or ``critical`` if that was proposed)."""
+    from governance.registry.models import RiskTier, RiskTierStatus
+
+    if model.risk_tier_status == RiskTierStatus.CONFIRMED:
+        return model.risk_tier
+    return RiskTier.CRITICAL if model.risk_tier == RiskTier.CRITICAL else RiskTier.HIGH
+
+
 def policy_table() -> dict[str, int]:
     """Every tier's number in force, in one query."""
     from .models import ApprovalPolicy
