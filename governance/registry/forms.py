@@ -32,6 +32,16 @@ class ModelCreateForm(forms.Form):
         return cleaned
 
 
+class RiskTierForm(forms.Form):
+    """Confirm the owner's proposed tier, or change it, with a reason (validators and admins)."""
+
+    risk_tier = forms.ChoiceField(choices=RiskTier.choices, label="Risk tier")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why this tier is right for the model: it is kept in the audit trail.",
+    )
+
+
 class DatasetUploadForm(forms.Form):
     name = forms.CharField(max_length=200, required=False, help_text="Left empty, the file's name is used.")
     # Empty files are let through so that the intake gives its own, uniform message.

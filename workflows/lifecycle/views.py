@@ -24,7 +24,11 @@ def review_queue(request):
     versions = selectors.review_queue(user=request.user)
     page = Paginator(versions, 50).get_page(request.GET.get("page"))
     table = policy.policy_table()
-    rows = [{"version": version, "required": policy.required_approvals(version.model.risk_tier, table)} for version in page]
+    snapshots = policy.submission_snapshots(version.pk for version in page)
+    rows = []
+    for version in page:
+        decided_under = policy.version_policy(version, snapshots, table)
+        rows.append({"version": version, "tier": decided_under["risk_tier"], "required": decided_under["required_approvals"]})
     return render(request, "lifecycle/review_queue.html", {"page": page, "rows": rows})
 
 
@@ -80,6 +84,12 @@ def version_annotate(request, slug, number):
     return render(request, "lifecycle/annotate.html", {"version": version, "form": form}, status=status)
 
 
+def _decided_under(version) -> dict:
+    """The tier the version was submitted under and the approvals that tier needs now."""
+    decided_under = policy.version_policy(version)
+    return {"policy_tier": decided_under["risk_tier"], "required_approvals": decided_under["required_approvals"]}
+
+
 # Which form field shows which refusal of the sign-off service.
 SIGNOFF_ERROR_FIELDS = {
     "annotation_required": "annotation",
@@ -127,7 +137,7 @@ def version_sign(request, slug, number):
             "version": version,
             "form": form,
             "in_review": version.state == "in_review",
-            "required_approvals": policy.required_approvals(version.model.risk_tier),
+            **_decided_under(version),
             "signoffs": selectors.signoffs_of(version),
         },
         status=status,
