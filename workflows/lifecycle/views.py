@@ -4,17 +4,19 @@ Errors are shown on a page of their own with the form filled in as it was sent (
 is lost), with the API's status code: 400, 403, 409 or 429.
 """
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from governance.access import selectors as access_selectors
 from governance.errors import ActionError, show_refusal
 from governance.registry import selectors as registry_selectors
 
-from . import policy, selectors, services
+from . import grid, policy, selectors, services
 from .forms import AnnotationForm, SignOffForm, TransitionForm
 from .rules import RULES, USER_TRANSITIONS
 
@@ -142,3 +144,11 @@ def version_sign(request, slug, number):
         },
         status=status,
     )
+
+
+def permission_grid(request):
+    """Who may do what, in the admin (admins only): roles against actions, read from the rules."""
+    if not access_selectors.is_admin(request.user):
+        raise PermissionDenied("Only admins see the permission grid.")
+    context = {**admin.site.each_context(request), "title": "Permission grid", **grid.grid()}
+    return render(request, "admin/permission_grid.html", context)
