@@ -20,7 +20,9 @@ class ModelCreateForm(forms.Form):
     task = forms.ChoiceField(choices=Task.choices)
     risk_tier = forms.ChoiceField(
         choices=RiskTier.choices,
-        help_text="Decides how many independent approvals a version needs before it can serve.",
+        help_text="Decides how many independent approvals a version needs before it can serve. Your tier is a "
+        "proposal until a validator confirms it; until then versions need the approvals of the high tier "
+        "(critical, if you propose critical).",
     )
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
 
