@@ -49,7 +49,8 @@ class Rule:
     def who(self, user, version, cache: dict | None = None) -> bool:
         """Whether ``user`` may take the transition on ``version`` in its current state.
 
-        ``cache`` (one dict per request) keeps each holder's answer per model across versions.
+        ``cache`` (one dict per request, so per user) keeps each holder's answer per model
+        across versions.
         """
         return holders_allow(self.holders_for(version.state), user, version.model, cache)
 
@@ -72,11 +73,14 @@ def holders_allow(holders: tuple[str, ...], user, model, cache: dict | None = No
     if not _person(user):
         return False
     cache = {} if cache is None else cache
+    checker = None
     for key in holders:
         if key == AGENT:
             continue
         if (model.pk, key) not in cache:
-            cache[(model.pk, key)] = permissions.HOLDERS[key].test(user, model)
+            # One checker for the holders asked about here: the user's grants load once.
+            checker = checker or permissions.ModelPermissionChecker(user)
+            cache[(model.pk, key)] = permissions.HOLDERS[key].test(user, model, checker)
         if cache[(model.pk, key)]:
             return True
     return False
