@@ -18,6 +18,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # The admin's own pages that are not a model's (the permission grid), before its catch-all.
+    path("admin/", include("workflows.lifecycle.admin_urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include(api_v1)),

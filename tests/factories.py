@@ -59,19 +59,49 @@ def upload(name: str, content: bytes, content_type: str = "application/octet-str
     return SimpleUploadedFile(name, content, content_type=content_type)
 
 
-def make_model(owner: User, *, name: str = "Credit risk", risk_tier: str = "medium", task: str = "classification", **grants) -> MLModel:
-    """A model owned by ``owner``; ``grants`` maps a role to users, e.g. reviewer=[carol]."""
+def make_model(
+    owner: User,
+    *,
+    name: str = "Credit risk",
+    risk_tier: str = "medium",
+    task: str = "classification",
+    confirmed: bool = True,
+    **grants,
+) -> MLModel:
+    """A model owned by ``owner``; ``grants`` maps a role to users, e.g. reviewer=[carol].
+
+    The owner's tier is confirmed (by the model-risk admin, ``risk_admin``) unless
+    ``confirmed=False`` leaves it the owner's proposal.
+    """
     model = services.model_create(user=owner, name=name, risk_tier=risk_tier, task=task)
+    if confirmed:
+        services.model_risk_tier_confirm(
+            model=model, actor=risk_admin(), risk_tier=risk_tier, reason="Confirmed in a test."
+        )
+        model.refresh_from_db()
     for role, users in grants.items():
         for user in users:
-            grant(model=model, user=user, role=role, granted_by=owner)
+            grant(model=model, user=user, role=role)
     return model
+
+
+def risk_admin() -> User:
+    """The admin who confirms tiers and gives reviewer and operator grants in tests' set-ups."""
+    user = User.objects.filter(username="risk-admin").first()
+    return user or make_user("risk-admin", "admin")
+
+
+# The grants a model's owner gives; the others are given by an admin (see permissions.GRANT_GIVERS).
+OWNER_GIVEN_ROLES = ("owner", "contributor", "viewer")
 
 
 def grant(*, model: MLModel, role: str, user: User | None = None, group=None, granted_by: User | None = None):
     """Give a grant through the service, as ``granted_by`` (default: the model's creator, its
-    first owner); returns the grant."""
-    given, _ = grant_give(actor=granted_by or model.created_by, model=model, role=role, user=user, group=group)
+    first owner, for the roles owners give; ``risk_admin`` for reviewer and operator grants);
+    returns the grant."""
+    if granted_by is None:
+        granted_by = model.created_by if role in OWNER_GIVEN_ROLES else risk_admin()
+    given, _ = grant_give(actor=granted_by, model=model, role=role, user=user, group=group)
     return given
 
 

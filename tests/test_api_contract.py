@@ -277,10 +277,36 @@ def test_grants_create_and_delete(credit_model, alice, bob, eve, admin_user, api
     assert_error(api_for(alice).post(url, {"username": "eve", "role": "emperor"}, format="json"), 400, "role")
     assert_error(api_for(bob).delete(f"{url}{grant_id}/"), 403)
 
+    # Owners give owner, contributor and viewer grants; validators reviewer; admins any.
+    for role in ("reviewer", "operator"):
+        assert_error(api_for(alice).post(url, {"username": "bob", "role": role}, format="json"), 403)
+    carol = User.objects.get(username="carol")
+    assert api_for(carol).post(url, {"username": "bob", "role": "reviewer"}, format="json").status_code == 201
+    assert_error(api_for(carol).post(url, {"username": "bob", "role": "contributor"}, format="json"), 403)
+    assert api_for(admin_user).post(url, {"username": "bob", "role": "operator"}, format="json").status_code == 201
+
     assert api_for(alice).delete(f"{url}{grant_id}/").status_code == 204
     assert_error(api_for(eve).get(f"/api/v1/models/{credit_model.slug}/"), 404)
     assert_error(api_for(eve).post(url, {"username": "eve", "role": "owner"}, format="json"), 404)
     assert_error(api_for(alice).delete(f"{url}{grant_id}/"), 404)
+
+
+def test_risk_tier_is_proposed_until_a_validator_confirms_it(alice, carol, bob, api_for):
+    created = api_for(alice).post(
+        "/api/v1/models/", {"name": "Churn", "risk_tier": "medium", "task": "classification"}, format="json"
+    ).json()
+    assert created["risk_tier_status"] == "proposed"
+    url = f"/api/v1/models/{created['slug']}/risk-tier/"
+    assert_error(api_for(alice).post(url, {"risk_tier": "low", "reason": "mine"}, format="json"), 403)
+    api_for(alice).post(f"/api/v1/models/{created['slug']}/grants/", {"username": "bob", "role": "viewer"}, format="json")
+    assert_error(api_for(bob).post(url, {"risk_tier": "low", "reason": "x"}, format="json"), 403)
+    assert_error(api_for(carol).post(url, {"risk_tier": "low", "reason": "x"}, format="json"), 404)  # cannot see it
+    admin = factories.risk_admin()
+    api_for(admin).post(f"/api/v1/models/{created['slug']}/grants/", {"username": "carol", "role": "reviewer"}, format="json")
+    assert_error(api_for(carol).post(url, {"risk_tier": "low", "reason": ""}, format="json"), 400, "reason")
+    body = api_for(carol).post(url, {"risk_tier": "low", "reason": "Internal use only."}, format="json")
+    assert body.status_code == 200
+    assert (body.json()["risk_tier"], body.json()["risk_tier_status"]) == ("low", "confirmed")
 
 
 # --- Datasets --------------------------------------------------------------------------------
@@ -522,10 +548,14 @@ def test_operator_needs_role_and_grant(version_in, credit_model, api_for, bob):
 
 @pytest.mark.parametrize("state", ["approved", "challenger", "champion"])
 def test_retire_by_operator_or_owner(version_in, state, alice, oscar, bob, api_for):
+    """retire: approved -> retired by an operator or an owner; challenger, champion -> retired
+    by an operator only."""
     version = version_in(state)
     assert_error(transition(api_for(bob), version, "retire", "x"), 403)
-    assert_error(transition(api_for(alice), version, "retire"), 400, "annotation")
-    who = alice if state != "champion" else oscar
+    who = alice if state == "approved" else oscar
+    if state != "approved":
+        assert_error(transition(api_for(alice), version, "retire", "x"), 403)
+    assert_error(transition(api_for(who), version, "retire"), 400, "annotation")
     assert transition(api_for(who), version, "retire", "end of life").json()["state"] == "retired"
 
 
@@ -801,9 +831,10 @@ def test_skops_version_and_bad_code_ref(credit_model, alice, datasets, api_for):
 # --- More of the lifecycle -------------------------------------------------------------------
 
 
-def test_owner_retires_a_champion(version_in, alice, api_for):
+def test_owner_cannot_retire_a_champion(version_in, alice, oscar, api_for):
     champion = version_in("champion")
-    assert transition(api_for(alice), champion, "retire", "replaced by a rules engine").json()["state"] == "retired"
+    assert_error(transition(api_for(alice), champion, "retire", "replaced by a rules engine"), 403)
+    assert transition(api_for(oscar), champion, "retire", "replaced by a rules engine").json()["state"] == "retired"
 
 
 def test_rollback_only_for_a_former_champion(version_in, oscar, api_for):
@@ -881,11 +912,14 @@ def test_dataset_without_target_and_bad_csv(alice, api_for):
     )
 
 
-def test_reviewer_grant_through_a_group_signs(version_in, credit_model, alice, api_for):
+def test_reviewer_grant_through_a_group_signs(version_in, credit_model, alice, carol, api_for):
     frank = factories.make_user("frank", "validator")
     group = Group.objects.create(name="risk-reviewers")
     frank.groups.add(group)
-    response = api_for(alice).post(f"/api/v1/models/{credit_model.slug}/grants/", {"group": "risk-reviewers", "role": "reviewer"}, format="json")
+    url = f"/api/v1/models/{credit_model.slug}/grants/"
+    # The owner does not choose her reviewers; a validator does.
+    assert_error(api_for(alice).post(url, {"group": "risk-reviewers", "role": "reviewer"}, format="json"), 403)
+    response = api_for(carol).post(url, {"group": "risk-reviewers", "role": "reviewer"}, format="json")
     assert response.status_code == 201, response.content
     version = version_in("in_review")
     assert sign(api_for(frank), version).status_code == 201

@@ -5,8 +5,10 @@ Who may call what:
 - ``GET /users/{username}/``: admins, and the user themself; anyone else gets 404, so the API
   does not reveal which usernames exist. ``PATCH /users/{username}/`` ``{roles}`` replaces the
   user's global roles: admins only (403 for others, who see themselves; 404 for the rest).
-- ``/models/{slug}/grants/``: anyone who can see the model may list its grants; owners and
-  admins add and remove them (403 for other holders); a model you cannot see is 404.
+- ``/models/{slug}/grants/``: anyone who can see the model may list its grants; who adds and
+  removes a grant of each role is ``permissions.GRANT_GIVERS`` (owners: owner, contributor,
+  viewer; validators independent of the model: reviewer; admins: any), 403 for anyone else who
+  can see the model; a model you cannot see is 404.
 """
 
 from django.contrib.auth.models import Group
@@ -27,6 +29,9 @@ from .serializers import (
     UserRolesSerializer,
     UserSerializer,
 )
+
+
+MANAGE_REFUSAL = "Only the model's owners, validators independent of it and admins manage its grants."
 
 
 def _require_admin(user) -> None:
@@ -69,7 +74,7 @@ class GrantListCreate(APIView):
     def post(self, request, slug):
         model = registry_selectors.model_get(user=request.user, slug=slug)
         if not permissions.can_manage_grants(request.user, model):
-            raise PermissionDenied("Only the model's owners and admins manage its grants.")
+            raise PermissionDenied(MANAGE_REFUSAL)
         data = validated(GrantCreateSerializer, request)
         user = group = None
         if data["username"]:
@@ -93,6 +98,6 @@ class GrantDetail(APIView):
     def delete(self, request, slug, pk):
         model = registry_selectors.model_get(user=request.user, slug=slug)
         if not permissions.can_manage_grants(request.user, model):
-            raise PermissionDenied("Only the model's owners and admins manage its grants.")
+            raise PermissionDenied(MANAGE_REFUSAL)
         services.grant_revoke(actor=request.user, grant=selectors.grant_get(model=model, pk=pk))
         return Response(status=status.HTTP_204_NO_CONTENT)

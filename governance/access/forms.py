@@ -20,6 +20,12 @@ class GrantForm(forms.Form):
     )
     role = forms.ChoiceField(choices=ObjectRole.choices)
 
+    def __init__(self, *args, roles: list[str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only the roles this person may give are offered (the service refuses the others anyway).
+        if roles is not None:
+            self.fields["role"].choices = [(value, label) for value, label in ObjectRole.choices if value in roles]
+
     def clean(self):
         data = super().clean()
         username, group = data.get("username", "").strip(), data.get("group")

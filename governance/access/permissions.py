@@ -6,10 +6,11 @@ Pages, API endpoints, downloads and reports all ask these helpers.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from guardian.core import ObjectPermissionChecker
 
-from .roles import CONTRIBUTE, MANAGE, OPERATE, REVIEW, SEE_ALL_ROLES, VIEW, GlobalRole
+from .roles import CONTRIBUTE, MANAGE, OPERATE, REVIEW, SEE_ALL_ROLES, VIEW, GlobalRole, ObjectRole
 
 
 def sees_all_models(user) -> bool:
@@ -86,15 +87,28 @@ def can_contribute(user, model, checker: ObjectPermissionChecker | None = None) 
 
 
 def can_manage_grants(user, model, checker: ObjectPermissionChecker | None = None) -> bool:
-    """Owners and admins manage a model's grants."""
-    if _is_inactive(user):
-        return False
-    return user.has_role(GlobalRole.ADMIN) or MANAGE in model_perms(user, model, checker)
+    """Whether the user gives or removes grants of at least one role on the model (the sharing
+    page and the grants API open for them)."""
+    return bool(grant_roles_given_by(user, model, checker))
 
 
 def can_give_grant(user, model, role: str, checker: ObjectPermissionChecker | None = None) -> bool:
-    """Who gives (and takes away) a grant of ``role`` on the model: its owners and admins."""
-    return can_manage_grants(user, model, checker)
+    """Who gives (and takes away) a grant of ``role`` on the model: ``GRANT_GIVERS``."""
+    return holds_any(user, model, GRANT_GIVERS.get(role, ()), checker)
+
+
+def grant_roles_given_by(user, model, checker: ObjectPermissionChecker | None = None) -> list[str]:
+    """The object roles the user may give and remove on the model, in ``ObjectRole`` order."""
+    if _is_inactive(user):
+        return []
+    if checker is None:
+        checker = ModelPermissionChecker(user)
+    return [role for role in ObjectRole.values if can_give_grant(user, model, role, checker)]
+
+
+def can_confirm_risk_tier(user, model, checker: ObjectPermissionChecker | None = None) -> bool:
+    """Who confirms or changes a model's risk tier: ``RISK_TIER_CONFIRMERS``."""
+    return holds_any(user, model, RISK_TIER_CONFIRMERS, checker)
 
 
 def is_owner(user, model, checker: ObjectPermissionChecker | None = None) -> bool:
@@ -122,3 +136,79 @@ def prefetch_model_perms(user, models: Iterable) -> ObjectPermissionChecker:
 
 def _is_inactive(user) -> bool:
     return not user.is_authenticated or not user.is_active
+
+
+# --- Who holds what: the permission grid's columns and the rules built from them ---------------
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A kind of person a rule names, declared as data: the global role they hold, the object
+    permissions (from grants) they hold, and those they must not hold.
+
+    ``matches`` decides from roles and permissions given as sets (the admin's permission grid);
+    ``test`` decides for a real user on a real model (every rule). Both read the same fields,
+    so the grid cannot say other than the rules.
+    """
+
+    label: str
+    role: str = ""
+    perm: str = ""
+    # The holder must not hold this permission on the model (a validator independent of it).
+    lacks_perm: str = ""
+    # The holder must see the model (through a grant, or a role that sees every model).
+    sees_model: bool = False
+
+    def matches(self, *, roles: set[str], perms: set[str]) -> bool:
+        if self.role and self.role not in roles:
+            return False
+        if self.perm and self.perm not in perms:
+            return False
+        if self.lacks_perm and self.lacks_perm in perms:
+            return False
+        if self.sees_model and VIEW not in perms and not set(roles) & set(SEE_ALL_ROLES):
+            return False
+        return True
+
+    def test(self, user, model, checker: ObjectPermissionChecker | None = None) -> bool:
+        if _is_inactive(user):
+            return False
+        roles = set(user.role_names)
+        perms = model_perms(user, model, checker) if (self.perm or self.lacks_perm or self.sees_model) else set()
+        return self.matches(roles=roles, perms=perms)
+
+
+HOLDERS: dict[str, Holder] = {
+    "owner": Holder("Owner (owner grant)", perm=MANAGE),
+    "contributor": Holder("Owner or contributor (grant)", perm=CONTRIBUTE),
+    "reviewer": Holder("Reviewer (validator role and reviewer grant)", role=GlobalRole.VALIDATOR, perm=REVIEW),
+    "validator": Holder(
+        "Validator who can see the model and is not its owner or contributor",
+        role=GlobalRole.VALIDATOR, lacks_perm=CONTRIBUTE, sees_model=True,
+    ),
+    "operator": Holder("Operator (operator role and operator grant)", role=GlobalRole.OPERATOR, perm=OPERATE),
+    "admin": Holder("Admin", role=GlobalRole.ADMIN),
+}
+
+# Who gives and removes each object role: the model's owners share access to it; the model-risk
+# function (validators independent of the model) chooses its reviewers; admins give any grant,
+# and are the only ones to give operator grants.
+GRANT_GIVERS: dict[str, tuple[str, ...]] = {
+    ObjectRole.OWNER: ("owner", "admin"),
+    ObjectRole.CONTRIBUTOR: ("owner", "admin"),
+    ObjectRole.REVIEWER: ("validator", "admin"),
+    ObjectRole.OPERATOR: ("admin",),
+    ObjectRole.VIEWER: ("owner", "admin"),
+}
+
+# Who confirms or changes a model's risk tier (the owner's is only a proposal).
+RISK_TIER_CONFIRMERS: tuple[str, ...] = ("validator", "admin")
+
+
+def holds_any(user, model, holders: Iterable[str], checker: ObjectPermissionChecker | None = None) -> bool:
+    """Whether the user is one of ``holders`` (keys of ``HOLDERS``) on the model."""
+    if _is_inactive(user):
+        return False
+    if checker is None:
+        checker = ModelPermissionChecker(user)
+    return any(HOLDERS[key].test(user, model, checker) for key in holders)

@@ -353,6 +353,17 @@ def last_owner_refusal(*, model, role: str, user: User | None = None, group: Gro
     return "A model keeps at least one owner: add another owner first."
 
 
+def grant_refusal(role: str) -> str:
+    """Why the actor may not give or remove a grant of ``role`` (see ``permissions.GRANT_GIVERS``)."""
+    if role == ObjectRole.REVIEWER:
+        return "Reviewer grants are given and removed by validators independent of the model, and by admins."
+    if role == ObjectRole.OPERATOR:
+        return "Operator grants are given and removed by admins only."
+    if role in ObjectRole.values:
+        return f"{ObjectRole(role).label} grants are given and removed by the model's owners and by admins."
+    return "Only the model's owners, validators and admins manage its grants."
+
+
 def _grant_event(action: str, grant: ModelGrant, actor, summary: str) -> None:
     audit_append(
         kind=EventKind.CHANGE,
@@ -377,8 +388,9 @@ def grant_give(
     Giving a grant that exists already changes nothing and returns the existing one, so
     retried calls (CI pipelines retry) are harmless.
     """
+    _check_role(role)
     if not permissions.can_give_grant(actor, model, role):
-        raise ActionForbidden("Only the model's owners and admins manage its grants.")
+        raise ActionForbidden(grant_refusal(role))
     return _grant_write(actor=actor, model=model, role=role, user=user, group=group)
 
 
@@ -390,11 +402,15 @@ def grant_first_owner(*, model, user: User) -> ModelGrant:
     return grant
 
 
-def _grant_write(*, actor, model, role: str, user: User | None, group: Group | None) -> tuple[ModelGrant, bool]:
+def _check_role(role: str) -> None:
     if role not in ObjectRole.values:
         raise GrantError(
             f"Unknown role '{role}'. Roles: {', '.join(ObjectRole.values)}.", code="invalid_choice", field="role"
         )
+
+
+def _grant_write(*, actor, model, role: str, user: User | None, group: Group | None) -> tuple[ModelGrant, bool]:
+    _check_role(role)
     if (user is None) == (group is None):
         raise GrantError("A grant names exactly one user or one group.", field="username")
     with transaction.atomic():
@@ -421,13 +437,13 @@ def grant_revoke(*, actor: User, grant: ModelGrant) -> None:
         # rules are decided under the lock, on the grants as they are once it is held (the one
         # who waited finds the model down to its last owner, not a half-applied state).
         model = MLModel.objects.select_for_update().get(pk=grant.model_id)
+        if not permissions.can_give_grant(actor, model, role):
+            raise ActionForbidden(grant_refusal(role))
         grant = ModelGrant.objects.filter(pk=grant.pk).select_related("user", "group").first()
         if grant is not None:
             refusal = last_owner_refusal(model=model, role=grant.role, user=grant.user, group=grant.group)
             if refusal:
                 raise ActionConflict(refusal, code="last_owner")
-        if not permissions.can_give_grant(actor, model, role):
-            raise ActionForbidden("Only the model's owners and admins manage its grants.")
         if grant is None:
             return  # taken away already: revoking twice changes nothing
         user, group = grant.user, grant.group

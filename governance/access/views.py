@@ -15,17 +15,19 @@ from .forms import GrantForm, TokenForm
 
 
 def _managed_model(request, slug):
-    """The model, if the user may manage its grants: 404 when they cannot see it, else 403."""
+    """The model and the roles the user may give on it: 404 when they cannot see it, 403 when
+    they may give none (owners share access; validators choose reviewers; admins give any)."""
     model = registry_selectors.model_get(user=request.user, slug=slug)
-    if not permissions.can_manage_grants(request.user, model):
-        raise PermissionDenied("Only the model's owners and admins share it.")
-    return model
+    roles = permissions.grant_roles_given_by(request.user, model)
+    if not roles:
+        raise PermissionDenied("Only the model's owners, validators independent of it and admins manage its grants.")
+    return model, roles
 
 
 @login_required
 def model_sharing(request, slug):
-    model = _managed_model(request, slug)
-    form = GrantForm(request.POST or None)
+    model, roles = _managed_model(request, slug)
+    form = GrantForm(request.POST or None, roles=roles)
     status = 400 if form.errors else 200
     if request.method == "POST" and form.is_valid():
         try:
@@ -44,14 +46,17 @@ def model_sharing(request, slug):
             else:
                 messages.info(request, f"{grant.grantee_name} already was {grant.role} of {model.name}.")
             return redirect("access:model_sharing", slug=model.slug)
-    context = {"model": model, "grants": selectors.grants_of(model=model), "form": form}
+    grants = [
+        {"grant": grant, "removable": grant.role in roles} for grant in selectors.grants_of(model=model)
+    ]
+    context = {"model": model, "grants": grants, "form": form, "roles": roles}
     return render(request, "access/model_sharing.html", context, status=status)
 
 
 @login_required
 @require_POST
 def grant_remove(request, slug, pk):
-    model = _managed_model(request, slug)
+    model, _ = _managed_model(request, slug)
     grant = selectors.grant_get(model=model, pk=pk)
     try:
         services.grant_revoke(actor=request.user, grant=grant)

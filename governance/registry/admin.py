@@ -77,12 +77,20 @@ class GrantInline(admin.TabularInline):
 
 @admin.register(MLModel)
 class MLModelAdmin(AdminRoleOnly, GuardedModelAdmin):
-    list_display = ("name", "slug", "risk_tier", "task", "created_by", "created_at")
-    list_filter = ("risk_tier", "task")
+    list_display = ("name", "slug", "risk_tier", "risk_tier_status", "task", "created_by", "created_at")
+    list_filter = ("risk_tier", "risk_tier_status", "task")
     search_fields = ("name", "slug")
     list_select_related = ("created_by",)
-    readonly_fields = ("slug", "task", "created_by", "created_at", "last_version_number")
-    fields = ("name", "slug", "description", "task", "risk_tier", "created_by", "created_at", "last_version_number")
+    # The tier changes only through model_risk_tier_confirm (the form on the model's page and
+    # the API), which checks who confirms it, asks for a reason and audits it.
+    readonly_fields = (
+        "slug", "task", "risk_tier", "risk_tier_status", "risk_tier_confirmed_by", "risk_tier_confirmed_at",
+        "risk_tier_reason", "created_by", "created_at", "last_version_number",
+    )
+    fields = (
+        "name", "slug", "description", "task", "risk_tier", "risk_tier_status", "risk_tier_confirmed_by",
+        "risk_tier_confirmed_at", "risk_tier_reason", "created_by", "created_at", "last_version_number",
+    )
     inlines = [GrantInline]
 
     def has_add_permission(self, request, *args):

@@ -1,9 +1,11 @@
 """API v1 endpoints of the registry: models, datasets and versions."""
 
+from django.core.exceptions import PermissionDenied
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.access import permissions
 from governance.api import paginated, validated
 from governance.audit.services import access_record
 from governance.registry import selectors, services
@@ -12,6 +14,7 @@ from governance.registry.serializers import (
     DatasetSerializer,
     ModelCreateSerializer,
     ModelSerializer,
+    RiskTierConfirmSerializer,
     VersionCreateSerializer,
     VersionSerializer,
 )
@@ -45,6 +48,19 @@ class ModelDetail(APIView):
     def get(self, request, slug):
         model = selectors.model_get(user=request.user, slug=slug)
         return _viewed(request, "model.viewed", model, ModelSerializer(model).data)
+
+
+class ModelRiskTier(APIView):
+    """Confirm or change the model's risk tier with a reason (validators and admins)."""
+
+    def post(self, request, slug):
+        model = selectors.model_get(user=request.user, slug=slug)
+        # Authorisation is answered before validation; the service decides again.
+        if not permissions.can_confirm_risk_tier(request.user, model):
+            raise PermissionDenied("Only validators independent of the model and admins confirm or change its risk tier.")
+        data = validated(RiskTierConfirmSerializer, request)
+        model = services.model_risk_tier_confirm(model=model, actor=request.user, **data)
+        return Response(ModelSerializer(selectors.model_get(user=request.user, slug=model.slug)).data)
 
 
 class DatasetListCreate(APIView):

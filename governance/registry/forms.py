@@ -20,7 +20,9 @@ class ModelCreateForm(forms.Form):
     task = forms.ChoiceField(choices=Task.choices)
     risk_tier = forms.ChoiceField(
         choices=RiskTier.choices,
-        help_text="Decides how many independent approvals a version needs before it can serve.",
+        help_text="Decides how many independent approvals a version needs before it can serve. Your tier is a "
+        "proposal until a validator confirms it; until then versions need the approvals of the high tier "
+        "(critical, if you propose critical).",
     )
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
 
@@ -30,6 +32,16 @@ class ModelCreateForm(forms.Form):
         if slug in RESERVED_SLUGS:
             self.add_error("slug", f"The address '{slug}' is reserved; choose another slug.")
         return cleaned
+
+
+class RiskTierForm(forms.Form):
+    """Confirm the owner's proposed tier, or change it, with a reason (validators and admins)."""
+
+    risk_tier = forms.ChoiceField(choices=RiskTier.choices, label="Risk tier")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why this tier is right for the model: it is kept in the audit trail.",
+    )
 
 
 class DatasetUploadForm(forms.Form):

@@ -74,6 +74,18 @@ class MLModel(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("registry:model_detail", kwargs={"slug": self.slug})
 
+    @property
+    def risk_tier_proposed(self) -> bool:
+        return self.risk_tier_status != RiskTierStatus.CONFIRMED
+
+    @property
+    def effective_risk_tier(self) -> str:
+        """The tier the rules apply: the tier once a validator or admin has confirmed it; while
+        it is only the owner's proposal, ``high`` (or ``critical`` if that was proposed)."""
+        if not self.risk_tier_proposed:
+            return self.risk_tier
+        return RiskTier.CRITICAL if self.risk_tier == RiskTier.CRITICAL else RiskTier.HIGH
+
 
 class MLModelUserObjectPermission(UserObjectPermissionBase):
     """guardian's direct foreign-key table: much faster lists than the generic one."""

@@ -58,7 +58,10 @@ def model_list(
         to_attr="owner_grants",
     )
     # The creator's username as a column rather than a whole user object per row.
-    models = models.annotate(created_by_username=F("created_by__username"))
+    models = models.annotate(
+        created_by_username=F("created_by__username"),
+        risk_tier_confirmed_by_username=F("risk_tier_confirmed_by__username"),
+    )
     return models.prefetch_related(owners).order_by("name", "pk")
 
 

@@ -16,8 +16,16 @@ class ModelCreateSerializer(serializers.Serializer):
     task = serializers.ChoiceField(choices=Task.choices)
 
 
+class RiskTierConfirmSerializer(serializers.Serializer):
+    risk_tier = serializers.ChoiceField(choices=RiskTier.choices)
+    # Checked by the service, so a missing reason gets the same 400 everywhere.
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
 class ModelSerializer(serializers.ModelSerializer):
     owners = serializers.SerializerMethodField()
+    effective_risk_tier = serializers.CharField(read_only=True)
+    risk_tier_confirmed_by = serializers.SerializerMethodField()
     champion = serializers.SerializerMethodField()
     newest_version = serializers.SerializerMethodField()
     created_by = serializers.SerializerMethodField()
@@ -25,7 +33,8 @@ class ModelSerializer(serializers.ModelSerializer):
     class Meta:
         model = MLModel
         fields = [
-            "slug", "name", "description", "risk_tier", "task", "owners", "champion",
+            "slug", "name", "description", "risk_tier", "risk_tier_status", "effective_risk_tier",
+            "risk_tier_confirmed_by", "risk_tier_confirmed_at", "risk_tier_reason", "task", "owners", "champion",
             "newest_version", "created_by", "created_at",
         ]
 
@@ -33,6 +42,11 @@ class ModelSerializer(serializers.ModelSerializer):
         # model_list() annotates the username; a single model reads its creator.
         username = getattr(model, "created_by_username", None)
         return username if username is not None else model.created_by.username
+
+    def get_risk_tier_confirmed_by(self, model: MLModel) -> str | None:
+        if hasattr(model, "risk_tier_confirmed_by_username"):
+            return model.risk_tier_confirmed_by_username
+        return model.risk_tier_confirmed_by.username if model.risk_tier_confirmed_by_id else None
 
     def get_owners(self, model: MLModel) -> list[str]:
         owners = []

@@ -11,16 +11,19 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 from django.utils.text import slugify
 
 from governance.access import permissions
 from governance.access.roles import GlobalRole
 from governance.access.services import grant_first_owner
-from governance.errors import ActionError
+from governance.audit.models import EventKind
+from governance.audit.services import audit_append
+from governance.errors import ActionError, ActionForbidden
 
 from . import typed_copy
 from .intake import IntakeError, inspect_artifact, inspect_dataset_csv, resolve_input_schema
-from .models import Dataset, MLModel, ModelVersion
+from .models import Dataset, MLModel, ModelVersion, RiskTier, RiskTierStatus
 from .storage import spooled_upload, store_blob
 
 class RegistryError(ActionError):
@@ -61,6 +64,58 @@ def model_create(
     except IntegrityError:
         raise RegistryError(f"A model with the slug '{slug}' already exists.", field="slug", code="duplicate")
     return model
+
+
+def model_risk_tier_confirm(*, model: MLModel, actor, risk_tier: str, reason: str) -> MLModel:
+    """Confirm the model's risk tier, or change it, with a reason: validators independent of
+    the model and admins only (``permissions.RISK_TIER_CONFIRMERS``), never its owners.
+
+    The owner's tier is a proposal until then (``policy.effective_risk_tier``). The new tier
+    applies to versions submitted from now on; a version already submitted keeps the tier it
+    was submitted under. One audit entry records the old and new tier and the reason. Returns
+    the fresh model.
+    """
+    reason = (reason or "").strip()
+    if risk_tier not in RiskTier.values:
+        raise RegistryError(
+            f"Unknown risk tier '{risk_tier}'. Tiers: {', '.join(RiskTier.values)}.",
+            code="invalid_choice", field="risk_tier",
+        )
+    if not permissions.can_confirm_risk_tier(actor, model):
+        raise ActionForbidden(
+            "Only validators independent of the model and admins confirm or change its risk tier.",
+            code="risk_tier_not_allowed",
+        )
+    if not reason:
+        raise RegistryError("Say why the tier is right: a reason is required.", code="reason_required", field="reason")
+    with transaction.atomic():
+        locked = MLModel.objects.select_for_update().get(pk=model.pk)
+        old_tier, old_status = locked.risk_tier, locked.risk_tier_status
+        locked.risk_tier = risk_tier
+        locked.risk_tier_status = RiskTierStatus.CONFIRMED
+        locked.risk_tier_confirmed_by = actor
+        locked.risk_tier_confirmed_at = timezone.now()
+        locked.risk_tier_reason = reason
+        locked.save(
+            update_fields=[
+                "risk_tier", "risk_tier_status", "risk_tier_confirmed_by", "risk_tier_confirmed_at", "risk_tier_reason",
+            ]
+        )
+        verb = "confirmed" if old_tier == risk_tier else f"changed from {old_tier} to"
+        audit_append(
+            kind=EventKind.CHANGE,
+            action="model.risk_tier_confirmed",
+            summary=f"Risk tier of {locked.name} {verb} {risk_tier}: {reason}",
+            data={
+                "old_tier": old_tier,
+                "old_status": old_status,
+                "new_tier": risk_tier,
+                "reason": reason,
+            },
+            obj=locked,
+            actor=actor,
+        )
+    return locked
 
 
 def dataset_create(*, user, name: str, upload: UploadedFile, target: str = "") -> Dataset:
@@ -208,6 +263,7 @@ __all__ = [
     "RegistryError",
     "dataset_create",
     "model_create",
+    "model_risk_tier_confirm",
     "parse_code_ref",
     "version_create",
 ]

@@ -12,6 +12,7 @@ urlpatterns = [
     path("models/", views.model_list, name="model_list"),
     path("models/new/", views.model_create, name="model_create"),
     path("models/<slug:slug>/", views.model_detail, name="model_detail"),
+    path("models/<slug:slug>/risk-tier/", views.model_risk_tier, name="model_risk_tier"),
     path("models/<slug:slug>/versions/new/", views.version_create, name="version_create"),
     path("models/<slug:slug>/versions/<int:number>/", views.version_detail, name="version_detail"),
     path("models/<slug:slug>/versions/<int:number>/artifact", views.artifact_download, name="artifact_download"),

@@ -22,7 +22,7 @@ from governance.audit.services import access_record
 from governance.errors import ActionError, show_refusal
 
 from . import selectors, services
-from .forms import DatasetUploadForm, ModelCreateForm, VersionUploadForm
+from .forms import DatasetUploadForm, ModelCreateForm, RiskTierForm, VersionUploadForm
 from .models import RiskTier, VersionState
 from .storage import blob_path
 
@@ -104,16 +104,44 @@ def model_create(request: HttpRequest) -> HttpResponse:
     return render(request, "registry/model_form.html", {"form": form}, status=status)
 
 
-@login_required
-def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    model = selectors.model_get(user=request.user, slug=slug)
-    context = {
+def _model_context(request: HttpRequest, model, tier_form: RiskTierForm | None = None) -> dict:
+    can_confirm = permissions.can_confirm_risk_tier(request.user, model)
+    if can_confirm and tier_form is None:
+        tier_form = RiskTierForm(initial={"risk_tier": model.risk_tier})
+    return {
         "model": model,
         "owners": selectors.owners_of(model),
         "versions": selectors.versions_of(model=model),
         "can_contribute": permissions.can_contribute(request.user, model),
+        "tier_form": tier_form if can_confirm else None,
     }
-    return _viewed_page(request, "model.viewed", model, "registry/model_detail.html", context)
+
+
+@login_required
+def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    model = selectors.model_get(user=request.user, slug=slug)
+    return _viewed_page(request, "model.viewed", model, "registry/model_detail.html", _model_context(request, model))
+
+
+@login_required
+@require_http_methods(["POST"])
+def model_risk_tier(request: HttpRequest, slug: str) -> HttpResponse:
+    """Confirm or change the model's risk tier (validators and admins); errors show on the model page."""
+    model = selectors.model_get(user=request.user, slug=slug)
+    if not permissions.can_confirm_risk_tier(request.user, model):
+        raise PermissionDenied("Only validators independent of the model and admins confirm or change its risk tier.")
+    form = RiskTierForm(request.POST)
+    status = 400
+    if form.is_valid():
+        try:
+            model = services.model_risk_tier_confirm(model=model, actor=request.user, **form.cleaned_data)
+        except ActionError as error:
+            status = show_refusal(form, error)
+        else:
+            messages.success(request, f"Risk tier confirmed: {model.get_risk_tier_display().lower()}.")
+            return redirect(model)
+    context = _model_context(request, model, tier_form=form)
+    return render(request, "registry/model_detail.html", context, status=status)
 
 
 @login_required

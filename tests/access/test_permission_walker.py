@@ -50,7 +50,7 @@ class World:
     model: object
     version: object
     datasets: tuple
-    grant: object  # a grant the owner may take away (dave's reviewer grant)
+    grant: object  # a grant the owner may take away (bob's contributor grant)
 
     def url(self, template: str) -> str:
         return template.format(
@@ -76,6 +76,10 @@ def _version_form(world: World) -> dict:
 
 def _new_grant(world: World) -> dict:
     return {"username": "audrey", "role": "viewer"}
+
+
+def _tier(world: World) -> dict:
+    return {"risk_tier": "high", "reason": "walker: a high tier fits"}
 
 
 def _withdraw(world: World) -> dict:
@@ -105,6 +109,7 @@ def _in_review(world: World) -> None:
 ROUTES: list[Route] = [
     # --- API: registry -------------------------------------------------------------------
     Route("GET", "/api/v1/models/{slug}/", READ, "alice", 200),
+    Route("POST", "/api/v1/models/{slug}/risk-tier/", WRITE, "carol", 200, _tier),
     Route("GET", "/api/v1/models/{slug}/versions/", READ, "bob", 200),
     Route("POST", "/api/v1/models/{slug}/versions/", WRITE, "bob", 201, _version_upload, fmt="multipart"),
     Route("GET", "/api/v1/models/{slug}/versions/{number}/", READ, "carol", 200),
@@ -127,6 +132,7 @@ ROUTES: list[Route] = [
     Route("GET", "/api/v1/models/{slug}/versions/{number}/test-progress/", READ, "alice", 200),
     # --- Pages: registry -----------------------------------------------------------------
     Route("GET", "/models/{slug}/", READ, "alice", 200, api=False),
+    Route("POST", "/models/{slug}/risk-tier/", WRITE, "carol", 302, _tier, api=False),
     Route("GET", "/models/{slug}/versions/new/", WRITE, "bob", 200, api=False),
     Route("POST", "/models/{slug}/versions/new/", WRITE, "bob", 302, _version_form, api=False),
     Route("GET", "/models/{slug}/versions/{number}/", READ, "carol", 200, api=False),
@@ -139,7 +145,7 @@ ROUTES: list[Route] = [
     Route("POST", "/models/{slug}/versions/{number}/annotate/", READ, "oscar", 302, _note, api=False),
     Route("GET", "/models/{slug}/test-suite/", WRITE, "alice", 200, api=False),  # the suite editor
     Route("GET", "/models/{slug}/versions/{number}/test-progress/", READ, "bob", 200, api=False),
-    # --- Pages: sharing (only owners and admins even look at it) -------------------------
+    # --- Pages: sharing (only owners, validators and admins even look at it) -------------
     Route("GET", "/models/{slug}/sharing/", WRITE, "alice", 200, api=False),
     Route("POST", "/models/{slug}/sharing/", WRITE, "alice", 302, _new_grant, api=False),
     Route("POST", "/models/{slug}/sharing/{grant}/remove/", WRITE, "alice", 302, api=False),
@@ -147,8 +153,8 @@ ROUTES: list[Route] = [
 
 
 @pytest.fixture
-def world(shared_model, version, datasets, dave, audrey) -> World:
-    grant = shared_model.grants.get(user=dave, role="reviewer")
+def world(shared_model, version, datasets, bob, audrey) -> World:
+    grant = shared_model.grants.get(user=bob, role="contributor")
     return World(model=shared_model, version=version, datasets=datasets, grant=grant)
 
 

@@ -24,7 +24,7 @@ def test_prefetched_checker_decides_many_models_in_fixed_queries(who, request, a
     user = request.getfixturevalue(who)
     models = [factories.make_model(alice, name=f"Model {i}") for i in range(6)]
     for model in models[:3]:
-        factories.grant(model=model, user=user, role="reviewer", granted_by=alice)
+        factories.grant(model=model, user=user, role="reviewer")
     user = type(user).objects.prefetch_related("groups").get(pk=user.pk)
     with CaptureQueriesContext(connection) as queries:
         checker = permissions.prefetch_model_perms(user, models)
@@ -42,7 +42,7 @@ def test_inactive_user_holds_nothing(credit_model, bob):
 
 def test_reviewer_needs_validator_role_and_grant(credit_model, carol, bob, alice):
     assert permissions.is_reviewer(carol, credit_model)
-    factories.grant(model=credit_model, user=bob, role="reviewer", granted_by=alice)
+    factories.grant(model=credit_model, user=bob, role="reviewer")
     assert not permissions.is_reviewer(bob, credit_model)  # a data scientist, not a validator
 
 

@@ -31,7 +31,7 @@ def test_owner_sees_grants_and_shares_with_a_user(credit_model, alice, eve, brow
 def test_owner_shares_with_a_group_and_removes_it(credit_model, alice, browser_for):
     Group.objects.create(name="risk-team")
     browser = browser_for(alice)
-    assert browser.post(URL, {"group": "risk-team", "role": "reviewer"}).status_code == 302
+    assert browser.post(URL, {"group": "risk-team", "role": "contributor"}).status_code == 302
     grant = ModelGrant.objects.get(model=credit_model, group__name="risk-team")
     assert browser.post(f"{URL}{grant.pk}/remove/").status_code == 302
     assert not ModelGrant.objects.filter(pk=grant.pk).exists()

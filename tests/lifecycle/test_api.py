@@ -124,7 +124,8 @@ def test_transition_from_a_wrong_state_is_409(version_in, state, name, who, requ
         ("tests_failed", "rerun_tests", "carol"),
         ("approved", "promote_to_challenger", "oscar"),
         ("challenger", "promote_to_champion", "oscar"),
-        ("champion", "retire", "alice"),
+        ("champion", "retire", "oscar"),
+        ("approved", "retire", "alice"),
     ],
 )
 def test_transition_without_a_required_annotation_is_400(version_in, state, name, who, request, api_for):
@@ -154,7 +155,9 @@ def test_each_person_row_of_the_lifecycle_table_by_api(version_in, alice, carol,
     assert fresh(first).state == VersionState.RETIRED
     assert transition(api_for(oscar), first, "rollback", "v2 drifts").json()["state"] == "champion"
     assert fresh(second).state == VersionState.RETIRED
-    assert transition(api_for(alice), first, "retire", "model decommissioned").json()["state"] == "retired"
+    assert transition(api_for(oscar), first, "retire", "model decommissioned").json()["state"] == "retired"
+    approved = version_in("approved")
+    assert transition(api_for(alice), approved, "retire", "never to serve").json()["state"] == "retired"
 
 
 def test_operator_needs_the_global_role_and_the_grant(version_in, credit_model, eve, api_for):

@@ -69,7 +69,7 @@ def test_an_approval_counts_only_while_its_signer_may_still_sign(how, credit_mod
     if how == "deactivated":
         access.user_deactivate(actor=admin_user, user=carol)
     else:
-        access.grant_revoke(actor=alice, grant=credit_model.grants.get(user=carol, role="reviewer"))
+        access.grant_revoke(actor=admin_user, grant=credit_model.grants.get(user=carol, role="reviewer"))
     sign(version, dave)
     assert ModelVersion.objects.get(pk=version.pk).state == VersionState.IN_REVIEW  # carol no longer counts
     sign(version, frank)

@@ -32,16 +32,25 @@ def api_signoffs(version, request) -> list[dict]:
 
 
 def api_required_signoffs(version, request) -> int:
-    return policy.required_approvals(
-        version.model.risk_tier, _request_cache(request, "policy_table", policy.policy_table)
-    )
+    """The approvals the version needs: those of the tier it was submitted under, with the
+    number in force for that tier. The submit records of the version's model are read once
+    per request."""
+    table = _request_cache(request, "policy_table", policy.policy_table)
+    snapshots = _request_cache(request, f"submissions:{version.model_id}", lambda: _model_submissions(version.model_id))
+    return policy.version_policy(version, snapshots, table)["required_approvals"]
+
+
+def _model_submissions(model_id) -> dict:
+    from governance.registry.models import ModelVersion
+
+    return policy.submission_snapshots(ModelVersion.objects.filter(model_id=model_id).values_list("pk", flat=True))
 
 
 def version_panel_context(request, version) -> dict:
     """State, the transitions this user may take now, sign-off status and the timeline."""
     user = request.user
     signoffs = selectors.signoffs_of(version)
-    required = policy.required_approvals(version.model.risk_tier)
+    decided_under = policy.version_policy(version)
     approvals = len(services.approvals_that_count(version))
     already_signed = any(signoff.signer_id == user.pk for signoff in signoffs)
     refusal = services.signoff_refusal(version=version, user=user)
@@ -61,6 +70,7 @@ def version_panel_context(request, version) -> dict:
         "already_signed": already_signed,
         "signoffs": signoffs,
         "approvals": approvals,
-        "required_approvals": required,
+        "required_approvals": decided_under["required_approvals"],
+        "policy_tier": decided_under["risk_tier"],
         "timeline": version_history(version),
     }

@@ -19,11 +19,7 @@ DEFAULT_MIN_SHADOW = {
 def effective_risk_tier(model) -> str:
     """The tier the rules apply to a model: its tier once a validator or admin has confirmed it;
     while it is only the owner's proposal, ``high`` (or ``critical`` if that was proposed)."""
-    from governance.registry.models import RiskTier, RiskTierStatus
-
-    if model.risk_tier_status == RiskTierStatus.CONFIRMED:
-        return model.risk_tier
-    return RiskTier.CRITICAL if model.risk_tier == RiskTier.CRITICAL else RiskTier.HIGH
+    return model.effective_risk_tier
 
 
 def policy_table() -> dict[str, int]:
@@ -51,6 +47,61 @@ def required_approvals(risk_tier: str, table: dict[str, int] | None = None) -> i
 def policy_snapshot(risk_tier: str) -> dict:
     """What is recorded with each decision: the tier and the number of approvals it needed."""
     return {"risk_tier": risk_tier, "required_approvals": required_approvals(risk_tier)}
+
+
+# The tiers from least to most strict, to take the stricter of two.
+TIER_ORDER = ("low", "medium", "high", "critical")
+
+
+def submission_snapshot(model) -> dict:
+    """What a submit records: the tier the version is submitted under (the model's effective
+    tier: a proposed tier counts as high, or critical) and its number now, with the tier as it
+    stood (``model_risk_tier``, ``risk_tier_status``). The version keeps this tier until it is
+    decided, whatever happens to the model's tier meanwhile."""
+    tier = effective_risk_tier(model)
+    return {**policy_snapshot(tier), "model_risk_tier": model.risk_tier, "risk_tier_status": model.risk_tier_status}
+
+
+def tier_from_submission(snapshot: dict | None, model) -> str:
+    """The tier a version was submitted under, from its submit record's snapshot.
+
+    A snapshot with ``risk_tier_status`` names the effective tier it was submitted under. An
+    older one (recorded before tiers were confirmed) names the owner's own choice, so the
+    version counts in the stricter of that and the model's effective tier now; a version with
+    no submit record at all counts in the model's effective tier now.
+    """
+    if not snapshot or snapshot.get("risk_tier") not in TIER_ORDER:
+        return effective_risk_tier(model)
+    if "risk_tier_status" in snapshot:
+        return snapshot["risk_tier"]
+    return max(snapshot["risk_tier"], effective_risk_tier(model), key=TIER_ORDER.index)
+
+
+def submission_snapshots(version_ids) -> dict:
+    """{version id: its latest submit record's policy snapshot}, in one query."""
+    from .models import TransitionRecord
+
+    found: dict = {}
+    records = TransitionRecord.objects.filter(version_id__in=list(version_ids), name="submit").order_by("at", "pk")
+    for version_id, snapshot in records.values_list("version_id", "policy"):
+        found[version_id] = snapshot
+    return found
+
+
+def submitted_tier(version, snapshots: dict | None = None) -> str:
+    """The tier whose quorum the version needs: the one it was submitted under (see
+    ``tier_from_submission``); a version not submitted yet would be submitted under the
+    model's effective tier now. ``snapshots`` (from ``submission_snapshots``) decides many
+    versions without a query each."""
+    if snapshots is None:
+        snapshots = submission_snapshots([version.pk])
+    return tier_from_submission(snapshots.get(version.pk), version.model)
+
+
+def version_policy(version, snapshots: dict | None = None, table: dict[str, int] | None = None) -> dict:
+    """The policy the version is decided under: its submitted tier and that tier's number in force."""
+    tier = submitted_tier(version, snapshots)
+    return {"risk_tier": tier, "required_approvals": required_approvals(tier, table)}
 
 
 def approval_policies_ensure(*, policy_model=None) -> None:

@@ -35,7 +35,7 @@ from governance.registry.models import MLModel, ModelVersion, VersionState
 
 from . import policy
 from .models import DEFAULT_MEANING, Annotation, AuthorRole, Decision, SignOff, TransitionRecord, VersionAuthor
-from .rules import RULES, USER_TRANSITIONS, Rule
+from .rules import RULES, SIGNERS, USER_TRANSITIONS, Rule, holders_allow
 from .selectors import authorship_refusal
 
 logger = logging.getLogger(__name__)
@@ -125,8 +125,12 @@ def _transition(*, version, name, rule: Rule, actor, agent_name: str, annotation
             MLModel.objects.select_for_update().filter(pk=version.model_id).first()
         # Lock the row: a second caller waits here and then sees the state the first left.
         locked = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
-        if not rule.who(actor, locked.model):
-            raise ActionForbidden(_refusal(name))
+        if not rule.who(actor, locked):
+            # From a state the transition does not leave, whoever may take it elsewhere hears
+            # 409 (wrong state) rather than 403.
+            wrong_state = not can_proceed(getattr(locked, name))
+            if not (wrong_state and holders_allow(rule.all_holders, actor, locked.model)):
+                raise ActionForbidden(_refusal(name, locked.state))
         _transition_locked(
             locked, name=name, actor=actor, agent_name=agent_name, annotation=annotation, details=details
         )
@@ -144,7 +148,12 @@ def _transition_locked(locked: ModelVersion, *, name: str, actor, agent_name: st
     if RULES[name].annotation_required and not annotation:
         raise AnnotationRequired(f"'{name}' needs an annotation that says why.")
     records = []
-    policy_in_force = policy.policy_snapshot(locked.model.risk_tier)
+    # A submit fixes the tier the version is decided under; every later step records that
+    # tier's policy (a change of the model's tier applies to versions submitted after it).
+    if name == "submit":
+        policy_in_force = policy.submission_snapshot(locked.model)
+    else:
+        policy_in_force = policy.version_policy(locked)
     kind = actor_kind_of(actor)
     if name in CHAMPION_CHANGES:
         # The old champion goes first: the database allows one champion per model.
@@ -250,22 +259,17 @@ def _retire_current_champion(new, actor, kind, agent_name, policy_in_force, caus
 def transitions_available(*, version: ModelVersion, user, cache: dict | None = None) -> list[str]:
     """The transitions this user may take on this version now, by name, in the graph's order.
 
-    The state is checked first (no queries), permissions only for what the state allows.
-    ``cache`` (e.g. one dict per request) keeps permission answers per model across versions.
+    The state is checked first (no queries), permissions only for what the state allows, each
+    rule deciding for the version's state. ``cache`` (e.g. one dict per request) keeps the
+    answer of each kind of holder (owner, operator...) per model across versions.
     """
     if user is None or not user.is_authenticated or not user.is_active:
         return []
     cache = {} if cache is None else cache
-    names = []
-    for name in USER_TRANSITIONS:
-        if not can_proceed(getattr(version, name)):
-            continue
-        key = (version.model_id, name)
-        if key not in cache:
-            cache[key] = RULES[name].who(user, version.model)
-        if cache[key]:
-            names.append(name)
-    return names
+    return [
+        name for name in USER_TRANSITIONS
+        if can_proceed(getattr(version, name)) and RULES[name].who(user, version, cache)
+    ]
 
 
 # --- Annotations -----------------------------------------------------------------------------
@@ -326,7 +330,7 @@ def signoff_refusal(*, version: ModelVersion, user) -> str | None:
     refusal = authorship_refusal(version=version, user=user)
     if refusal:
         return refusal
-    if not permissions.is_reviewer(user, version.model):
+    if not holders_allow(SIGNERS, user, version.model):
         return "Only validators with the reviewer grant on this model sign off its versions."
     return None
 
@@ -380,7 +384,8 @@ def signoff_record(
             )
         if SignOff.objects.filter(version=locked, signer=signer).exists():
             raise ActionConflict("You have signed this version already.", code="already_signed")
-        policy_in_force = policy.policy_snapshot(locked.model.risk_tier)
+        # The quorum of the tier the version was submitted under, with that tier's number in force.
+        policy_in_force = policy.version_policy(locked)
         try:
             with transaction.atomic():
                 signoff = SignOff.objects.create(
@@ -512,13 +517,15 @@ def _internal_request(signer) -> HttpRequest:
     return request
 
 
-def _refusal(name: str) -> str:
+def _refusal(name: str, state: str = "") -> str:
+    if name == "retire" and state in RULES["retire"].holders_from:
+        return "Only operators with the operator grant, or the model's owners, retire an approved version."
     return {
         "submit": "Only the model's owners and contributors submit versions.",
         "rerun_tests": "Only validators with the reviewer grant on this model rerun tests.",
         "withdraw": "Only the model's owners withdraw versions.",
         "promote_to_challenger": "Only operators with the operator grant on this model promote versions.",
         "promote_to_champion": "Only operators with the operator grant on this model promote versions.",
-        "retire": "Only operators with the operator grant, or the model's owners, retire versions.",
+        "retire": "Only operators with the operator grant on this model retire a serving version (challenger or champion).",
         "rollback": "Only operators with the operator grant on this model roll back.",
     }.get(name, f"Only an automated agent runs '{name}'.")

@@ -4,17 +4,19 @@ Errors are shown on a page of their own with the form filled in as it was sent (
 is lost), with the API's status code: 400, 403, 409 or 429.
 """
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from governance.access import selectors as access_selectors
 from governance.errors import ActionError, show_refusal
 from governance.registry import selectors as registry_selectors
 
-from . import policy, selectors, services
+from . import grid, policy, selectors, services
 from .forms import AnnotationForm, SignOffForm, TransitionForm
 from .rules import RULES, USER_TRANSITIONS
 
@@ -24,7 +26,11 @@ def review_queue(request):
     versions = selectors.review_queue(user=request.user)
     page = Paginator(versions, 50).get_page(request.GET.get("page"))
     table = policy.policy_table()
-    rows = [{"version": version, "required": policy.required_approvals(version.model.risk_tier, table)} for version in page]
+    snapshots = policy.submission_snapshots(version.pk for version in page)
+    rows = []
+    for version in page:
+        decided_under = policy.version_policy(version, snapshots, table)
+        rows.append({"version": version, "tier": decided_under["risk_tier"], "required": decided_under["required_approvals"]})
     return render(request, "lifecycle/review_queue.html", {"page": page, "rows": rows})
 
 
@@ -80,6 +86,12 @@ def version_annotate(request, slug, number):
     return render(request, "lifecycle/annotate.html", {"version": version, "form": form}, status=status)
 
 
+def _decided_under(version) -> dict:
+    """The tier the version was submitted under and the approvals that tier needs now."""
+    decided_under = policy.version_policy(version)
+    return {"policy_tier": decided_under["risk_tier"], "required_approvals": decided_under["required_approvals"]}
+
+
 # Which form field shows which refusal of the sign-off service.
 SIGNOFF_ERROR_FIELDS = {
     "annotation_required": "annotation",
@@ -127,8 +139,16 @@ def version_sign(request, slug, number):
             "version": version,
             "form": form,
             "in_review": version.state == "in_review",
-            "required_approvals": policy.required_approvals(version.model.risk_tier),
+            **_decided_under(version),
             "signoffs": selectors.signoffs_of(version),
         },
         status=status,
     )
+
+
+def permission_grid(request):
+    """Who may do what, in the admin (admins only): roles against actions, read from the rules."""
+    if not access_selectors.is_admin(request.user):
+        raise PermissionDenied("Only admins see the permission grid.")
+    context = {**admin.site.each_context(request), "title": "Permission grid", **grid.grid()}
+    return render(request, "admin/permission_grid.html", context)

@@ -12,3 +12,16 @@ register = template.Library()
 def lifecycle_version_panel(context, version):
     """State, the transitions this user may take now, sign-offs and the timeline."""
     return panel_render(context, "lifecycle/_version_panel.html", version_panel_context(context["request"], version))
+
+
+@register.simple_tag(takes_context=True)
+def permission_grid_link(context):
+    """The permission grid's address for admins (the admin index links it), else empty."""
+    from django.urls import reverse
+
+    from governance.access.selectors import is_admin
+
+    request = context.get("request")
+    if request is None or not is_admin(request.user):
+        return ""
+    return reverse("admin_permission_grid")

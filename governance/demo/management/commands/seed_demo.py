@@ -93,6 +93,8 @@ class DemoModel:
     # () -> (train_df, valid_df, target, fitted model)
     build: Callable
     versions: list[DemoVersion] = field(default_factory=list)
+    # Whether a validator confirms the owner's tier (else it stays a proposal, shown as such).
+    confirm_tier: bool = True
 
 
 def _breast_cancer():
@@ -158,6 +160,7 @@ DEMO_MODELS = [
         code_repository="https://git.example.com/lab/wine-cultivar",
         build=_wine,
         versions=[DemoVersion("skops", "Logistic regression on the 13 measurements.", "0d4be71")],
+        confirm_tier=False,
     ),
 ]
 
@@ -362,10 +365,17 @@ class Command(BaseCommand):
                 risk_tier=spec.risk_tier,
                 description=spec.description,
             )
-        # grant_give is idempotent: an existing grant is found, not duplicated.
+        # grant_give is idempotent: an existing grant is found, not duplicated. Reviewers and
+        # operators are chosen by the admin, not by the owner.
+        adam = users["adam"]
         for username in ("val", "vera"):
-            grant_give(actor=dana, model=model, user=users[username], role=ObjectRole.REVIEWER)
-        grant_give(actor=dana, model=model, user=users["otto"], role=ObjectRole.OPERATOR)
+            grant_give(actor=adam, model=model, user=users[username], role=ObjectRole.REVIEWER)
+        grant_give(actor=adam, model=model, user=users["otto"], role=ObjectRole.OPERATOR)
+        if spec.confirm_tier and model.risk_tier_proposed:
+            model = services.model_risk_tier_confirm(
+                model=model, actor=users["val"], risk_tier=spec.risk_tier,
+                reason="Confirmed at the model-risk intake review of its use and exposure.",
+            )
 
         missing = spec.versions[model.versions.count():]
         if not missing:
@@ -411,7 +421,8 @@ class Command(BaseCommand):
                 f"v{number} ({VersionState(state).label.lower()})"
                 for number, state in model.versions.order_by("number").values_list("number", "state")
             )
-            write(f"  {model.name} ({model.get_risk_tier_display().lower()} risk): {numbers or 'no versions'}")
+            tier = f"{model.get_risk_tier_display().lower()} risk{', proposed: counts as high until a validator confirms it' if model.risk_tier_proposed else ''}"
+            write(f"  {model.name} ({tier}): {numbers or 'no versions'}")
         write("")
         write("Files to upload in the browser (a training set, a validation set and a model trained on the first):")
         for path in files:
