@@ -73,14 +73,14 @@ def suite_edit(request, slug: str):
     return render(request, "testsuites/suite_edit.html", context, status=status)
 
 
-def _proposal_page(request, model, proposal, *, forms: dict | None = None, status: int = 200):
+def _proposal_page(request, model, proposal, *, forms: dict | None = None, refusal: str = "", status: int = 200):
     context = selectors.proposal_context(request.user, proposal)
     context.update(
+        refusal=refusal,
         model=model,
         in_force=selectors.suite_config_of(model)[0] == proposal.proposed_checks,
         decide_form=(forms or {}).get("decide") or DecisionForm(),
         withdraw_form=(forms or {}).get("withdraw") or WithdrawForm(),
-        decided_action=(forms or {}).get("action", ""),
     )
     return render(request, "testsuites/proposal_detail.html", context, status=status)
 
@@ -109,14 +109,19 @@ def proposal_decide(request, slug: str, pk: int, action: str):
     proposal = selectors.proposal_get(model=model, pk=pk)
     service, form_class, form_name, done = DECISIONS[action]
     form = form_class(request.POST)
-    status = 400
+    status, refusal = 400, ""
     if form.is_valid():
         try:
             service(actor=request.user, proposal=proposal, reason=form.cleaned_data["reason"])
         except ActionError as exc:
-            status = show_refusal(form, exc)
+            # A missing reason shows by its field; a refusal of the action above the page, since
+            # the proposal may no longer offer the form (decided meanwhile, superseded).
+            if exc.field in form.fields:
+                status = show_refusal(form, exc)
+            else:
+                status, refusal = exc.status, exc.message
             proposal.refresh_from_db()
         else:
             messages.success(request, done)
             return redirect("testsuites:proposal_detail", slug=model.slug, pk=proposal.pk)
-    return _proposal_page(request, model, proposal, forms={form_name: form, "action": action}, status=status)
+    return _proposal_page(request, model, proposal, forms={form_name: form}, refusal=refusal, status=status)
