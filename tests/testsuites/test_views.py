@@ -296,3 +296,28 @@ def test_proposals_are_read_only_in_the_admin_and_shown_in_words(client, credit_
     assert client.post(f"{base}{proposal.pk}/change/", {"reason": "edited"}).status_code == 403
     assert client.post(f"{base}{proposal.pk}/delete/", {"post": "yes"}).status_code == 403
     assert SuiteChangeProposal.objects.get(pk=proposal.pk).reason == "Schema only."
+
+
+@needs_pages
+def test_version_page_shows_the_suite_each_run_was_held_to(client, version, alice):
+    TestRun.objects.create(
+        version=version, sequence=1, status="failed",
+        config_snapshot=[{"kind": "metric", "metric": "accuracy", "threshold": 0.9, "comparison": ">="},
+                         {"kind": "latency", "rows": 1, "threshold": 50.0, "repeats": 30}],
+    )
+    page = login(client, alice).get(version.get_absolute_url()).content.decode()
+    assert "Held to the suite in force when it was queued (2 checks)" in page
+    assert "Accuracy at least 0.90" in page and "Latency for 1 row at most 50 ms (95th percentile of 30 calls)" in page
+
+
+@needs_pages
+def test_model_page_shows_the_suite_in_force_to_a_viewer_without_forms(client, credit_model, alice, eve):
+    from workflows.testsuites import services
+
+    viewer = factories.make_user("victor", "data_scientist")
+    factories.grant(model=credit_model, user=viewer, role="viewer", granted_by=alice)
+    services.suite_change_propose(actor=alice, model=credit_model, raw_checks=[{"kind": "schema"}], reason="Schema only.")
+    page = login(client, viewer).get(credit_model.get_absolute_url()).content.decode()
+    assert "The defaults of its risk tier: 8 checks every version must pass." in page
+    assert "Changes waiting for a validator" in page and "Approve and apply" not in page
+    assert "See the suite</a>" in page
