@@ -9,7 +9,7 @@ import os
 import pytest
 
 from tests import factories
-from tests.e2e.test_newcomer import browser_page, sign_in  # noqa: F401 - the fixture
+from .test_newcomer import browser_page, sign_in  # noqa: F401 - the fixture
 from workflows.testsuites import selectors
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
