@@ -124,8 +124,7 @@ def suite_config_set(*, actor, model: MLModel, raw_checks, reason: str) -> TestS
     if not selectors.may_set_suite(actor, model):
         raise ActionForbidden(
             "Only a validator with the reviewer grant or an admin who does not own the model changes its test "
-            "suite directly; owners propose a change for a validator to approve.",
-            code="permission_denied",
+            "suite directly; owners propose a change for a validator to approve."
         )
     reason = _reason(reason, "the change")
     clean = _clean_checks(model, raw_checks)
