@@ -51,10 +51,12 @@ class World:
     version: object
     datasets: tuple
     grant: object  # a grant the owner may take away (bob's contributor grant)
+    proposal: object = None  # a pending change to the model's test suite (made by ``_suite_proposal``)
 
     def url(self, template: str) -> str:
         return template.format(
-            slug=self.model.slug, number=self.version.number, dataset=self.datasets[0].pk, grant=self.grant.pk
+            slug=self.model.slug, number=self.version.number, dataset=self.datasets[0].pk, grant=self.grant.pk,
+            proposal=getattr(self.proposal, "pk", 0),
         )
 
 
@@ -94,6 +96,27 @@ def _note(world: World) -> dict:
     return {"text": "walker: a note"}
 
 
+def _suite_change(world: World) -> dict:
+    return {"checks": [{"kind": "schema"}], "reason": "walker: schema only"}
+
+
+def _suite_form(world: World) -> dict:
+    return {"checks": '[{"kind": "schema"}]', "reason": "walker: schema only"}
+
+
+def _reason(world: World) -> dict:
+    return {"reason": "walker: decided"}
+
+
+def _suite_proposal(world: World) -> None:
+    """The owner proposes a change to the model's test suite."""
+    from workflows.testsuites.services import suite_change_propose
+
+    world.proposal = suite_change_propose(
+        actor=world.model.created_by, model=world.model, raw_checks=[{"kind": "schema"}], reason="walker: proposed"
+    )
+
+
 def _in_review(world: World) -> None:
     """Submit the version and let the (agent) test and warm-up steps pass it to review."""
     from workflows.lifecycle.services import agent_transition, version_transition
@@ -129,6 +152,13 @@ ROUTES: list[Route] = [
     Route("GET", "/api/v1/models/{slug}/versions/{number}/history/", READ, "alice", 200),
     # --- API: test suites ----------------------------------------------------------------
     Route("GET", "/api/v1/models/{slug}/test-suite/", READ, "carol", 200),
+    Route("PUT", "/api/v1/models/{slug}/test-suite/", WRITE, "carol", 200, _suite_change),
+    Route("GET", "/api/v1/models/{slug}/test-suite/proposals/", READ, "bob", 200),
+    Route("POST", "/api/v1/models/{slug}/test-suite/proposals/", WRITE, "alice", 201, _suite_change),
+    Route("GET", "/api/v1/models/{slug}/test-suite/proposals/{proposal}/", READ, "bob", 200, prepare=_suite_proposal),
+    Route("POST", "/api/v1/models/{slug}/test-suite/proposals/{proposal}/approve/", WRITE, "carol", 200, _reason, prepare=_suite_proposal),
+    Route("POST", "/api/v1/models/{slug}/test-suite/proposals/{proposal}/reject/", WRITE, "dave", 200, _reason, prepare=_suite_proposal),
+    Route("POST", "/api/v1/models/{slug}/test-suite/proposals/{proposal}/withdraw/", WRITE, "alice", 200, _reason, prepare=_suite_proposal),
     Route("GET", "/api/v1/models/{slug}/versions/{number}/test-progress/", READ, "alice", 200),
     # --- Pages: registry -----------------------------------------------------------------
     Route("GET", "/models/{slug}/", READ, "alice", 200, api=False),
@@ -143,7 +173,12 @@ ROUTES: list[Route] = [
     Route("POST", "/models/{slug}/versions/{number}/transition/", WRITE, "alice", 302, _withdraw, api=False),
     Route("POST", "/models/{slug}/versions/{number}/sign/", WRITE, "dave", 302, _signature, api=False, prepare=_in_review),
     Route("POST", "/models/{slug}/versions/{number}/annotate/", READ, "oscar", 302, _note, api=False),
-    Route("GET", "/models/{slug}/test-suite/", WRITE, "alice", 200, api=False),  # the suite editor
+    Route("GET", "/models/{slug}/test-suite/", READ, "bob", 200, api=False),  # the suite and its proposals
+    Route("POST", "/models/{slug}/test-suite/", WRITE, "alice", 302, _suite_form, api=False),  # a proposal
+    Route("GET", "/models/{slug}/test-suite/proposals/{proposal}/", READ, "bob", 200, api=False, prepare=_suite_proposal),
+    Route("POST", "/models/{slug}/test-suite/proposals/{proposal}/approve/", WRITE, "carol", 302, _reason, api=False, prepare=_suite_proposal),
+    Route("POST", "/models/{slug}/test-suite/proposals/{proposal}/reject/", WRITE, "dave", 302, _reason, api=False, prepare=_suite_proposal),
+    Route("POST", "/models/{slug}/test-suite/proposals/{proposal}/withdraw/", WRITE, "alice", 302, _reason, api=False, prepare=_suite_proposal),
     Route("GET", "/models/{slug}/versions/{number}/test-progress/", READ, "bob", 200, api=False),
     # --- Pages: sharing (only owners, validators and admins even look at it) -------------
     Route("GET", "/models/{slug}/sharing/", WRITE, "alice", 200, api=False),

@@ -209,14 +209,19 @@ def test_every_numeric_knob_has_a_range_and_the_refusal_names_check_and_field(ra
 
 
 @pytest.mark.django_db
-def test_api_refuses_a_latency_batch_of_1e10_rows_naming_check_and_field(api_for, credit_model, alice):
+def test_api_refuses_a_latency_batch_of_1e10_rows_naming_check_and_field(api_for, credit_model, alice, carol):
     url = f"/api/v1/models/{credit_model.slug}/test-suite/"
-    response = api_for(alice).put(url, {"checks": [{"kind": "latency", "rows": 1e10, "threshold": 50}]}, format="json")
-    assert response.status_code == 400
-    body = response.json()
-    assert body["code"] == "invalid_checks"
-    assert body["detail"].startswith("Check 1: 'rows' must be a whole number between 1 and 100000 for a latency check")
+    huge = {"checks": [{"kind": "latency", "rows": 1e10, "threshold": 50}], "reason": "Bigger batches."}
+    for response in (
+        api_for(carol).put(url, huge, format="json"),  # a validator's change
+        api_for(alice).post(url + "proposals/", huge, format="json"),  # an owner's proposal
+    ):
+        assert response.status_code == 400
+        body = response.json()
+        assert body["code"] == "invalid_checks"
+        assert body["detail"].startswith("Check 1: 'rows' must be a whole number between 1 and 100000 for a latency check")
     assert api_for(alice).get(url).json()["customised"] is False
+    assert api_for(alice).get(url + "proposals/").json()["count"] == 0
 
 
 def test_knobs_at_their_bounds_are_accepted():

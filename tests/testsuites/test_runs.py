@@ -53,7 +53,7 @@ def test_rerun_after_failed_tests_queues_a_new_run_with_the_current_suite(
     assert jobs.job_claim(TestRun, first.pk, "w1")[:2] == ("claimed", 1)
     jobs.job_error(first, "the worker hit an unexpected error (test)", attempt=1)
     assert state_of(version) == "tests_failed"
-    services.suite_config_update(model=version.model, raw_checks=[{"kind": "schema"}], user=carol)
+    services.suite_config_set(actor=carol, model=version.model, raw_checks=[{"kind": "schema"}], reason="Schema only.")
 
     with django_capture_on_commit_callbacks(execute=True):
         version_transition(version=version, name="rerun_tests", actor=carol, annotation="flaky worker")

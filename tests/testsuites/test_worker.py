@@ -67,14 +67,15 @@ def test_submit_reaches_in_review_with_evidence_and_agent_annotations(celery_wor
     assert "8 of 8 checks passed" in test_run_entry["annotation"]
 
 
-def test_failing_threshold_moves_to_tests_failed_naming_the_check(celery_worker, version, alice):
-    services.suite_config_update(
+def test_failing_threshold_moves_to_tests_failed_naming_the_check(celery_worker, version, alice, carol):
+    services.suite_config_set(
         model=version.model,
         raw_checks=[
             {"kind": "metric", "metric": "accuracy", "threshold": 0.99},
             {"kind": "schema"},
         ],
-        user=alice,
+        actor=carol,
+        reason="A bar the version cannot reach.",
     )
     version_transition(version=version, name="submit", actor=alice)
 
@@ -131,11 +132,12 @@ def test_redis_down_at_submit_keeps_the_submission_and_tests_start_when_it_is_ba
     assert AgentRun.objects.filter(agent_name="job-recovery", action="recover_stuck_jobs").exists()
 
 
-def _slow_suite(version, alice, seconds):
-    services.suite_config_update(
+def _slow_suite(version, carol, seconds):
+    services.suite_config_set(
         model=version.model,
         raw_checks=[{"kind": "sleep", "seconds": seconds}, {"kind": "metric", "metric": "accuracy", "threshold": 0.5}],
-        user=alice,
+        actor=carol,
+        reason="A slow check to kill the worker in.",
     )
 
 
@@ -149,8 +151,8 @@ def _kill_worker_mid_run(process, run):
     process.wait(10)
 
 
-def test_killed_worker_run_is_picked_up_again(throwaway_redis, version, alice, settings, tmp_path):
-    _slow_suite(version, alice, seconds=4)
+def test_killed_worker_run_is_picked_up_again(throwaway_redis, version, alice, carol, settings, tmp_path):
+    _slow_suite(version, carol, seconds=4)
     use_broker(throwaway_redis.url)
     process = worker_subprocess(broker_url=throwaway_redis.url, media_root=settings.MEDIA_ROOT, name="doomed", log_path=tmp_path / "worker.log")
     try:
@@ -173,9 +175,9 @@ def test_killed_worker_run_is_picked_up_again(throwaway_redis, version, alice, s
     assert len(agent_records(version, "pass_tests")) == 1
 
 
-def test_killed_worker_on_last_attempt_is_marked_errored_by_the_recovery_agent(throwaway_redis, version, alice, settings, tmp_path):
+def test_killed_worker_on_last_attempt_is_marked_errored_by_the_recovery_agent(throwaway_redis, version, alice, carol, settings, tmp_path):
     settings.GOVERNANCE_JOB_MAX_ATTEMPTS = 1
-    _slow_suite(version, alice, seconds=30)
+    _slow_suite(version, carol, seconds=30)
     use_broker(throwaway_redis.url)
     process = worker_subprocess(broker_url=throwaway_redis.url, media_root=settings.MEDIA_ROOT, name="doomed", log_path=tmp_path / "worker.log")
     try:

@@ -7,15 +7,18 @@ The callers have already fetched the version through the registry's selectors, w
 from __future__ import annotations
 
 from django.db.models import Prefetch
+from django.http import Http404
 
 from governance.access import permissions
 from workflows.lifecycle.history import HistoryEntry
 
-from . import charts, checks
+from . import charts, checks, suite_diff
 from .jobs import TEST_AGENT, WARMUP_AGENT
 from .models import (
     ACTIVE_STATUSES,
     CheckResult,
+    ProposalStatus,
+    SuiteChangeProposal,
     TestRun,
     TestSuiteConfig,
     WarmupRun,
@@ -42,11 +45,108 @@ def suite_config_of(model) -> tuple[list[dict], bool]:
     return checks.default_checks(task=model.task, risk_tier=model.risk_tier), False
 
 
-def can_edit_suite(user, model) -> bool:
-    """Owners, validators holding the reviewer grant, and admins edit a model's suite."""
+# --- Who changes a suite ----------------------------------------------------------------------
+# The suite gates the model's versions, so its owners do not set it: they propose a change, and
+# a validator independent of the model (the reviewer grant, not an owner) or an admin who does
+# not own it approves it. Those independent people change the suite directly.
+
+
+def _active_person(user) -> bool:
+    return bool(user.is_authenticated and user.is_active and not getattr(user, "is_service_account", False))
+
+
+def may_set_suite(user, model) -> bool:
+    """Validators with the reviewer grant and admins, unless they own the model."""
+    if not _active_person(user) or permissions.is_owner(user, model):
+        return False
+    return user.has_role("admin") or permissions.is_reviewer(user, model)
+
+
+def may_propose_suite(user, model) -> bool:
+    """Owners propose changes; so may whoever could make the change directly."""
     if not user.is_authenticated or not user.is_active:
         return False
-    return user.has_role("admin") or permissions.is_owner(user, model) or permissions.is_reviewer(user, model)
+    return permissions.is_owner(user, model) or may_set_suite(user, model)
+
+
+def can_edit_suite(user, model) -> bool:
+    """Whether the suite page offers the user a form (to propose or to save)."""
+    return may_propose_suite(user, model)
+
+
+def proposal_decision_refusal(user, proposal) -> str | None:
+    """Why the user may not approve or reject the proposal, or None when they may."""
+    if not _active_person(user) or not may_set_suite(user, proposal.model):
+        return "Only a validator with the reviewer grant on the model, or an admin, who does not own the model decides a change to its test suite."
+    if proposal.proposed_by_id == user.pk:
+        return "Nobody decides their own proposal: another validator or an admin does."
+    return None
+
+
+def may_withdraw_proposal(user, proposal) -> bool:
+    return bool(user.is_authenticated and user.is_active and proposal.proposed_by_id == user.pk)
+
+
+def proposals_of(model, *, status: str | None = None) -> list[SuiteChangeProposal]:
+    found = SuiteChangeProposal.objects.filter(model=model).select_related("proposed_by", "decided_by", "model")
+    if status:
+        found = found.filter(status=status)
+    return list(found.order_by("-proposed_at", "-id"))
+
+
+def proposal_get(*, model, pk) -> SuiteChangeProposal:
+    """A proposal of a model the caller may already see (the registry's selectors answered 404
+    otherwise); a proposal of another model is 404 too."""
+    try:
+        return SuiteChangeProposal.objects.select_related("proposed_by", "decided_by", "model").get(model=model, pk=pk)
+    except (SuiteChangeProposal.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such proposal.") from None
+
+
+def proposal_context(user, proposal) -> dict:
+    """What a page shows of one proposal: its diff and what the user may do with it."""
+    pending = proposal.status == ProposalStatus.PENDING
+    return {
+        "proposal": proposal,
+        "diff": suite_diff.suite_diff(proposal.base_checks, proposal.proposed_checks),
+        "can_decide": pending and proposal_decision_refusal(user, proposal) is None,
+        "can_withdraw": pending and may_withdraw_proposal(user, proposal),
+    }
+
+
+def proposal_data(proposal) -> dict:
+    """A proposal as the API shows it: both suites, the changes in words, and its decision."""
+    return {
+        "id": proposal.pk,
+        "model": proposal.model.slug,
+        "status": proposal.status,
+        "reason": proposal.reason,
+        "proposed_by": proposal.proposed_by.username,
+        "proposed_at": _iso(proposal.proposed_at),
+        "base_checks": proposal.base_checks,
+        "proposed_checks": proposal.proposed_checks,
+        "changes": [
+            row.summary for row in suite_diff.suite_diff(proposal.base_checks, proposal.proposed_checks)
+            if row.status != "unchanged"
+        ],
+        "decided_by": proposal.decided_by.username if proposal.decided_by_id else None,
+        "decided_at": _iso(proposal.decided_at),
+        "decision_reason": proposal.decision_reason,
+    }
+
+
+def model_suite_panel_context(request, model) -> dict:
+    """The model page's panel: the suite in force in words and the pending proposals."""
+    current, customised = suite_config_of(model)
+    user = request.user
+    return {
+        "model": model,
+        "suite_lines": suite_diff.suite_lines(current),
+        "customised": customised,
+        "pending": [proposal_context(user, p) for p in proposals_of(model, status=ProposalStatus.PENDING)],
+        "can_edit_suite": can_edit_suite(user, model),
+        "may_set_suite": may_set_suite(user, model),
+    }
 
 
 def _iso(value):
