@@ -193,15 +193,21 @@ def finding_close_refusal(*, finding: Finding, user) -> str | None:
     validator role and the reviewer grant on the model, who is neither one of the version's
     authors (``authorship_refusal``) nor the finding's owner.
     """
+    refusal = closer_refusal(version=finding.version, user=user)
+    if refusal is None and finding.owner_id == user.pk:
+        return "This finding is yours to resolve; another validator closes it."
+    return refusal
+
+
+def closer_refusal(*, version: ModelVersion, user) -> str | None:
+    """Why ``user`` may close none of ``version``'s findings, or None (the finding's owner is
+    refused on top of this: ``finding_close_refusal``)."""
     if user is None or not user.is_authenticated or not user.is_active:
         return "Only an active, signed-in person closes findings."
     if getattr(user, "is_service_account", False):
         return "Service accounts never close findings: closing one is a validator's judgement."
-    version = finding.version
     if authorship_refusal(version=version, user=user):
         return "You submitted this version or own this model; a validator independent of it closes its findings."
-    if finding.owner_id == user.pk:
-        return "This finding is yours to resolve; another validator closes it."
     if not permissions.is_reviewer(user, version.model):
         return "Only validators with the reviewer grant on this model close its findings and conditions."
     return None
@@ -232,7 +238,7 @@ def finding_close(*, finding: Finding, actor, annotation: str) -> Finding:
         locked.close_annotation = annotation
         locked.save(update_fields=["status", "closed_by", "closed_at", "close_annotation"])
         _event(locked, action=EventAction.CLOSED, actor=actor, annotation=annotation)
-    return Finding.objects.select_related("version__model", "owner", "raised_by", "closed_by").get(pk=locked.pk)
+    return locked
 
 
 def _event(finding: Finding, *, action: str, actor, annotation: str = "", agent_name: str = "") -> FindingEvent:
@@ -359,9 +365,9 @@ def findings_of_model(model: MLModel) -> QuerySet[Finding]:
     return _with_people(Finding.objects.filter(version__model=model)).order_by("status", "-version__number", "raised_at", "id")
 
 
-def overdue_version_numbers(model: MLModel) -> set[int]:
-    """Numbers of the model's versions with a condition open past its due date."""
-    return set(overdue_conditions().filter(version__model=model).values_list("version__number", flat=True))
+def overdue_version_numbers(model: MLModel) -> list[int]:
+    """Numbers of the model's versions with a condition open past its due date, in order."""
+    return sorted(set(overdue_conditions().filter(version__model=model).values_list("version__number", flat=True)))
 
 
 def overdue_for_reviewer(*, user) -> QuerySet[Finding]:
