@@ -51,10 +51,12 @@ class World:
     version: object
     datasets: tuple
     grant: object  # a grant the owner may take away (dave's reviewer grant)
+    finding: object = None  # a condition on the version, for routes that need one (see _with_condition)
 
     def url(self, template: str) -> str:
         return template.format(
-            slug=self.model.slug, number=self.version.number, dataset=self.datasets[0].pk, grant=self.grant.pk
+            slug=self.model.slug, number=self.version.number, dataset=self.datasets[0].pk, grant=self.grant.pk,
+            finding=self.finding.pk if self.finding is not None else 0,
         )
 
 
@@ -83,7 +85,7 @@ def _withdraw(world: World) -> dict:
 
 
 def _signature(world: World) -> dict:
-    return {"decision": "approve", "annotation": "walker: reviewed", "password": factories.PASSWORD}
+    return {"decision": "approve", "annotation": "walker: reviewed", "password": factories.PASSWORD, "evidence_reviewed": "on"}
 
 
 def _note(world: World) -> dict:
@@ -100,6 +102,23 @@ def _in_review(world: World) -> None:
             version=version, name=name, agent=None, agent_name="walker", annotation=f"walker: {name}"
         )
     world.version = version
+
+
+def _with_condition(world: World) -> None:
+    """The version approved by carol with a condition that another validator may close."""
+    from workflows.lifecycle.services import signoff_record
+
+    _in_review(world)
+    carol = world.model.grants.get(user__username="carol", role="reviewer").user
+    signoff = signoff_record(
+        version=world.version, signer=carol, decision="approve", annotation="walker: approved",
+        password=factories.PASSWORD, conditions=[{"description": "walker: monitor drift", "severity": "low", "due": "2999-01-01"}],
+    )
+    world.finding = signoff.findings.get()
+
+
+def _close(world: World) -> dict:
+    return {"annotation": "walker: drift monitor in place"}
 
 
 ROUTES: list[Route] = [
@@ -122,6 +141,11 @@ ROUTES: list[Route] = [
     # Anyone who can see a version may annotate it.
     Route("POST", "/api/v1/models/{slug}/versions/{number}/annotations/", READ, "bob", 201, _note),
     Route("GET", "/api/v1/models/{slug}/versions/{number}/history/", READ, "alice", 200),
+    Route("GET", "/api/v1/models/{slug}/versions/{number}/findings/", READ, "bob", 200, prepare=_with_condition),
+    Route(
+        "POST", "/api/v1/models/{slug}/versions/{number}/findings/{finding}/close/", WRITE, "dave", 200, _close,
+        prepare=_with_condition,
+    ),
     # --- API: test suites ----------------------------------------------------------------
     Route("GET", "/api/v1/models/{slug}/test-suite/", READ, "carol", 200),
     Route("GET", "/api/v1/models/{slug}/versions/{number}/test-progress/", READ, "alice", 200),
@@ -137,6 +161,10 @@ ROUTES: list[Route] = [
     Route("POST", "/models/{slug}/versions/{number}/transition/", WRITE, "alice", 302, _withdraw, api=False),
     Route("POST", "/models/{slug}/versions/{number}/sign/", WRITE, "dave", 302, _signature, api=False, prepare=_in_review),
     Route("POST", "/models/{slug}/versions/{number}/annotate/", READ, "oscar", 302, _note, api=False),
+    Route(
+        "POST", "/models/{slug}/versions/{number}/findings/{finding}/close/", WRITE, "dave", 302, _close, api=False,
+        prepare=_with_condition,
+    ),
     Route("GET", "/models/{slug}/test-suite/", WRITE, "alice", 200, api=False),  # the suite editor
     Route("GET", "/models/{slug}/versions/{number}/test-progress/", READ, "bob", 200, api=False),
     # --- Pages: sharing (only owners and admins even look at it) -------------------------
