@@ -419,3 +419,11 @@ def test_the_monitor_task_is_scheduled(settings):
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert flag_overdue_conditions.name in scheduled
     assert flag_overdue_conditions() == "Checked open conditions: 0 newly past their due date."
+
+
+def test_request_changes_is_never_a_transition_by_name(in_review, carol, api_for):
+    response = api_for(carol).post(
+        vurl(in_review, "transitions/"), {"name": "request_changes", "annotation": "please"}, format="json"
+    )
+    assert response.status_code == 403 and response.json()["code"] == "signoff_required"
+    assert fresh(in_review).state == VersionState.IN_REVIEW
