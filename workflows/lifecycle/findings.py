@@ -327,7 +327,9 @@ def conditions_flag_overdue(*, on: date | None = None) -> list[Finding]:
     flagged = []
     for finding_id in overdue_conditions(on=on).exclude(Exists(flagged_before)).values_list("pk", flat=True):
         with transaction.atomic():
-            finding = Finding.objects.select_for_update().select_related("version__model", "owner").get(pk=finding_id)
+            finding = (
+                Finding.objects.select_for_update(of=("self",)).select_related("version__model", "owner").get(pk=finding_id)
+            )
             if finding.status != FindingStatus.OPEN or finding.events.filter(action=EventAction.OVERDUE).exists():
                 continue
             _event(
