@@ -299,6 +299,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "recover-stuck-jobs": {"task": "testsuites.recover_stuck_jobs", "schedule": 60.0},
     # Flag champions whose periodic review is due and mail their owners (once per due date).
     "flag-reviews-due": {"task": "notifications.flag_reviews_due", "schedule": 3600.0},
+    # Record conditions open past their due date in their history and the trail (once each).
+    "flag-overdue-conditions": {"task": "lifecycle.flag_overdue_conditions", "schedule": 3600.0},
     # Sign the audit chain head into GOVERNANCE_AUDIT_CHECKPOINT_DIR (skipped without a key).
     "audit-checkpoint": {"task": "audit.checkpoint", "schedule": GOVERNANCE_AUDIT_CHECKPOINT_SECONDS},
 }

@@ -107,7 +107,8 @@ def grant(*, model: MLModel, role: str, user: User | None = None, group=None, gr
 
 def step(version: ModelVersion, name: str, actor, annotation: str = "", agent_name: str = "") -> ModelVersion:
     """Move ``version`` along one edge of the graph through the door that edge has: a reviewer's
-    sign-off for approve and reject, the agents' entry point for theirs, else a person's."""
+    sign-off for approve, reject and request_changes (with one finding), the agents' entry point
+    for theirs, else a person's."""
     from workflows.lifecycle import services as lifecycle
     from workflows.lifecycle.rules import RULES
 
@@ -116,9 +117,11 @@ def step(version: ModelVersion, name: str, actor, annotation: str = "", agent_na
         lifecycle.signoff_record(
             version=version,
             signer=actor,
-            decision="approve" if name == "approve" else "reject",
+            decision=name,
             annotation=annotation or f"{name} in a test",
             password=PASSWORD,
+            findings=[{"description": "Explain the drop in recall.", "severity": "medium"}]
+            if name == "request_changes" else None,
         )
         version.refresh_from_db()
         return version

@@ -102,6 +102,7 @@ class VersionListCreate(APIView):
             code_repository=repository,
             code_commit=commit,
             note=data["annotation"],
+            resubmission_of=data["resubmission_of"],
             **datasets,
         )
         return Response(VersionSerializer(version, context={"request": request}).data, status=status.HTTP_201_CREATED)

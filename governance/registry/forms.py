@@ -6,7 +6,7 @@ from django import forms
 from django.utils.text import slugify
 
 from . import selectors
-from .models import Dataset, RiskTier, Task
+from .models import Dataset, RiskTier, Task, VersionState
 from .services import RESERVED_SLUGS, RegistryError, parse_code_ref
 
 
@@ -77,13 +77,24 @@ class VersionUploadForm(forms.Form):
     note = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="Why this version was made."
     )
+    resubmission_of = forms.TypedChoiceField(
+        coerce=int,
+        empty_value=None,
+        required=False,
+        label="Answers the changes requested on",
+        help_text="The version whose reviewers requested changes that this one answers, if any.",
+    )
 
-    def __init__(self, *args, user, **kwargs):
+    def __init__(self, *args, user, model, **kwargs):
         super().__init__(*args, **kwargs)
         # Only data sets the user may see are offered, and only those are accepted.
         visible = selectors.datasets_visible_to(user).order_by("-created_at", "-id")
         self.fields["training_dataset"].queryset = visible
         self.fields["validation_dataset"].queryset = visible
+        waiting = model.versions.filter(state=VersionState.CHANGES_REQUESTED).order_by("-number")
+        self.fields["resubmission_of"].choices = [("", "No: a new version")] + [
+            (version.number, f"Version {version.number} (changes requested)") for version in waiting
+        ]
 
     def clean_code_ref(self) -> tuple[str, str]:
         try:

@@ -73,13 +73,17 @@ def model_get(*, user, slug: str) -> MLModel:
 
 
 def versions_of(*, model: MLModel) -> QuerySet[ModelVersion]:
-    return model.versions.select_related("training_dataset", "validation_dataset", "submitted_by").order_by("-number")
+    return model.versions.select_related(
+        "training_dataset", "validation_dataset", "submitted_by", "resubmission_of"
+    ).order_by("-number")
 
 
 def version_get(*, user, slug: str, number: int) -> ModelVersion:
     model = model_get(user=user, slug=slug)
     version = (
-        ModelVersion.objects.select_related("model", "training_dataset", "validation_dataset", "submitted_by")
+        ModelVersion.objects.select_related(
+            "model", "training_dataset", "validation_dataset", "submitted_by", "resubmission_of"
+        )
         .filter(model=model, number=number)
         .first()
     )

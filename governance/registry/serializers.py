@@ -100,6 +100,8 @@ class VersionCreateSerializer(serializers.Serializer):
     validation_dataset = serializers.IntegerField()
     code_ref = serializers.CharField(max_length=600, required=False, allow_blank=True, default="")
     annotation = serializers.CharField(required=False, allow_blank=True, default="")
+    # The number of the version in changes_requested that this one answers.
+    resubmission_of = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
 
 
 class VersionSerializer(serializers.ModelSerializer):
@@ -108,13 +110,14 @@ class VersionSerializer(serializers.ModelSerializer):
     training_dataset = DatasetRefSerializer(read_only=True)
     validation_dataset = DatasetRefSerializer(read_only=True)
     code_ref = serializers.CharField(read_only=True)
+    resubmission_of = serializers.IntegerField(source="resubmission_of.number", read_only=True, default=None)
 
     class Meta:
         model = ModelVersion
         fields = [
             "model", "number", "state", "format", "artifact_sha256", "artifact_size", "input_schema",
             "training_dataset", "validation_dataset", "code_ref", "note", "submitted_by", "created_at",
-            "state_changed_at",
+            "state_changed_at", "resubmission_of",
         ]
 
     def to_representation(self, version):

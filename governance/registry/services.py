@@ -23,7 +23,7 @@ from governance.errors import ActionError, ActionForbidden
 
 from . import typed_copy
 from .intake import IntakeError, inspect_artifact, inspect_dataset_csv, resolve_input_schema
-from .models import Dataset, MLModel, ModelVersion, RiskTier, RiskTierStatus
+from .models import Dataset, MLModel, ModelVersion, RiskTier, RiskTierStatus, VersionState
 from .storage import spooled_upload, store_blob
 
 class RegistryError(ActionError):
@@ -164,11 +164,18 @@ def version_create(
     code_repository: str = "",
     code_commit: str = "",
     note: str = "",
+    resubmission_of: int | None = None,
 ) -> ModelVersion:
-    """Check and store a new version of a model, numbered after the last one (race-safe)."""
+    """Check and store a new version of a model, numbered after the last one (race-safe).
+
+    ``resubmission_of``: the number of the model's version whose reviewers requested changes
+    that this one answers (it must be in ``changes_requested``); the new version is linked to it.
+    """
     version_create_check(user=user, model=model)
     _check_datasets_visible(user, training_dataset, validation_dataset)
     _check_datasets(training_dataset, validation_dataset)
+    if resubmission_of is not None:
+        _answered_version(model, resubmission_of)  # early, so a bad number stores nothing
     limit = settings.GOVERNANCE_MAX_ARTIFACT_BYTES
     with spooled_upload(artifact, max_bytes=limit, field="artifact") as tmp:
         info = inspect_artifact(
@@ -180,6 +187,8 @@ def version_create(
         schema = resolve_input_schema(info, training_dataset.columns, training_dataset.target or None)
         path = store_blob(tmp, kind="artifacts", sha256=info.sha256, suffix=f".{info.format}")
     with transaction.atomic():
+        # Locked, so the version answered stays in changes_requested until the link is written.
+        answered = _answered_version(model, resubmission_of, lock=True) if resubmission_of is not None else None
         # The UPDATE takes the model row's lock (PostgreSQL) or the write lock (SQLite) until
         # commit, so two uploads racing each get their own number and none is ever reused.
         MLModel.objects.filter(pk=model.pk).update(last_version_number=F("last_version_number") + 1)
@@ -204,9 +213,32 @@ def version_create(
             code_repository=code_repository,
             code_commit=code_commit,
             note=note,
+            resubmission_of=answered,
             submitted_by=user,
         )
     return version
+
+
+def _answered_version(model: MLModel, number, *, lock: bool = False) -> ModelVersion:
+    """The version of ``model`` numbered ``number`` that is waiting for a resubmission; a
+    RegistryError (400, field ``resubmission_of``) for any other number."""
+    versions = ModelVersion.objects.filter(model=model)
+    if lock:
+        versions = versions.select_for_update()
+    try:
+        answered = versions.filter(number=int(number)).first()
+    except (TypeError, ValueError):
+        answered = None
+    if answered is None:
+        raise RegistryError(f"{model.name} has no version {number}.", field="resubmission_of", code="not_found")
+    if answered.state != VersionState.CHANGES_REQUESTED:
+        raise RegistryError(
+            f"Version {answered.number} is not waiting for changes (it is {answered.get_state_display().lower()}): "
+            "only a version whose reviewers requested changes is resubmitted.",
+            field="resubmission_of",
+            code="not_changes_requested",
+        )
+    return answered
 
 
 def parse_code_ref(code_ref: str) -> tuple[str, str]:

@@ -150,7 +150,11 @@ def version_create(request: HttpRequest, slug: str) -> HttpResponse:
     model = selectors.model_get(user=request.user, slug=slug)
     if not permissions.can_contribute(request.user, model):
         raise PermissionDenied("You need the owner or contributor grant on this model to upload versions.")
-    form = _upload_form(request, VersionUploadForm, user=request.user)
+    form = _upload_form(
+        request, VersionUploadForm, user=request.user, model=model,
+        # The version page's "Upload a resubmission" link names the version it answers.
+        initial={"resubmission_of": request.GET.get("resubmission_of", "")},
+    )
     status = 200
     if request.method == "POST":
         status = 400
@@ -166,11 +170,13 @@ def version_create(request: HttpRequest, slug: str) -> HttpResponse:
                     code_repository=repository,
                     code_commit=commit,
                     note=form.cleaned_data["note"],
+                    resubmission_of=form.cleaned_data["resubmission_of"],
                 )
             except ActionError as error:
                 status = show_refusal(form, error)
             else:
-                messages.success(request, f"Version {version.number} uploaded as a draft.")
+                answers = f", answering the changes requested on version {version.resubmission_of.number}" if version.resubmission_of else ""
+                messages.success(request, f"Version {version.number} uploaded as a draft{answers}.")
                 return redirect(version)
     return render(request, "registry/version_form.html", {"form": form, "model": model}, status=status)
 
@@ -179,7 +185,12 @@ def version_create(request: HttpRequest, slug: str) -> HttpResponse:
 def version_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     version = selectors.version_get(user=request.user, slug=slug, number=number)
     lineage = [("Training", version.training_dataset), ("Validation", version.validation_dataset)]
-    context = {"model": version.model, "version": version, "lineage": lineage}
+    context = {
+        "model": version.model,
+        "version": version,
+        "lineage": lineage,
+        "can_contribute": permissions.can_contribute(request.user, version.model),
+    }
     return _viewed_page(request, "version.viewed", version, "registry/version_detail.html", context)
 
 

@@ -52,11 +52,13 @@ class World:
     datasets: tuple
     grant: object  # a grant the owner may take away (bob's contributor grant)
     proposal: object = None  # a pending change to the model's test suite (made by ``_suite_proposal``)
+    finding: object = None  # a condition on the version, for routes that need one (see _with_condition)
 
     def url(self, template: str) -> str:
         return template.format(
             slug=self.model.slug, number=self.version.number, dataset=self.datasets[0].pk, grant=self.grant.pk,
             proposal=getattr(self.proposal, "pk", 0),
+            finding=self.finding.pk if self.finding is not None else 0,
         )
 
 
@@ -89,7 +91,7 @@ def _withdraw(world: World) -> dict:
 
 
 def _signature(world: World) -> dict:
-    return {"decision": "approve", "annotation": "walker: reviewed", "password": factories.PASSWORD}
+    return {"decision": "approve", "annotation": "walker: reviewed", "password": factories.PASSWORD, "evidence_reviewed": "on"}
 
 
 def _note(world: World) -> dict:
@@ -129,6 +131,23 @@ def _in_review(world: World) -> None:
     world.version = version
 
 
+def _with_condition(world: World) -> None:
+    """The version approved by carol with a condition that another validator may close."""
+    from workflows.lifecycle.services import signoff_record
+
+    _in_review(world)
+    carol = world.model.grants.get(user__username="carol", role="reviewer").user
+    signoff = signoff_record(
+        version=world.version, signer=carol, decision="approve", annotation="walker: approved",
+        password=factories.PASSWORD, conditions=[{"description": "walker: monitor drift", "severity": "low", "due": "2999-01-01"}],
+    )
+    world.finding = signoff.findings.get()
+
+
+def _close(world: World) -> dict:
+    return {"annotation": "walker: drift monitor in place"}
+
+
 ROUTES: list[Route] = [
     # --- API: registry -------------------------------------------------------------------
     Route("GET", "/api/v1/models/{slug}/", READ, "alice", 200),
@@ -150,6 +169,11 @@ ROUTES: list[Route] = [
     # Anyone who can see a version may annotate it.
     Route("POST", "/api/v1/models/{slug}/versions/{number}/annotations/", READ, "bob", 201, _note),
     Route("GET", "/api/v1/models/{slug}/versions/{number}/history/", READ, "alice", 200),
+    Route("GET", "/api/v1/models/{slug}/versions/{number}/findings/", READ, "bob", 200, prepare=_with_condition),
+    Route(
+        "POST", "/api/v1/models/{slug}/versions/{number}/findings/{finding}/close/", WRITE, "dave", 200, _close,
+        prepare=_with_condition,
+    ),
     # --- API: test suites ----------------------------------------------------------------
     Route("GET", "/api/v1/models/{slug}/test-suite/", READ, "carol", 200),
     Route("PUT", "/api/v1/models/{slug}/test-suite/", WRITE, "carol", 200, _suite_change),
@@ -179,6 +203,10 @@ ROUTES: list[Route] = [
     Route("POST", "/models/{slug}/test-suite/proposals/{proposal}/approve/", WRITE, "carol", 302, _reason, api=False, prepare=_suite_proposal),
     Route("POST", "/models/{slug}/test-suite/proposals/{proposal}/reject/", WRITE, "dave", 302, _reason, api=False, prepare=_suite_proposal),
     Route("POST", "/models/{slug}/test-suite/proposals/{proposal}/withdraw/", WRITE, "alice", 302, _reason, api=False, prepare=_suite_proposal),
+    Route(
+        "POST", "/models/{slug}/versions/{number}/findings/{finding}/close/", WRITE, "dave", 302, _close, api=False,
+        prepare=_with_condition,
+    ),
     Route("GET", "/models/{slug}/versions/{number}/test-progress/", READ, "bob", 200, api=False),
     # --- Pages: sharing (only owners, validators and admins even look at it) -------------
     Route("GET", "/models/{slug}/sharing/", WRITE, "alice", 200, api=False),

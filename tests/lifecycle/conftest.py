@@ -19,6 +19,7 @@ PATHS: dict[str, list[str]] = {
     "in_review": ["submit", "pass_tests", "pass_warmup"],
     "approved": ["submit", "pass_tests", "pass_warmup", "approve"],
     "rejected": ["submit", "pass_tests", "pass_warmup", "reject"],
+    "changes_requested": ["submit", "pass_tests", "pass_warmup", "request_changes"],
     "challenger": ["submit", "pass_tests", "pass_warmup", "approve", "promote_to_challenger"],
     "champion": ["submit", "pass_tests", "pass_warmup", "approve", "promote_to_challenger", "promote_to_champion"],
     "retired": [
@@ -63,6 +64,7 @@ def actor_for(name: str, *, alice, carol, oscar, agent):
         "fail_warmup": agent,
         "approve": carol,
         "reject": carol,
+        "request_changes": carol,
         "rerun_tests": carol,
         "withdraw": alice,
         "promote_to_challenger": oscar,

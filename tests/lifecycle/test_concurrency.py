@@ -137,3 +137,29 @@ def test_two_promotions_to_champion_at_once_leave_one_champion(version_in, oscar
     retirements = TransitionRecord.objects.filter(version__model=old.model, name="retire")
     assert retirements.count() == 2
     assert sorted(r.details["replaced_by"] for r in retirements) == sorted([first.number, second.number])
+
+
+def test_two_validators_closing_one_condition_at_once_close_it_once(in_review, carol, dave, frank, api_for):
+    from workflows.lifecycle.models import Finding, FindingEvent
+    from workflows.lifecycle.services import signoff_record
+
+    from .conftest import grant
+
+    grant(in_review.model, "reviewer", frank)
+    signoff_record(
+        version=in_review, signer=carol, decision="approve", annotation="With monitoring.", password=PASSWORD,
+        conditions=[{"description": "Monitor drift.", "severity": "medium", "due": "2999-01-01"}],
+    )
+    condition = Finding.objects.get(version=in_review)
+    close = url(in_review, f"findings/{condition.pk}/close")
+
+    responses = race(
+        [lambda client=api_for(user): client.post(close, {"annotation": "Done."}, format="json") for user in (dave, frank)]
+    )
+
+    assert sorted(r.status_code for r in responses) == [200, 409], [r.json() for r in responses]
+    assert next(r for r in responses if r.status_code == 409).json()["code"] == "already_closed"
+    assert FindingEvent.objects.filter(finding=condition, action="closed").count() == 1
+    closed = Finding.objects.get(pk=condition.pk)
+    assert closed.status == "closed" and closed.closed_by.username in ("dave", "frank")
+

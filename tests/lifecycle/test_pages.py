@@ -161,7 +161,7 @@ def test_signing_form_with_a_wrong_password_records_nothing_and_keeps_the_text(i
     client.force_login(carol)
     response = client.post(
         page(in_review, "sign"), {"decision": "approve", "annotation": "Fairness report read.", "password": "nope",
-         "artifact_sha256": in_review.artifact_sha256}
+         "artifact_sha256": in_review.artifact_sha256, "evidence_reviewed": "on"}
     )
     assert response.status_code == 403
     body = response.content.decode()
@@ -176,11 +176,13 @@ def test_signing_form_approves(in_review, carol, client):
     response = client.post(
         page(in_review, "sign"),
         {"decision": "approve", "meaning": "", "annotation": "All checks read.", "password": factories.PASSWORD,
-         "artifact_sha256": in_review.artifact_sha256},
+         "artifact_sha256": in_review.artifact_sha256, "evidence_reviewed": "on"},
     )
     assert response.status_code == 302
     assert fresh(in_review).state == VersionState.APPROVED
-    assert SignOff.objects.get().meaning == "Reviewed and approved for production use"
+    assert SignOff.objects.get().meaning == (
+        "Reviewed and approved for production use. I have reviewed the evidence summary."
+    )
 
 
 def test_signing_form_outside_review_is_409(version_in, carol, client):
@@ -188,7 +190,8 @@ def test_signing_form_outside_review_is_409(version_in, carol, client):
     client.force_login(carol)
     response = client.post(
         page(approved, "sign"),
-        {"decision": "approve", "annotation": "late", "password": factories.PASSWORD, "artifact_sha256": approved.artifact_sha256},
+        {"decision": "approve", "annotation": "late", "password": factories.PASSWORD, "artifact_sha256": approved.artifact_sha256,
+         "evidence_reviewed": "on"},
     )
     assert response.status_code == 409
 

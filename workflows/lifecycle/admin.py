@@ -1,4 +1,5 @@
-"""Admin: admins edit the approval numbers here (audited by auditlog); the history is read-only.
+"""Admin: admins edit the approval numbers here (audited by auditlog); the history, findings
+included, is read-only (findings are closed on the version page or through the API, by validators).
 
 ModelVersion is deliberately not registered here: its state changes only through transitions.
 """
@@ -7,7 +8,7 @@ from django.contrib import admin
 
 from governance.access.admin import AdminRoleOnly, ReadOnlyAdmin
 
-from .models import Annotation, ApprovalPolicy, SignOff, TransitionRecord
+from .models import Annotation, ApprovalPolicy, Finding, FindingEvent, SignOff, TransitionRecord
 
 
 @admin.register(ApprovalPolicy)
@@ -42,3 +43,17 @@ class SignOffAdmin(ReadOnlyAdmin):
     list_display = ["version", "signer_full_name", "decision", "meaning", "with_mfa", "at"]
     list_filter = ["decision"]
     list_select_related = ["version__model", "signer"]
+
+
+@admin.register(Finding)
+class FindingAdmin(ReadOnlyAdmin):
+    list_display = ["version", "kind", "severity", "description", "owner", "due", "status", "raised_by", "closed_by"]
+    list_filter = ["kind", "severity", "status"]
+    list_select_related = ["version__model", "owner", "raised_by", "closed_by"]
+
+
+@admin.register(FindingEvent)
+class FindingEventAdmin(ReadOnlyAdmin):
+    list_display = ["finding", "action", "actor", "actor_kind", "agent_name", "at"]
+    list_filter = ["action", "actor_kind"]
+    list_select_related = ["finding__version__model", "actor"]

@@ -1,7 +1,8 @@
-"""API v1 endpoints of the lifecycle: model versions, transitions, sign-offs and annotations.
+"""API v1 endpoints of the lifecycle: model versions, transitions, sign-offs, annotations and findings.
 
 Transitions by name take the people's transitions of the lifecycle table. Names that exist but
-are not called by name answer 403: ``approve``/``reject`` (code ``signoff_required``: sign via
+are not called by name answer 403: ``approve``/``reject``/``request_changes`` (code
+``signoff_required``: sign via
 ``signoffs/``) and the workers' ``pass_tests``, ``fail_tests``, ``pass_warmup``, ``fail_warmup``
 (code ``agent_only``). A name that does not exist answers 400 (``unknown_transition``).
 """
@@ -13,11 +14,13 @@ from rest_framework.views import APIView
 from governance.registry import selectors as registry_selectors
 from governance.registry.serializers import VersionSerializer
 
-from . import services
+from . import findings, services
 from .history import version_history
 from .serializers import (
     AnnotationRequestSerializer,
     AnnotationSerializer,
+    FindingCloseRequestSerializer,
+    FindingSerializer,
     HistoryEntrySerializer,
     SignOffRequestSerializer,
     SignOffSerializer,
@@ -65,3 +68,21 @@ class VersionHistory(APIView):
         version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
         entries = [entry.as_api() for entry in version_history(version)]
         return Response(HistoryEntrySerializer(entries, many=True).data)
+
+
+class VersionFindings(APIView):
+    """The version's conditions and findings, oldest first, for anyone who can see the model."""
+
+    def get(self, request, slug, number):
+        version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
+        return Response(FindingSerializer(findings.findings_of_version(version), many=True).data)
+
+
+class FindingClose(APIView):
+    def post(self, request, slug, number, pk):
+        version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
+        finding = findings.finding_get(version=version, pk=pk)
+        data = FindingCloseRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        closed = findings.finding_close(finding=finding, actor=request.user, annotation=data.validated_data["annotation"])
+        return Response(FindingSerializer(findings.finding_get(version=version, pk=closed.pk)).data)

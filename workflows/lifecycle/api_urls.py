@@ -9,4 +9,6 @@ urlpatterns = [
     path(prefix + "signoffs/", api.VersionSignOff.as_view(), name="api_version_signoffs"),
     path(prefix + "annotations/", api.VersionAnnotations.as_view(), name="api_version_annotations"),
     path(prefix + "history/", api.VersionHistory.as_view(), name="api_version_history"),
+    path(prefix + "findings/", api.VersionFindings.as_view(), name="api_version_findings"),
+    path(prefix + "findings/<int:pk>/close/", api.FindingClose.as_view(), name="api_finding_close"),
 ]

@@ -95,7 +95,9 @@ def annotation_entries(version) -> list[HistoryEntry]:
 
 
 def signoff_entries(version) -> list[HistoryEntry]:
-    signoffs: Iterable[SignOff] = version.signoffs.select_related("signer").order_by("at", "id")
+    signoffs: Iterable[SignOff] = (
+        version.signoffs.select_related("signer").prefetch_related("findings").order_by("at", "id")
+    )
     return [
         HistoryEntry(
             kind="signoff",
@@ -111,6 +113,16 @@ def signoff_entries(version) -> list[HistoryEntry]:
                 "artifact_sha256": signoff.artifact_sha256,
                 "with_mfa": signoff.with_mfa,
                 "policy": signoff.policy,
+                # The conditions or findings raised with the signature, as raised.
+                "findings": [
+                    {
+                        "kind": finding.kind,
+                        "description": finding.description,
+                        "severity": finding.severity,
+                        "due": finding.due.isoformat() if finding.due else None,
+                    }
+                    for finding in sorted(signoff.findings.all(), key=lambda finding: finding.pk)
+                ],
             },
         )
         for signoff in signoffs

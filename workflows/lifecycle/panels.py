@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from . import policy, selectors, services
-from .forms import AnnotationForm
+from . import findings, policy, selectors, services
+from .forms import AnnotationForm, FindingCloseForm
 from .history import version_history
 from .rules import RULES
 from .serializers import SignOffSerializer
@@ -72,5 +72,44 @@ def version_panel_context(request, version) -> dict:
         "approvals": approvals,
         "required_approvals": decided_under["required_approvals"],
         "policy_tier": decided_under["risk_tier"],
-        "timeline": version_history(version),
+        # The version's one history, with the steps of its findings (pages only: the history
+        # API keeps to its own kinds of entry).
+        "timeline": sorted(version_history(version) + findings.history_entries(version), key=lambda entry: entry.at),
+    }
+
+
+def findings_panel_context(request, version) -> dict:
+    """The version's conditions and findings with their history, the close form where this user
+    may close them, and the findings of the version it answers."""
+    user = request.user
+    rows = list(findings.findings_of_version(version))
+    closer_refusal = findings.closer_refusal(version=version, user=user)
+    kwargs = {"slug": version.model.slug, "number": version.number}
+    answered = version.resubmission_of
+    return {
+        "version": version,
+        "rows": [
+            {
+                "finding": finding,
+                "overdue": findings.is_overdue(finding),
+                "can_close": finding.status == "open" and closer_refusal is None and finding.owner_id != user.pk,
+                "close_url": reverse("lifecycle:finding_close", kwargs={**kwargs, "pk": finding.pk}),
+            }
+            for finding in rows
+        ],
+        "open_conditions": sum(1 for f in rows if f.kind == "condition" and f.status == "open"),
+        "close_form": FindingCloseForm(),
+        "answered": answered,
+        "answered_findings": list(findings.findings_of_version(answered)) if answered else [],
+    }
+
+
+def model_findings_context(request, model) -> dict:
+    """Every version's conditions and findings, open ones first, with the overdue ones flagged."""
+    rows = list(findings.findings_of_model(model))
+    return {
+        "model": model,
+        "rows": [{"finding": finding, "overdue": findings.is_overdue(finding)} for finding in rows],
+        "open_count": sum(1 for f in rows if f.status == "open"),
+        "overdue_count": sum(1 for f in rows if findings.is_overdue(f)),
     }

@@ -49,7 +49,7 @@ def review_queue(*, user) -> QuerySet[ModelVersion]:
         ModelVersion.objects.filter(state=VersionState.IN_REVIEW, model__in=reviewed)
         .exclude(authored_by(user))
         .exclude(Exists(signed))
-        .select_related("model", "submitted_by")
+        .select_related("model", "submitted_by", "resubmission_of")
         .annotate(approvals_count=Count("signoffs", filter=Q(signoffs__decision=Decision.APPROVE)))
         .order_by("state_changed_at", "pk")
     )

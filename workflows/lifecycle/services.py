@@ -4,8 +4,8 @@ Three entry points, one step:
 - ``version_transition``: a person's transition by name, from the pages, the API and commands;
 - ``agent_transition``: an automated agent's transition (test runner, warm-up, scheduler);
 - ``signoff_record``: the electronic signature, which checks the signer's password (and
-  one-time code) again, records the signature, and approves or rejects when the signatures
-  call for it.
+  one-time code) again, records the signature with the conditions or findings it raises
+  (``findings.py``), and approves, rejects or requests changes when the signatures call for it.
 Each checks its own rule, then runs ``_transition_locked`` on the row-locked version in one
 database transaction: the django-fsm transition, the save, the transition record and its audit
 entry. Side effects are queued to run after commit. Annotations and sign-offs write their audit
@@ -33,6 +33,7 @@ from governance.audit.services import audit_append
 from governance.errors import ActionConflict, ActionError, ActionForbidden, AnnotationRequired
 from governance.registry.models import MLModel, ModelVersion, VersionState
 
+from . import findings as findings_module
 from . import policy
 from .models import DEFAULT_MEANING, Annotation, AuthorRole, Decision, SignOff, TransitionRecord, VersionAuthor
 from .rules import RULES, SIGNERS, USER_TRANSITIONS, Rule, holders_allow
@@ -88,7 +89,7 @@ def _refuse_deactivated(actor) -> None:
 def version_transition(*, version: ModelVersion, name: str, actor, annotation: str = "") -> ModelVersion:
     """A person's transition by name, from a page, the API or a command.
 
-    ``approve``/``reject`` come from sign-offs (403 ``signoff_required``); the workers'
+    ``approve``/``reject``/``request_changes`` come from sign-offs (403 ``signoff_required``); the workers'
     transitions are never asked for by name (403 ``agent_only``); an unknown name is a 400.
     Otherwise: ActionForbidden (403, not this person's to take), ActionConflict (409, wrong
     state) or AnnotationRequired (400). Returns the fresh version.
@@ -147,6 +148,8 @@ def _transition_locked(locked: ModelVersion, *, name: str, actor, agent_name: st
     annotation = (annotation or "").strip()
     if RULES[name].annotation_required and not annotation:
         raise AnnotationRequired(f"'{name}' needs an annotation that says why.")
+    if name == "promote_to_champion":
+        findings_module.champion_conditions_check(locked)
     records = []
     # A submit fixes the tier the version is decided under; every later step records that
     # tier's policy (a change of the model's tier applies to versions submitted after it).
@@ -350,21 +353,37 @@ def signoff_record(
     otp: str = "",
     request: HttpRequest | None = None,
     artifact_sha256: str = "",
+    conditions: list | None = None,
+    findings: list | None = None,
+    evidence_reviewed: bool = False,
 ) -> SignOff:
-    """Record ``signer``'s signature on ``version``, and approve or reject it when due.
+    """Record ``signer``'s signature on ``version`` with the conditions or findings it raises,
+    and approve, reject or request changes when due.
 
-    Refusals: 400 (bad decision, no annotation), 403 (four eyes, not a reviewer, wrong password
-    or code; nothing is recorded), 429 (too many wrong attempts), 409 (not in review, or signed
-    already, or ``artifact_sha256`` - what the signer reviewed - is not the version's). With an
-    approval that brings the count to the policy's number the version is approved in the same
-    transaction; the row lock makes that happen exactly once.
+    ``conditions`` ({description, severity, due}) go with an approval, ``findings``
+    ({description, severity}) with a rejection or a request for changes, which needs one at
+    least (``findings.signoff_items_clean``); they are recorded in the signature's transaction.
+    ``evidence_reviewed``: the signer confirmed having reviewed the evidence summary, which
+    becomes part of the signature's recorded meaning.
+
+    Refusals: 400 (bad decision, no annotation, bad conditions or findings), 403 (four eyes, not
+    a reviewer, wrong password or code; nothing is recorded), 429 (too many wrong attempts), 409
+    (not in review, or signed already, or ``artifact_sha256`` - what the signer reviewed - is not
+    the version's). A rejection or a request for changes moves the version at once; an approval
+    that brings the count to the policy's number approves it in the same transaction; the row
+    lock makes that happen exactly once.
     """
     if decision not in Decision.values:
-        raise ActionError("The decision is 'approve' or 'reject'.", code="invalid_choice", field="decision")
+        raise ActionError(
+            "The decision is 'approve', 'reject' or 'request_changes'.", code="invalid_choice", field="decision"
+        )
     annotation = (annotation or "").strip()
     if not annotation:
         raise AnnotationRequired("A sign-off needs an annotation that says what you reviewed and why.")
-    meaning = (meaning or "").strip() or DEFAULT_MEANING[decision]
+    meaning = _signed_meaning((meaning or "").strip() or DEFAULT_MEANING[decision], evidence_reviewed)
+    items = findings_module.signoff_items_clean(
+        version=version, decision=decision, conditions=conditions, findings=findings
+    )
     refusal = signoff_refusal(version=version, user=signer)
     if refusal:
         raise ActionForbidden(refusal, code="signoff_not_allowed")
@@ -403,10 +422,12 @@ def signoff_record(
         except IntegrityError as exc:
             raise ActionConflict("You have signed this version already.", code="already_signed") from exc
         _signoff_event(signoff)
+        findings_module.findings_raise(version=locked, signoff=signoff, items=items)
 
-        if decision == Decision.REJECT:
+        if decision in (Decision.REJECT, Decision.REQUEST_CHANGES):
+            # The transition of the same name: in_review -> rejected or changes_requested.
             _transition_locked(
-                locked, name="reject", actor=signer, agent_name="", annotation=annotation,
+                locked, name=decision, actor=signer, agent_name="", annotation=annotation,
                 details={"signoff": signoff.pk},
             )
         else:
@@ -426,6 +447,24 @@ def signoff_record(
                     details={"signoffs": [pk for pk, _ in approvals]},
                 )
     return signoff
+
+
+# Added to the meaning of a signature whose signer confirmed having reviewed the evidence summary.
+EVIDENCE_REVIEWED = "I have reviewed the evidence summary"
+MEANING_MAX_LENGTH = SignOff._meta.get_field("meaning").max_length
+
+
+def _signed_meaning(meaning: str, evidence_reviewed: bool) -> str:
+    """The meaning recorded with a signature: the signer's words, and the confirmation of the
+    evidence summary when they gave it (400 when the two do not fit the record)."""
+    if evidence_reviewed:
+        meaning = f"{meaning.rstrip('. ')}. {EVIDENCE_REVIEWED}."
+    if len(meaning) > MEANING_MAX_LENGTH:
+        raise ActionError(
+            f"The meaning is too long to record: at most {MEANING_MAX_LENGTH} characters with the confirmation.",
+            field="meaning",
+        )
+    return meaning
 
 
 def approvals_that_count(version: ModelVersion) -> list[SignOff]:

@@ -13,4 +13,5 @@ urlpatterns = [
     path(version + "transition/", views.version_transition, name="transition"),
     path(version + "annotate/", views.version_annotate, name="annotate"),
     path(version + "sign/", views.version_sign, name="sign"),
+    path(version + "findings/<int:pk>/close/", views.finding_close, name="finding_close"),
 ]

@@ -10,14 +10,25 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_POST
 
 from governance.access import selectors as access_selectors
 from governance.errors import ActionError, show_refusal
 from governance.registry import selectors as registry_selectors
 
-from . import grid, policy, selectors, services
-from .forms import AnnotationForm, SignOffForm, TransitionForm
+from . import findings, grid, policy, selectors, services
+from .forms import (
+    APPROVE_WITH_CONDITIONS,
+    AnnotationForm,
+    ConditionRows,
+    FindingCloseForm,
+    FindingRows,
+    SignOffForm,
+    TransitionForm,
+    filled_rows,
+)
+from .models import Decision
 from .rules import RULES, USER_TRANSITIONS
 
 
@@ -27,11 +38,18 @@ def review_queue(request):
     page = Paginator(versions, 50).get_page(request.GET.get("page"))
     table = policy.policy_table()
     snapshots = policy.submission_snapshots(version.pk for version in page)
+    overdue = list(findings.overdue_for_reviewer(user=request.user))
+    flagged = {condition.version_id for condition in overdue}
     rows = []
     for version in page:
         decided_under = policy.version_policy(version, snapshots, table)
-        rows.append({"version": version, "tier": decided_under["risk_tier"], "required": decided_under["required_approvals"]})
-    return render(request, "lifecycle/review_queue.html", {"page": page, "rows": rows})
+        rows.append({
+            "version": version,
+            "tier": decided_under["risk_tier"],
+            "required": decided_under["required_approvals"],
+            "overdue": version.pk in flagged,
+        })
+    return render(request, "lifecycle/review_queue.html", {"page": page, "rows": rows, "overdue": overdue})
 
 
 @login_required
@@ -103,44 +121,72 @@ SIGNOFF_ERROR_FIELDS = {
 
 @login_required
 def version_sign(request, slug, number):
-    """The signing form: decision, meaning, annotation, password and (with MFA) the code."""
+    """The signing form: decision, conditions or findings, meaning, annotation, the confirmation
+    that the evidence was reviewed, password and (with MFA) the code."""
     version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
     refusal = services.signoff_refusal(version=version, user=request.user)
     if refusal:
         return render(request, "lifecycle/sign.html", {"version": version, "refusal": refusal}, status=403)
+    data = request.POST if request.method == "POST" else None
     form = SignOffForm(
-        request.POST if request.method == "POST" else None,
+        data,
         needs_otp=services.signer_has_mfa(request.user),
         initial={"artifact_sha256": version.artifact_sha256},  # a bound form shows what was posted
     )
-    status = 400 if form.errors else 200
-    if request.method == "POST" and form.is_valid():
-        try:
-            signoff = services.signoff_record(
-                version=version,
-                signer=request.user,
-                decision=form.cleaned_data["decision"],
-                meaning=form.cleaned_data["meaning"],
-                annotation=form.cleaned_data["annotation"],
-                password=form.cleaned_data["password"],
-                otp=form.cleaned_data.get("otp", ""),
-                request=request,
-                artifact_sha256=form.cleaned_data["artifact_sha256"],
-            )
-        except ActionError as exc:
-            status = show_refusal(form, exc, field=SIGNOFF_ERROR_FIELDS.get(exc.code))
-        else:
-            messages.success(request, f"You signed: {signoff.meaning}.")
-            return redirect(version.get_absolute_url())
+    rows = {
+        "conditions": _rows(ConditionRows, data, prefix="conditions"),
+        "findings": _rows(FindingRows, data, prefix="findings"),
+    }
+    row_errors: dict[str, list[str]] = {"conditions": [], "findings": []}
+    status = 200
+    if request.method == "POST":
+        status = 400
+        valid = form.is_valid() & all([formset.is_valid() for formset in rows.values() if formset.is_bound])
+        if valid:
+            conditions = filled_rows(rows["conditions"]) if rows["conditions"].is_bound else []
+            findings_ = filled_rows(rows["findings"]) if rows["findings"].is_bound else []
+            choice = form.cleaned_data["decision"]
+            if choice == APPROVE_WITH_CONDITIONS and not conditions:
+                row_errors["conditions"].append("An approval with conditions lists at least one condition.")
+            elif choice == Decision.APPROVE and conditions:
+                row_errors["conditions"].append("To attach these conditions, choose “Approve with conditions”.")
+            else:
+                try:
+                    signoff = services.signoff_record(
+                        version=version,
+                        signer=request.user,
+                        decision=form.service_decision,
+                        meaning=form.cleaned_data["meaning"],
+                        annotation=form.cleaned_data["annotation"],
+                        password=form.cleaned_data["password"],
+                        otp=form.cleaned_data.get("otp", ""),
+                        request=request,
+                        artifact_sha256=form.cleaned_data["artifact_sha256"],
+                        conditions=conditions,
+                        findings=findings_,
+                        evidence_reviewed=form.cleaned_data["evidence_reviewed"],
+                    )
+                except ActionError as exc:
+                    if exc.field in row_errors:
+                        row_errors[exc.field].append(exc.message)
+                        status = exc.status
+                    else:
+                        status = show_refusal(form, exc, field=SIGNOFF_ERROR_FIELDS.get(exc.code))
+                else:
+                    messages.success(request, _signed_message(signoff))
+                    return redirect(version.get_absolute_url())
     return render(
         request,
         "lifecycle/sign.html",
         {
             "version": version,
             "form": form,
+            "rows": rows,
+            "row_errors": row_errors,
             "in_review": version.state == "in_review",
             **_decided_under(version),
             "signoffs": selectors.signoffs_of(version),
+            "answered_findings": findings.findings_of_version(version.resubmission_of) if version.resubmission_of else [],
         },
         status=status,
     )
@@ -152,3 +198,42 @@ def permission_grid(request):
         raise PermissionDenied("Only admins see the permission grid.")
     context = {**admin.site.each_context(request), "title": "Permission grid", **grid.grid()}
     return render(request, "admin/permission_grid.html", context)
+def _rows(formset_class, data, *, prefix: str):
+    """The signing form's rows of conditions or findings: bound to what was posted, or blank
+    rows when the post has none of them (a form posted without its rows raises none)."""
+    posted = data is not None and f"{prefix}-TOTAL_FORMS" in data
+    return formset_class(data if posted else None, prefix=prefix)
+
+
+def _signed_message(signoff) -> str:
+    raised = list(signoff.findings.all())
+    if not raised:
+        return f"You signed: {signoff.meaning}"
+    noun = raised[0].get_kind_display().lower()
+    return f"You signed: {signoff.meaning} With {len(raised)} {noun}{pluralize(len(raised))}."
+
+
+@login_required
+def finding_close(request, slug, number, pk):
+    """GET: the form to close one finding or condition. POST: close it, then back to the version."""
+    version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
+    finding = findings.finding_get(version=version, pk=pk)
+    form = FindingCloseForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                findings.finding_close(finding=finding, actor=request.user, annotation=form.cleaned_data["annotation"])
+            except ActionError as exc:
+                status = show_refusal(form, exc)
+            else:
+                messages.success(request, f"{finding.get_kind_display()} closed: {finding.description}")
+                return redirect(version.get_absolute_url() + "#findings")
+    refusal = findings.finding_close_refusal(finding=finding, user=request.user)
+    return render(
+        request,
+        "lifecycle/finding_close.html",
+        {"version": version, "finding": finding, "form": form, "refusal": refusal},
+        status=403 if refusal and request.method == "GET" else status,
+    )
