@@ -11,7 +11,7 @@ from django.db.models import Prefetch
 from governance.access import permissions
 from workflows.lifecycle.history import HistoryEntry
 
-from . import charts, checks
+from . import charts, checks, evidence
 from .jobs import TEST_AGENT, WARMUP_AGENT
 from .models import (
     ACTIVE_STATUSES,
@@ -137,12 +137,18 @@ def version_panel_context(request, version) -> dict:
     warmup = latest_warmup_of(version)
     latest = runs[-1] if runs else None
     progress = version_progress(version)
+    for run in runs:
+        if not run.is_active:
+            run.check_views = [evidence.check_view(result) for result in run.results.all()]
+            run.evidence_charts = charts.run_evidence_charts(run)
+    finished_warmup = warmup if warmup and warmup.status not in ACTIVE_STATUSES else None
     return {
         "version": version,
         "runs": list(reversed(runs)),
         "latest_run": latest,
         "warmup": warmup,
-        "warmup_charts": charts.warmup_charts(warmup) if warmup and warmup.status not in ACTIVE_STATUSES else None,
+        "warmup_charts": charts.warmup_charts(warmup) if finished_warmup else None,
+        "warmup_words": evidence.warmup_view(finished_warmup) if finished_warmup else None,
         "active": progress["active"],
         "can_edit_suite": can_edit_suite(request.user, version.model) if request is not None else False,
     }
@@ -186,3 +192,42 @@ def _warmup_line(run: WarmupRun) -> str:
     if run.status == "errored":
         return f"Warm-up errored: {run.error}."
     return f"Warm-up {run.status} on {run.rows} rows ({run.source})" + (f": {'; '.join(run.outcome_reasons)}." if run.outcome_reasons else ".")
+
+
+def open_findings_of(version) -> list:
+    """The version's open findings and conditions, conditions first, the earliest due first."""
+    from workflows.lifecycle.models import Finding, FindingStatus
+
+    findings = Finding.objects.filter(version=version, status=FindingStatus.OPEN).select_related("owner", "raised_by")
+    return sorted(findings, key=lambda f: (f.kind != "condition", f.due is None, f.due or f.raised_at.date(), f.pk))
+
+
+def evidence_summary(version) -> dict:
+    """What a reviewer signs on: the latest finished test run's checks in words, the warm-up
+    against the champion, the open findings and conditions, and the charts of that run."""
+    from django.utils import timezone
+
+    runs = test_runs_of(version)
+    finished = [run for run in runs if not run.is_active]
+    run = finished[-1] if finished else None
+    warmup = latest_warmup_of(version)
+    if warmup is not None and warmup.status in ACTIVE_STATUSES + ["errored"]:
+        warmup_shown = None
+    else:
+        warmup_shown = warmup
+    today = timezone.localdate()
+    findings = [
+        {"finding": f, "overdue": bool(f.due and f.due < today)}
+        for f in open_findings_of(version)
+    ]
+    return {
+        "version": version,
+        "run": run,
+        "running": runs[-1] if runs and runs[-1].is_active else None,
+        "checks": [evidence.check_view(result) for result in run.results.all()] if run else [],
+        "failed_checks": sum(1 for result in run.results.all() if result.outcome != "passed") if run else 0,
+        "warmup_run": warmup,
+        "warmup": evidence.warmup_view(warmup_shown) if warmup_shown else None,
+        "findings": findings,
+        "charts": charts.run_evidence_charts(run) if run else None,
+    }
