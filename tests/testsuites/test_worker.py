@@ -50,7 +50,7 @@ def test_submit_reaches_in_review_with_evidence_and_agent_annotations(celery_wor
 
     (passed,) = agent_records(version, "pass_tests")
     assert passed.actor.username == "test-runner" and passed.actor_kind == "agent" and passed.agent_name == "test-runner"
-    assert "passed all 8 checks" in passed.annotation and "metric:accuracy 0.92" in passed.annotation
+    assert "passed all 8 checks" in passed.annotation and "Accuracy 92.3 % (needs at least 75.0 %)" in passed.annotation
 
     warmup = WarmupRun.objects.get(version=version)
     assert warmup.status == "passed" and warmup.source == "validation" and warmup.rows == 143 and warmup.errors == 0
@@ -87,7 +87,7 @@ def test_failing_threshold_moves_to_tests_failed_naming_the_check(celery_worker,
     (failed,) = agent_records(version, "fail_tests")
     assert failed.actor.username == "test-runner"
     assert "failed 1 of 2 checks" in failed.annotation
-    assert "metric:accuracy 0.9231 (needs >= 0.99)" in failed.annotation
+    assert "Accuracy 92.3 % (needs at least 99.0 %)" in failed.annotation
     assert not WarmupRun.objects.filter(version=version).exists()
 
 

@@ -137,9 +137,13 @@ def fairness_groups(frame: pd.DataFrame, column: str) -> tuple[pd.Series, bool]:
     """The groups of a fairness check: the column's values, or its quartiles when it is a
     number with more than ten distinct values. Returns (groups, binned)."""
     groups = frame[column]
-    if pd.api.types.is_numeric_dtype(groups) and groups.nunique() > 10:
-        return pd.qcut(groups, q=4, duplicates="drop").astype(str), True
-    return groups, False
+    if not pd.api.types.is_numeric_dtype(groups) or pd.api.types.is_bool_dtype(groups):
+        return groups.astype(str), False
+    if groups.nunique() > 10:
+        bins = pd.qcut(groups, q=4, duplicates="drop")
+        return bins.map(lambda b: f"{b.left:.4g} to {b.right:.4g}").astype(str), True
+    # Few distinct numbers (a coded column): each value is a group, named without float noise.
+    return groups.map(lambda v: "missing" if pd.isna(v) else f"{v:.6g}"), False
 
 
 def fairness_by_group(metric: str, y_true: np.ndarray, y_pred: np.ndarray, groups: pd.Series) -> tuple[dict, float]:

@@ -24,7 +24,7 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
-def score_histogram(histograms: dict, *, title: str) -> SafeString | None:
+def score_histogram(histograms: dict, *, title: str, x_label: str = "Score") -> SafeString | None:
     """Bars of the score distribution of the new version and the champion, side by side."""
     edges = histograms.get("edges")
     if not edges or not histograms.get("new"):
@@ -50,10 +50,13 @@ def score_histogram(histograms: dict, *, title: str) -> SafeString | None:
             y = HEIGHT - PAD_BOTTOM - h
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{COLOURS[name]}">'
-                f"<title>{escape(name)}: {count} rows in [{_fmt(edges[i])}, {_fmt(edges[i + 1])})</title></rect>"
+                f"<title>{'new version' if name == 'new' else 'champion'}: {count} rows in [{_fmt(edges[i])}, {_fmt(edges[i + 1])})</title></rect>"
             )
     parts.append(f'<text x="{PAD_LEFT}" y="{HEIGHT - 8}" font-size="10">{_fmt(edges[0])}</text>')
     parts.append(f'<text x="{WIDTH - 8}" y="{HEIGHT - 8}" font-size="10" text-anchor="end">{_fmt(edges[-1])}</text>')
+    parts.append(f'<text class="axis-label" x="{(PAD_LEFT + WIDTH) / 2:.0f}" y="{HEIGHT - 8}" font-size="10" text-anchor="middle">{escape(x_label)}</text>')
+    mid = (PAD_TOP + HEIGHT - PAD_BOTTOM) / 2
+    parts.append(f'<text class="axis-label" x="10" y="{mid:.0f}" font-size="10" text-anchor="middle" transform="rotate(-90 10 {mid:.0f})">Rows</text>')
     parts.extend(_legend([name for name, _ in series]))
     parts.append("</svg>")
     return mark_safe("".join(parts))
@@ -100,7 +103,11 @@ def _legend(names: list[str]) -> list[str]:
 def warmup_charts(run) -> dict:
     """The warm-up's charts: score distribution and single-row latency (None where there is no data)."""
     return {
-        "scores": score_histogram(run.histograms or {}, title="Score distribution: new version and champion"),
+        "scores": score_histogram(
+            run.histograms or {},
+            title="Score distribution: new version and champion",
+            x_label="Predicted value (target units)" if run.version.model.task == "regression" else "Score (probability of the positive class)",
+        ),
         "latency": latency_bars(run.latency or {}, title="Single-row latency, p50 and p95"),
     }
 

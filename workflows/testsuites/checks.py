@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
-from . import chart_data, scoring
+from . import chart_data, evidence, scoring
 
 HIGHER_IS_BETTER = {"accuracy", "roc_auc", "f1", "precision", "recall", "r2"}
 CLASSIFICATION_METRICS = ["accuracy", "roc_auc", "f1", "precision", "recall"]
@@ -643,10 +643,10 @@ def jsonable(value):
 
 
 def describe(record: CheckRecord) -> str:
-    """'accuracy 0.71 (needs >= 0.8)' — how annotations name a check's result."""
+    """'Accuracy 71.0 % (needs at least 80.0 %)': how annotations name a check's result."""
+    view = evidence.check_view(record)
     if record.outcome == "error":
-        return f"{record.name}: error ({record.details.get('reason', 'no reason given')})"
-    value = "n/a" if record.measured is None else f"{record.measured:.4g}"
+        return f"{view.title}: error ({record.details.get('reason', 'no reason given')})"
     if record.threshold is None:
-        return f"{record.name} {value}"
-    return f"{record.name} {value} (needs {record.comparison} {record.threshold:.4g})"
+        return f"{view.title} {view.measured}"
+    return f"{view.title} {view.measured} (needs {view.threshold})"

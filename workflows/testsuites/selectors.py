@@ -191,7 +191,7 @@ def _warmup_line(run: WarmupRun) -> str:
         return f"Warm-up {run.status}."
     if run.status == "errored":
         return f"Warm-up errored: {run.error}."
-    return f"Warm-up {run.status} on {run.rows} rows ({run.source})" + (f": {'; '.join(run.outcome_reasons)}." if run.outcome_reasons else ".")
+    return f"Warm-up {run.status} on {run.rows} rows of {run.get_source_display().lower()}" + (f": {'; '.join(run.outcome_reasons)}." if run.outcome_reasons else ".")
 
 
 def open_findings_of(version) -> list:
