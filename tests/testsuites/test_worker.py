@@ -46,7 +46,10 @@ def test_submit_reaches_in_review_with_evidence_and_agent_annotations(celery_wor
     assert accuracy.outcome == "passed" and 0.85 < accuracy.measured <= 1 and accuracy.threshold == 0.75
     assert accuracy.comparison == ">=" and accuracy.duration_ms > 0
     assert {"scikit-learn", "onnxruntime", "numpy"} <= set(run.library_versions)
-    assert "metric:accuracy" in run.log and "Suite passed" in run.log
+    assert "Accuracy 92.3 %" in run.log and "Suite passed" in run.log and "Chart data computed" in run.log
+    # The chart data was computed by the worker on the validation data and kept with the run.
+    assert run.charts["task"] == "classification" and run.charts["rows"] == 143
+    assert run.charts["new"]["roc"]["auc"] == pytest.approx(results[1].measured, abs=1e-4)
 
     (passed,) = agent_records(version, "pass_tests")
     assert passed.actor.username == "test-runner" and passed.actor_kind == "agent" and passed.agent_name == "test-runner"
