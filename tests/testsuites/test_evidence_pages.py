@@ -79,3 +79,47 @@ def test_classifier_run_keeps_chart_data_and_both_pages_show_the_evidence(versio
     assert "No open findings or conditions" in text
     assert not RAW.search(text), RAW.search(text)
 
+
+
+def test_regressor_run_keeps_residuals_and_predicted_against_actual(credit_model, alice, carol, client, django_capture_on_commit_callbacks):
+    model = factories.make_model(alice, name="Progression", task="regression", reviewer=[carol])
+    version = to_in_review(regression_version(model, alice, factories.regressor_files()["onnx"]), alice, django_capture_on_commit_callbacks)
+    data = TestRun.objects.get(version=version).charts
+    assert data["task"] == "regression" and data["rows"] == 111
+    assert len(data["new"]["predicted"]) == len(data["new"]["actual"]) == 111 and data["new"]["rmse"] > 0
+
+    client.force_login(carol)
+    sign = client.get(reverse("lifecycle:sign", kwargs={"slug": model.slug, "number": version.number})).content.decode()
+    assert "chart-figure chart-residuals" in sign and "chart-figure chart-predicted-actual" in sign
+    text = visible_text(sign)
+    assert "R²" in text and "(target units)" in text and not RAW.search(text)
+
+
+def test_charts_that_cannot_be_computed_say_why_and_the_run_goes_on(credit_model, alice, datasets):
+    import numpy as np
+
+    from workflows.testsuites import checks
+
+    from .helpers import matmul_onnx, upload_version
+
+    broken = upload_version(credit_model, alice, matmul_onnx(np.full((8, 1), np.nan)), datasets)
+    ctx = checks.CheckContext(version=broken)
+    data = checks.charts_measure([{"kind": "schema"}], ctx, time_limit=30)
+    assert data == {"unavailable": "The charts could not be computed: The model returned 143 non-finite prediction(s) (NaN or infinity) out of 143."}
+
+
+def test_summary_lists_open_findings_conditions_first_and_flags_the_overdue(version, alice, carol):
+    import datetime
+
+    from workflows.testsuites.selectors import evidence_summary
+
+    Finding.objects.create(version=version, kind="finding", severity="low", raised_by=carol, description="Label the axes.")
+    late = Finding.objects.create(version=version, kind="condition", severity="high", raised_by=carol, owner=alice,
+                                  description="Monitor recall monthly.", due=datetime.date(2020, 1, 1))
+    Finding.objects.create(version=version, kind="condition", severity="medium", raised_by=carol, status="closed",
+                           description="Closed already.")
+    summary = evidence_summary(version)
+    assert [(row["finding"].description, row["overdue"]) for row in summary["findings"]] == [
+        ("Monitor recall monthly.", True), ("Label the axes.", False),
+    ]
+    assert summary["run"] is None and summary["checks"] == [] and summary["warmup"] is None and late.pk
