@@ -95,3 +95,10 @@ def test_annotations_name_checks_in_words():
     assert checks.describe(record) == "Accuracy 71.0 % (needs at least 80.0 %)"
     broken = checks.CheckRecord("drift", "drift", None, 0.2, "", "error", 1.0, {"reason": "No feature is present in both."})
     assert checks.describe(broken) == "Data drift: error (No feature is present in both.)"
+
+
+def test_progress_names_the_running_check_in_words():
+    assert evidence.title_of_name("metric:roc_auc") == "ROC AUC"
+    assert evidence.title_of_name("latency:batch_1000") == "Latency of batches of 1,000 rows"
+    assert evidence.title_of_name("fairness:sex:recall") == "Fairness: recall across groups of sex"
+    assert evidence.title_of_name("") == ""

@@ -115,17 +115,24 @@ def check_title(kind: str, spec: dict) -> str:
     return KIND_NAMES.get(kind, kind.replace("_", " ").capitalize())
 
 
-def _spec_of(result) -> dict:
+def title_of_name(name: str) -> str:
+    """A check's title from its stored name alone ("metric:accuracy" reads "Accuracy")."""
+    if not name:
+        return ""
+    kind = name.split(":")[0]
+    return check_title(kind, _spec_of(name, kind, {}))
+
+
+def _spec_of(name: str, kind: str, details: dict) -> dict:
     """What the name and details say about the check's configuration (metric, column, rows)."""
-    name, details = result.name, result.details or {}
     parts = name.split(":")
     spec = dict(details)
-    if result.kind in ("metric", "no_regression") and len(parts) > 1:
+    if kind in ("metric", "no_regression") and len(parts) > 1:
         spec["metric"] = parts[1]
-    if result.kind == "fairness" and len(parts) > 2:
+    if kind == "fairness" and len(parts) > 2:
         spec.setdefault("column", parts[1])
         spec.setdefault("metric", parts[2])
-    if result.kind == "latency":
+    if kind == "latency":
         spec["rows"] = details.get("rows_per_call") or (1 if parts[-1] == "single_row" else _batch_rows(parts[-1]))
     return spec
 
@@ -144,8 +151,8 @@ def threshold_words(comparison: str, figure: str) -> str:
 
 def check_view(result) -> CheckView:
     """How one stored check result reads (a CheckResult, or anything with its fields)."""
-    spec = _spec_of(result)
     details = result.details or {}
+    spec = _spec_of(result.name, result.kind, details)
     title = check_title(result.kind, spec)
     view = CheckView(
         title=title,

@@ -61,6 +61,7 @@ def run_progress(run: TestRun) -> dict:
         "checks_total": run.checks_planned,
         "checks_done": run.checks_done,
         "current_check": run.current_check,
+        "current_check_title": evidence.title_of_name(run.current_check),
         "queued_at": _iso(run.queued_at),
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
