@@ -161,7 +161,16 @@ def fairness_by_group(metric: str, y_true: np.ndarray, y_pred: np.ndarray, group
         "rmse": lambda t, p: float(np.sqrt(m.mean_squared_error(t, p))),
     }[metric]
     frame = MetricFrame(metrics=func, y_true=y_true, y_pred=y_pred, sensitive_features=groups)
-    return {str(k): float(v) for k, v in frame.by_group.items()}, float(frame.difference())
+    by_group = {str(k): float(v) for k, v in frame.by_group.items()}
+    return dict(sorted(by_group.items(), key=lambda item: _group_order(item[0]))), float(frame.difference())
+
+
+def _group_order(label: str) -> tuple:
+    """Groups named by numbers ("7.76 to 11.9", "0.05") in numeric order, the others by name."""
+    try:
+        return (0, float(label.split(" to ")[0]), label)
+    except ValueError:
+        return (1, 0.0, label)
 
 
 def run_charts(*, task: str, y_true, new, champion=None, champion_number: int | None = None,
