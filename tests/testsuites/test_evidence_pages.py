@@ -41,7 +41,7 @@ def visible_text(html: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
-def test_classifier_run_keeps_chart_data_and_both_pages_show_the_evidence(version, alice, carol, client, django_capture_on_commit_callbacks):
+def test_classifier_run_keeps_chart_data_and_both_pages_show_the_evidence(version, alice, carol, client, api_for, django_capture_on_commit_callbacks):
     services.suite_config_update(
         model=version.model,
         raw_checks=[
@@ -63,6 +63,9 @@ def test_classifier_run_keeps_chart_data_and_both_pages_show_the_evidence(versio
     assert set(data["new"]) >= {"roc", "pr", "calibration", "confusion"}
     assert len(data["new"]["roc"]["fpr"]) <= 100 and 0.5 < data["new"]["roc"]["auc"] <= 1
     assert data["fairness"][0]["column"] == "mean radius" and len(data["fairness"][0]["new"]) == 4
+
+    api = api_for(carol).get(f"/api/v1/models/{version.model.slug}/versions/{version.number}/").json()
+    assert api["test_runs"][0]["charts"] == data
 
     client.force_login(carol)
     page = client.get(version.get_absolute_url()).content.decode()

@@ -7,9 +7,11 @@ The callers have already fetched the version through the registry's selectors, w
 from __future__ import annotations
 
 from django.db.models import Prefetch
+from django.utils import timezone
 
 from governance.access import permissions
 from workflows.lifecycle.history import HistoryEntry
+from workflows.lifecycle.models import Finding, FindingStatus
 
 from . import charts, checks, evidence
 from .jobs import TEST_AGENT, WARMUP_AGENT
@@ -88,6 +90,8 @@ def test_runs_api(version, request=None) -> list[dict]:
             "library_versions": run.library_versions,
             "config": run.config_snapshot,
             "results": [result_data(r) for r in run.results.all()],
+            # The data behind the run's charts (empty for runs made before charts existed).
+            "charts": run.charts,
         }
         for run in test_runs_of(version)
     ]
@@ -197,8 +201,6 @@ def _warmup_line(run: WarmupRun) -> str:
 
 def open_findings_of(version) -> list:
     """The version's open findings and conditions, conditions first, the earliest due first."""
-    from workflows.lifecycle.models import Finding, FindingStatus
-
     findings = Finding.objects.filter(version=version, status=FindingStatus.OPEN).select_related("owner", "raised_by")
     return sorted(findings, key=lambda f: (f.kind != "condition", f.due is None, f.due or f.raised_at.date(), f.pk))
 
@@ -206,16 +208,12 @@ def open_findings_of(version) -> list:
 def evidence_summary(version) -> dict:
     """What a reviewer signs on: the latest finished test run's checks in words, the warm-up
     against the champion, the open findings and conditions, and the charts of that run."""
-    from django.utils import timezone
-
     runs = test_runs_of(version)
     finished = [run for run in runs if not run.is_active]
     run = finished[-1] if finished else None
     warmup = latest_warmup_of(version)
-    if warmup is not None and warmup.status in ACTIVE_STATUSES + ["errored"]:
-        warmup_shown = None
-    else:
-        warmup_shown = warmup
+    # An active or errored warm-up has no report to show; the template says which it is.
+    warmup_shown = None if warmup is None or warmup.status in ACTIVE_STATUSES + ["errored"] else warmup
     today = timezone.localdate()
     findings = [
         {"finding": f, "overdue": bool(f.due and f.due < today)}
