@@ -77,6 +77,14 @@ def test_multiclass_and_label_only_classifiers_get_a_confusion_matrix_only():
     assert "binary classifiers" in wrapped["notes"][0]
 
 
+def test_version_and_champion_matrices_share_their_labels():
+    y = np.array([0, 1, 2, 1])
+    data = chart_data.run_charts(task="classification", y_true=y, new=Predictions(np.array([0, 1, 1, 1]), None),
+                                 champion=Predictions(np.array([0, 3, 2, 1]), None), champion_number=1)
+    assert data["new"]["confusion"]["labels"] == data["champion"]["confusion"]["labels"] == ["0", "1", "2", "3"]
+    assert len(data["new"]["confusion"]["counts"]) == 4
+
+
 def test_float_and_integer_labels_are_compared_as_numbers():
     data = chart_data.confusion(np.array([0.0, 1.0, 1.0]), np.array([0, 1, 0]))
     assert data["labels"] == ["0", "1"] and data["counts"] == [[1, 0], [1, 1]]

@@ -43,12 +43,19 @@ def _label_text(label) -> str:
     return str(label)
 
 
-def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> dict | None:
-    """Counts of actual (rows) against predicted (columns) labels; None past MAX_CLASSES labels."""
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, also_predicted: np.ndarray | None = None) -> dict | None:
+    """Counts of actual (rows) against predicted (columns) labels; None past MAX_CLASSES labels.
+
+    ``also_predicted`` (the champion's labels) joins the label set, so that both matrices of a
+    run have the same rows and columns.
+    """
     from sklearn.metrics import confusion_matrix
 
     actual, predicted = comparable_labels(np.asarray(y_true), np.asarray(y_pred))
-    labels = np.unique(np.concatenate([actual, predicted]))
+    pooled = [actual, predicted]
+    if also_predicted is not None:
+        pooled.append(comparable_labels(np.asarray(y_true), np.asarray(also_predicted))[1])
+    labels = np.unique(np.concatenate(pooled))
     if len(labels) > MAX_CLASSES:
         return None
     matrix = confusion_matrix(actual, predicted, labels=labels)
@@ -101,12 +108,13 @@ def calibration(y_true: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_
     return {"predicted": _round(predicted), "observed": _round(observed), "counts": counts, "brier": float(f"{brier:.5g}")}
 
 
-def classifier_series(y_true: np.ndarray, values: np.ndarray, scores: np.ndarray | None) -> dict:
+def classifier_series(y_true: np.ndarray, values: np.ndarray, scores: np.ndarray | None, other_values: np.ndarray | None = None) -> dict:
     """A classifier's confusion matrix and, for a binary target with scores, its ROC,
-    precision-recall and calibration curves."""
+    precision-recall and calibration curves. ``other_values``: the labels the series it is drawn
+    beside predicts (see ``confusion``)."""
     y_true = np.asarray(y_true)
     series: dict = {"rows": int(len(y_true))}
-    matrix = confusion(y_true, np.asarray(values))
+    matrix = confusion(y_true, np.asarray(values), other_values)
     if matrix is not None:
         series["confusion"] = matrix
     if scores is not None and len(np.unique(y_true)) == 2:
@@ -180,15 +188,15 @@ def run_charts(*, task: str, y_true, new, champion=None, champion_number: int | 
     y_true = np.asarray(y_true)
     notes: list[str] = []
 
-    def series(predictions) -> dict:
+    def series(predictions, beside) -> dict:
         if task == "classification":
-            return classifier_series(y_true, predictions.values, predictions.scores)
+            return classifier_series(y_true, predictions.values, predictions.scores, beside.values if beside is not None else None)
         return regressor_series(y_true, predictions.values)
 
-    data: dict = {"format": FORMAT, "task": task, "rows": int(len(y_true)), "new": series(new), "champion": None,
+    data: dict = {"format": FORMAT, "task": task, "rows": int(len(y_true)), "new": series(new, champion), "champion": None,
                   "champion_version": None, "fairness": [], "notes": notes}
     if champion is not None:
-        data["champion"] = series(champion)
+        data["champion"] = series(champion, new)
         data["champion_version"] = champion_number
     if task == "classification" and "roc" not in data["new"]:
         notes.append("ROC, precision-recall and calibration curves are drawn for binary classifiers that give probabilities.")
