@@ -9,6 +9,7 @@ import datetime
 import re
 
 import pytest
+from django.urls import reverse
 
 from governance.registry.models import ModelVersion
 from workflows.lifecycle.models import Finding
@@ -158,7 +159,11 @@ def test_reviewer_sees_the_regressor_evidence(live_server, browser_page, worker)
     assert "RMSE" in page.inner_text("figure.chart-residuals figcaption")
     assert "(target units)" in text and "no champion" in text
 
-    page.goto(live_server.url + f"/models/{model.slug}/versions/{version.number}/sign/")
+    # The review queue leads to the signing page.
+    page.goto(live_server.url + reverse("lifecycle:review_queue"))
+    assert_reads_as_a_validator_expects(page)
+    page.locator("table.review-queue tr", has_text="Disease progression").locator("text=Review and sign").click()
+    page.wait_for_url("**/sign/")
     summary = page.locator("#evidence-summary")
     text = assert_reads_as_a_validator_expects(page)
     rows = summary.locator("table.checks > tbody > tr:not(.check-detail)")
