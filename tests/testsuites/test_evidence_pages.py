@@ -14,7 +14,7 @@ from workflows.testsuites import runs, services, warmup
 from workflows.testsuites.models import TestRun, WarmupRun
 
 from .. import factories
-from .helpers import make_champion, regression_version, submit
+from .helpers import regression_version, submit
 
 pytestmark = pytest.mark.django_db
 
