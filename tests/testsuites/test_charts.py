@@ -232,3 +232,16 @@ def test_a_run_draws_the_standard_charts_of_its_task():
     shown = charts.run_evidence_charts(SimpleNamespace(charts=stored))
     assert [name for name, _ in shown["figures"]] == ["Residuals", "Predicted against actual"]
     assert "no champion" in shown["note"]
+
+
+def test_warmup_charts_label_their_axes_with_and_without_a_champion():
+    histogram = charts.score_histogram({"edges": [0, 0.5, 1], "new": [3, 7]}, title="Scores", x_label="Score <probability>")
+    (svg,) = svgs(histogram)
+    assert [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "axis-label"] == ["Score <probability>", "Rows"]
+    assert "champion" not in histogram
+    both = charts.score_histogram({"edges": [0, 0.5, 1], "new": [3, 7], "champion": [5, 5]}, title="Scores")
+    assert len([r for r in svgs(both)[0].iter(f"{SVG}rect") if r.find(f"{SVG}title") is not None]) == 4
+    latency = charts.latency_bars({"new": {"p50_ms": 1.5, "p95_ms": 2.5}, "champion": {"p50_ms": 1.0, "p95_ms": 2.0}}, title="Latency")
+    texts = [t.text for t in svgs(latency)[0].iter(f"{SVG}text")]
+    assert "new version p95" in texts and "champion p50" in texts and "2.50 ms" in texts
+    assert charts.latency_bars({}, title="Latency") is None and charts.score_histogram({}, title="Scores") is None

@@ -84,9 +84,14 @@ def latency_bars(latency: dict, *, title: str) -> SafeString | None:
     for i, (name, stat, value) in enumerate(rows):
         y = PAD_TOP + i * line
         w = plot_w * value / peak
-        parts.append(f'<text x="{label_w - 6}" y="{y + 13}" font-size="11" text-anchor="end">{escape(name)} {stat}</text>')
+        who = "new version" if name == "new" else "champion"
+        parts.append(f'<text x="{label_w - 6}" y="{y + 13}" font-size="11" text-anchor="end">{who} {stat}</text>')
         parts.append(f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="14" fill="{COLOURS[name]}"/>')
         parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + 13}" font-size="11">{value:.2f} ms</text>')
+    parts.append(
+        f'<text class="axis-label" x="{label_w + plot_w / 2:.0f}" y="{height - 6}" font-size="10" text-anchor="middle">'
+        "Milliseconds per single-row call</text>"
+    )
     parts.append("</svg>")
     return mark_safe("".join(parts))
 
