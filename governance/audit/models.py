@@ -11,6 +11,7 @@ DELETE on this table (migration 0002).
 
 from __future__ import annotations
 
+import ast
 import json
 
 from django.conf import settings
@@ -136,20 +137,70 @@ class AuditEvent(models.Model):
 
     @property
     def change_rows(self) -> list[tuple[str, str, str]]:
-        """(field, old, new) for display; many-to-many changes (group memberships) included."""
+        """(field, old, new) for display; many-to-many changes (group memberships) included.
+
+        The row's own id is left out, and a reference to another row is shown as that row
+        reads (a user's name, a model's name) rather than as its id.
+        """
         rows = []
+        related = self._related_models()
         for field, values in self.changes.items():
+            if field == "id":
+                continue
             if isinstance(values, dict):  # {"type": "m2m", "operation": "add"|"delete", "objects": [...]}
                 objects = ", ".join(str(item) for item in values.get("objects", []))
                 removed = values.get("operation") == "delete"
                 rows.append((field, objects if removed else "", "" if removed else objects))
             elif isinstance(values, (list, tuple)) and len(values) == 2:
-                rows.append((field, _shown(values[0]), _shown(values[1])))
+                if field in related:
+                    rows.append((field, _related_shown(related[field], values[0]), _related_shown(related[field], values[1])))
+                else:
+                    rows.append((field, _shown(values[0]), _shown(values[1])))
         return rows
+
+    def _related_models(self) -> dict:
+        """{field name: model} of the changed row's references to other rows."""
+        from django.apps import apps
+
+        try:
+            model = apps.get_model(self.object_type) if "." in (self.object_type or "") else None
+        except (LookupError, ValueError):
+            model = None
+        if model is None:
+            return {}
+        return {f.name: f.related_model for f in model._meta.concrete_fields if f.is_relation and f.related_model is not None}
+
+
+def _related_shown(model, value) -> str:
+    """The referenced row as it reads, or "a deleted <row>" when it is gone."""
+    if value is None or value in ("None", ""):
+        return ""
+    target = model._default_manager.filter(pk=value).first()
+    return str(target) if target is not None else f"a deleted {model._meta.verbose_name}"
 
 
 def _shown(value) -> str:
-    return "" if value is None or value == "None" else str(value)
+    """A recorded field value as a reader reads it: structured values (auditlog keeps a JSON
+    field as the text of its Python value) as "name value" pairs, lists joined with "; "."""
+    if value is None or value == "None":
+        return ""
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return value
+    return _plain(value)
+
+
+def _plain(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_plain(item)}" for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return "; ".join(_plain(item) for item in value) or "none"
+    return "" if value is None else str(value)
 
 
 # The fields covered by the hash, in this order: the canonical content of an event is the JSON

@@ -16,7 +16,7 @@
     var line = "Test run " + run.sequence + ": " + run.status;
     if (run.status === "queued" || run.status === "running") {
       line += " — " + run.checks_done + " of " + run.checks_total + " checks done";
-      if (run.current_check) { line += ", running " + run.current_check; }
+      if (run.current_check_title) { line += ", running " + run.current_check_title; }
     } else if (data.warmup) {
       line += "; warm-up " + data.warmup.status;
     }

@@ -72,7 +72,7 @@ def test_metric_check_measures_with_scikit_learn_and_compares_to_threshold(ctx):
     assert passing.outcome == "passed" and passing.measured == pytest.approx(expected)
     failing = run(spec(kind="metric", metric="accuracy", threshold=0.99), ctx)
     assert failing.outcome == "failed" and failing.threshold == 0.99 and failing.comparison == ">="
-    assert checks.describe(failing) == f"metric:accuracy {expected:.4g} (needs >= 0.99)"
+    assert checks.describe(failing) == f"Accuracy {expected * 100:.1f} % (needs at least 99.0 %)"
     for metric in ("roc_auc", "f1", "precision", "recall"):
         record = run(spec(kind="metric", metric=metric, threshold=0.5), ctx)
         assert record.outcome == "passed" and 0.5 < record.measured <= 1, metric

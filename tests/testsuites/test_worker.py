@@ -46,11 +46,14 @@ def test_submit_reaches_in_review_with_evidence_and_agent_annotations(celery_wor
     assert accuracy.outcome == "passed" and 0.85 < accuracy.measured <= 1 and accuracy.threshold == 0.75
     assert accuracy.comparison == ">=" and accuracy.duration_ms > 0
     assert {"scikit-learn", "onnxruntime", "numpy"} <= set(run.library_versions)
-    assert "metric:accuracy" in run.log and "Suite passed" in run.log
+    assert "Accuracy 92.3 %" in run.log and "Suite passed" in run.log and "Chart data computed" in run.log
+    # The chart data was computed by the worker on the validation data and kept with the run.
+    assert run.charts["task"] == "classification" and run.charts["rows"] == 143
+    assert run.charts["new"]["roc"]["auc"] == pytest.approx(results[1].measured, abs=1e-4)
 
     (passed,) = agent_records(version, "pass_tests")
     assert passed.actor.username == "test-runner" and passed.actor_kind == "agent" and passed.agent_name == "test-runner"
-    assert "passed all 8 checks" in passed.annotation and "metric:accuracy 0.92" in passed.annotation
+    assert "passed all 8 checks" in passed.annotation and "Accuracy 92.3 % (needs at least 75.0 %)" in passed.annotation
 
     warmup = WarmupRun.objects.get(version=version)
     assert warmup.status == "passed" and warmup.source == "validation" and warmup.rows == 143 and warmup.errors == 0
@@ -88,7 +91,7 @@ def test_failing_threshold_moves_to_tests_failed_naming_the_check(celery_worker,
     (failed,) = agent_records(version, "fail_tests")
     assert failed.actor.username == "test-runner"
     assert "failed 1 of 2 checks" in failed.annotation
-    assert "metric:accuracy 0.9231 (needs >= 0.99)" in failed.annotation
+    assert "Accuracy 92.3 % (needs at least 99.0 %)" in failed.annotation
     assert not WarmupRun.objects.filter(version=version).exists()
 
 

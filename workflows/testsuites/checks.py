@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
-from . import scoring
+from . import chart_data, evidence, scoring
 
 HIGHER_IS_BETTER = {"accuracy", "roc_auc", "f1", "precision", "recall", "r2"}
 CLASSIFICATION_METRICS = ["accuracy", "roc_auc", "f1", "precision", "recall"]
@@ -387,30 +387,12 @@ def _type_family(type_name: str | None) -> str | None:
 
 
 def _check_fairness(spec: dict, ctx: CheckContext) -> Measured:
-    from fairlearn.metrics import MetricFrame, selection_rate
-    from sklearn import metrics as m
-
     column = spec["column"]
     if column not in ctx.validation.columns:
         raise CheckFailure(f"The validation data has no column '{column}' to group by.")
-    groups = ctx.validation[column]
-    binned = False
-    if pd.api.types.is_numeric_dtype(groups) and groups.nunique() > 10:
-        groups = pd.qcut(groups, q=4, duplicates="drop").astype(str)
-        binned = True
+    groups, binned = chart_data.fairness_groups(ctx.validation, column)
     metric = spec["metric"]
-    func = {
-        "selection_rate": selection_rate,
-        "accuracy": m.accuracy_score,
-        "recall": lambda t, p: m.recall_score(t, p, zero_division=0),
-        "precision": lambda t, p: m.precision_score(t, p, zero_division=0),
-        "f1": lambda t, p: m.f1_score(t, p, zero_division=0),
-        "mae": m.mean_absolute_error,
-        "rmse": lambda t, p: float(np.sqrt(m.mean_squared_error(t, p))),
-    }[metric]
-    frame = MetricFrame(metrics=func, y_true=ctx.y_true, y_pred=ctx.predictions().values, sensitive_features=groups)
-    gap = float(frame.difference())
-    by_group = {str(k): float(v) for k, v in frame.by_group.items()}
+    by_group, gap = chart_data.fairness_by_group(metric, ctx.y_true, ctx.predictions().values, groups)
     details = {"column": column, "metric": metric, "by_group": by_group, "binned_into_quartiles": binned}
     return Measured(gap, spec["threshold"], "<=", gap <= spec["threshold"], details)
 
@@ -605,6 +587,45 @@ def run_check(spec: dict, ctx: CheckContext, *, time_limit: float) -> CheckRecor
     )
 
 
+def charts_measure(specs: list[dict], ctx: CheckContext, *, time_limit: float) -> dict:
+    """The run's chart data (see chart_data.py) on the validation data, under the same kind of
+    time guard as a check. When it cannot be computed (no target, a model that fails or hangs),
+    the data holds the reason as a sentence in ``unavailable``, and the run goes on."""
+    box: dict[str, Any] = {}
+
+    def target():
+        try:
+            champion = None
+            if ctx.champion_version is not None:
+                try:
+                    champion = ctx.champion_predictions()
+                except Exception:  # noqa: BLE001 - the version's charts are drawn without it
+                    champion = None
+            box["result"] = chart_data.run_charts(
+                task=ctx.task,
+                y_true=ctx.y_true,
+                new=ctx.predictions(),
+                champion=champion,
+                champion_number=ctx.champion_version.number if champion is not None else None,
+                validation=ctx.validation,
+                fairness_specs=tuple(s for s in specs if s["kind"] == "fairness"),
+            )
+        except BaseException as exc:  # noqa: BLE001 - reported as the reason there are no charts
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="evidence charts", daemon=True)
+    thread.start()
+    thread.join(time_limit)
+    if thread.is_alive():
+        return {"unavailable": f"The charts were not computed within {time_limit:g} s."}
+    if "error" in box:
+        exc = box["error"]
+        known = (CheckFailure, scoring.ModelOutputError, scoring.ModelLoadError, scoring.DatasetError)
+        reason = str(exc) if isinstance(exc, known) else f"{type(exc).__name__}: {exc}"
+        return {"unavailable": f"The charts could not be computed: {reason[:500]}"}
+    return jsonable(box["result"])
+
+
 def jsonable(value):
     """Details as plain JSON: NumPy scalars to Python, NaN to None."""
     if isinstance(value, dict):
@@ -622,10 +643,10 @@ def jsonable(value):
 
 
 def describe(record: CheckRecord) -> str:
-    """'accuracy 0.71 (needs >= 0.8)' — how annotations name a check's result."""
+    """'Accuracy 71.0 % (needs at least 80.0 %)': how annotations name a check's result."""
+    view = evidence.check_view(record)
     if record.outcome == "error":
-        return f"{record.name}: error ({record.details.get('reason', 'no reason given')})"
-    value = "n/a" if record.measured is None else f"{record.measured:.4g}"
+        return f"{view.title}: error ({record.details.get('reason', 'no reason given')})"
     if record.threshold is None:
-        return f"{record.name} {value}"
-    return f"{record.name} {value} (needs {record.comparison} {record.threshold:.4g})"
+        return f"{view.title} {view.measured}"
+    return f"{view.title} {view.measured} (needs {view.threshold})"

@@ -58,20 +58,22 @@ def test_run_execute(*, run_id: int, worker: str | None = None) -> str:
         scoring.typed_copy_backfill(dataset)
     try:
         with Heartbeat(TestRun, run_id, attempt) as heartbeat:
-            records = _run_checks(run, attempt, log, heartbeat)
+            measured = _run_checks(run, attempt, log, heartbeat)
     except BaseException as exc:  # noqa: BLE001 - soft time limit, or a bug: the run errors, the worker goes on
         log(f"Run stopped: {type(exc).__name__}: {exc}")
         job_error(run, stop_reason(exc), attempt=attempt, log=log.text)
         if not isinstance(exc, Exception):
             raise
         return "errored"
-    if records is None:
+    if measured is None:
         log("Another delivery took this run over; nothing recorded by this one.")
         return "lost"
-    return _test_run_finish(run, attempt, records, log)
+    records, chart_data = measured
+    return _test_run_finish(run, attempt, records, log, chart_data)
 
 
-def _run_checks(run: TestRun, attempt: int, log: RunLog, heartbeat: Heartbeat) -> list[checks.CheckRecord] | None:
+def _run_checks(run: TestRun, attempt: int, log: RunLog, heartbeat: Heartbeat) -> tuple[list[checks.CheckRecord], dict] | None:
+    """The checks' records and the run's chart data, or None when another delivery took the run."""
     version = run.version
     champion = (
         ModelVersion.objects.select_related("model", "training_dataset", "validation_dataset")
@@ -96,10 +98,16 @@ def _run_checks(run: TestRun, attempt: int, log: RunLog, heartbeat: Heartbeat) -
         log(f"{checks.describe(record)}: {record.outcome} in {record.duration_ms:.0f} ms")
         records.append(record)
         TestRun.objects.filter(pk=run.pk, attempt=attempt, status=RunStatus.RUNNING).update(checks_done=position + 1)
-    return records
+    if heartbeat.lost.is_set():
+        return None
+    # The charts reuse the predictions the checks made; they are evidence like the checks, kept
+    # with the run's final status.
+    chart_data = checks.charts_measure(specs, ctx, time_limit=float(settings.GOVERNANCE_CHECK_TIME_LIMIT))
+    log(chart_data.get("unavailable") or "Chart data computed on the validation data.")
+    return records, chart_data
 
 
-def _test_run_finish(run: TestRun, attempt: int, records: list[checks.CheckRecord], log: RunLog) -> str:
+def _test_run_finish(run: TestRun, attempt: int, records: list[checks.CheckRecord], log: RunLog, chart_data: dict) -> str:
     failing = [r for r in records if r.outcome != "passed"]
     passed = not failing
     log(f"Suite {'passed' if passed else 'failed'}: {len(records) - len(failing)} of {len(records)} checks passed.")
@@ -120,6 +128,7 @@ def _test_run_finish(run: TestRun, attempt: int, records: list[checks.CheckRecor
             finished_at=timezone.now(),
             log=log.text,
             current_check="",
+            charts=chart_data,
         )
         if passed:
             summary = "; ".join(checks.describe(r) for r in records)

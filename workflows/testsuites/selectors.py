@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from django.db.models import Prefetch
 from django.http import Http404
+from django.utils import timezone
 
 from governance.access import permissions
 from workflows.lifecycle.history import HistoryEntry
+from workflows.lifecycle.models import Finding, FindingStatus
 
-from . import charts, checks, suite_diff
+from . import charts, checks, evidence, suite_diff
 from .jobs import TEST_AGENT, WARMUP_AGENT
 from .models import (
     ACTIVE_STATUSES,
@@ -161,6 +163,7 @@ def run_progress(run: TestRun) -> dict:
         "checks_total": run.checks_planned,
         "checks_done": run.checks_done,
         "current_check": run.current_check,
+        "current_check_title": evidence.title_of_name(run.current_check),
         "queued_at": _iso(run.queued_at),
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
@@ -187,6 +190,8 @@ def test_runs_api(version, request=None) -> list[dict]:
             "library_versions": run.library_versions,
             "config": run.config_snapshot,
             "results": [result_data(r) for r in run.results.all()],
+            # The data behind the run's charts (empty for runs made before charts existed).
+            "charts": run.charts,
         }
         for run in test_runs_of(version)
     ]
@@ -237,12 +242,18 @@ def version_panel_context(request, version) -> dict:
     warmup = latest_warmup_of(version)
     latest = runs[-1] if runs else None
     progress = version_progress(version)
+    for run in runs:
+        if not run.is_active:
+            run.check_views = [evidence.check_view(result) for result in run.results.all()]
+            run.evidence_charts = charts.run_evidence_charts(run)
+    finished_warmup = warmup if warmup and warmup.status not in ACTIVE_STATUSES else None
     return {
         "version": version,
         "runs": list(reversed(runs)),
         "latest_run": latest,
         "warmup": warmup,
-        "warmup_charts": charts.warmup_charts(warmup) if warmup and warmup.status not in ACTIVE_STATUSES else None,
+        "warmup_charts": charts.warmup_charts(warmup) if finished_warmup else None,
+        "warmup_words": evidence.warmup_view(finished_warmup) if finished_warmup else None,
         "active": progress["active"],
         "can_edit_suite": can_edit_suite(request.user, version.model) if request is not None else False,
     }
@@ -285,4 +296,37 @@ def _warmup_line(run: WarmupRun) -> str:
         return f"Warm-up {run.status}."
     if run.status == "errored":
         return f"Warm-up errored: {run.error}."
-    return f"Warm-up {run.status} on {run.rows} rows ({run.source})" + (f": {'; '.join(run.outcome_reasons)}." if run.outcome_reasons else ".")
+    return f"Warm-up {run.status} on {run.rows} rows of {run.get_source_display().lower()}" + (f": {'; '.join(run.outcome_reasons)}." if run.outcome_reasons else ".")
+
+
+def open_findings_of(version) -> list:
+    """The version's open findings and conditions, conditions first, the earliest due first."""
+    findings = Finding.objects.filter(version=version, status=FindingStatus.OPEN).select_related("owner", "raised_by")
+    return sorted(findings, key=lambda f: (f.kind != "condition", f.due is None, f.due or f.raised_at.date(), f.pk))
+
+
+def evidence_summary(version) -> dict:
+    """What a reviewer signs on: the latest finished test run's checks in words, the warm-up
+    against the champion, the open findings and conditions, and the charts of that run."""
+    runs = test_runs_of(version)
+    finished = [run for run in runs if not run.is_active]
+    run = finished[-1] if finished else None
+    warmup = latest_warmup_of(version)
+    # An active or errored warm-up has no report to show; the template says which it is.
+    warmup_shown = None if warmup is None or warmup.status in ACTIVE_STATUSES + ["errored"] else warmup
+    today = timezone.localdate()
+    findings = [
+        {"finding": f, "overdue": bool(f.due and f.due < today)}
+        for f in open_findings_of(version)
+    ]
+    return {
+        "version": version,
+        "run": run,
+        "running": runs[-1] if runs and runs[-1].is_active else None,
+        "checks": [evidence.check_view(result) for result in run.results.all()] if run else [],
+        "failed_checks": sum(1 for result in run.results.all() if result.outcome != "passed") if run else 0,
+        "warmup_run": warmup,
+        "warmup": evidence.warmup_view(warmup_shown) if warmup_shown else None,
+        "findings": findings,
+        "charts": charts.run_evidence_charts(run) if run else None,
+    }
