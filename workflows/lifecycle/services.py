@@ -33,7 +33,7 @@ from governance.audit.services import audit_append
 from governance.errors import ActionConflict, ActionError, ActionForbidden, AnnotationRequired
 from governance.registry.models import MLModel, ModelVersion, VersionState
 
-from . import policy
+from . import policy, promotion
 from .models import DEFAULT_MEANING, Annotation, AuthorRole, Decision, SignOff, TransitionRecord, VersionAuthor
 from .rules import RULES, USER_TRANSITIONS, Rule
 from .selectors import authorship_refusal
@@ -85,13 +85,18 @@ def _refuse_deactivated(actor) -> None:
         raise ActionForbidden("This account is deactivated.")
 
 
-def version_transition(*, version: ModelVersion, name: str, actor, annotation: str = "") -> ModelVersion:
+def version_transition(
+    *, version: ModelVersion, name: str, actor, annotation: str = "", override: bool = False
+) -> ModelVersion:
     """A person's transition by name, from a page, the API or a command.
 
     ``approve``/``reject`` come from sign-offs (403 ``signoff_required``); the workers'
     transitions are never asked for by name (403 ``agent_only``); an unknown name is a 400.
     Otherwise: ActionForbidden (403, not this person's to take), ActionConflict (409, wrong
-    state) or AnnotationRequired (400). Returns the fresh version.
+    state, or a challenger that has not shadowed the champion long enough) or
+    AnnotationRequired (400). ``override``: an admin promotes to champion before the shadow
+    minimums are met, with the annotation as the reason (anyone else: 403). Returns the fresh
+    version.
     """
     rule = _rule(name)
     if rule.via_signoff:
@@ -101,7 +106,10 @@ def version_transition(*, version: ModelVersion, name: str, actor, annotation: s
     if actor is None or not actor.is_authenticated:
         raise ActionForbidden(_refusal(name))
     _refuse_deactivated(actor)
-    return _transition(version=version, name=name, rule=rule, actor=actor, agent_name="", annotation=annotation)
+    promotion.override_refusal(name=name, actor=actor, override=override)
+    return _transition(
+        version=version, name=name, rule=rule, actor=actor, agent_name="", annotation=annotation, override=override
+    )
 
 
 def agent_transition(
@@ -119,7 +127,9 @@ def agent_transition(
     )
 
 
-def _transition(*, version, name, rule: Rule, actor, agent_name: str, annotation: str, details=None) -> ModelVersion:
+def _transition(
+    *, version, name, rule: Rule, actor, agent_name: str, annotation: str, details=None, override: bool = False
+) -> ModelVersion:
     with transaction.atomic():
         if name in CHAMPION_CHANGES:
             MLModel.objects.select_for_update().filter(pk=version.model_id).first()
@@ -127,6 +137,8 @@ def _transition(*, version, name, rule: Rule, actor, agent_name: str, annotation
         locked = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
         if not rule.who(actor, locked.model):
             raise ActionForbidden(_refusal(name))
+        if name == promotion.GUARDED_TRANSITION:
+            details = promotion.promotion_guard(locked, actor=actor, override=override, annotation=annotation)
         _transition_locked(
             locked, name=name, actor=actor, agent_name=agent_name, annotation=annotation, details=details
         )
@@ -148,7 +160,10 @@ def _transition_locked(locked: ModelVersion, *, name: str, actor, agent_name: st
     kind = actor_kind_of(actor)
     if name in CHAMPION_CHANGES:
         # The old champion goes first: the database allows one champion per model.
-        records.extend(_retire_current_champion(locked, actor, kind, agent_name, policy_in_force, name))
+        retired = _retire_current_champion(locked, actor, kind, agent_name, policy_in_force, name)
+        records.extend(retired)
+        if retired:
+            details = {**(details or {}), "replaced": retired[0].version.number}
     from_state = locked.state
     method()
     locked.state_changed_at = timezone.now()

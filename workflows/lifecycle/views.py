@@ -11,10 +11,11 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from governance.access.selectors import is_admin
 from governance.errors import ActionError, show_refusal
 from governance.registry import selectors as registry_selectors
 
-from . import policy, selectors, services
+from . import policy, promotion, selectors, services
 from .forms import AnnotationForm, SignOffForm, TransitionForm
 from .rules import RULES, USER_TRANSITIONS
 
@@ -30,22 +31,34 @@ def review_queue(request):
 
 @login_required
 def version_transition(request, slug, number):
-    """GET: a form for one transition (?name=...). POST: run it, then back to the version."""
+    """GET: a form for one transition (?name=...). POST: run it, then back to the version.
+
+    A change of champion (promotion, rollback) first shows a confirmation that names the champion
+    it replaces and, for a promotion, the shadow figures against the minimums; it runs once
+    confirmed, and only if the champion named there is still the champion.
+    """
     version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
     status = 200
     if request.method == "POST":
         form = TransitionForm(request.POST)
         if form.is_valid():
             name = form.cleaned_data["name"]
-            try:
-                services.version_transition(
-                    version=version, name=name, actor=request.user, annotation=form.cleaned_data["annotation"]
-                )
-            except ActionError as exc:
-                status = show_refusal(form, exc)
+            if name in services.CHAMPION_CHANGES and not _champion_change_confirmed(form, version, name):
+                pass  # the confirmation page, with what was typed
             else:
-                messages.success(request, f"{RULES[name].description}: done.")
-                return redirect(version.get_absolute_url())
+                try:
+                    services.version_transition(
+                        version=version,
+                        name=name,
+                        actor=request.user,
+                        annotation=form.cleaned_data["annotation"],
+                        override=form.cleaned_data["override"],
+                    )
+                except ActionError as exc:
+                    status = show_refusal(form, exc)
+                else:
+                    messages.success(request, _done_message(version, name))
+                    return redirect(version.get_absolute_url())
         else:
             status = 400
     else:
@@ -55,12 +68,41 @@ def version_transition(request, slug, number):
         form = TransitionForm(initial={"name": name})
     name = form["name"].value() or ""
     rule = RULES.get(name)
+    preview = None
+    if name in services.CHAMPION_CHANGES:
+        preview = promotion.champion_change_preview(version, name=name)
     return render(
         request,
         "lifecycle/transition.html",
-        {"version": version, "form": form, "name": name, "rule": rule},
+        {
+            "version": version,
+            "form": form,
+            "name": name,
+            "rule": rule,
+            "preview": preview,
+            # Admins alone are offered the override, and only when the guardrail would refuse.
+            "offer_override": preview is not None and preview.held_back and is_admin(request.user),
+        },
         status=status,
     )
+
+
+def _champion_change_confirmed(form, version, name: str) -> bool:
+    """Whether the person confirmed this change of champion on its confirmation page, and the
+    champion it named is still the champion (else the page shows the change as it now is)."""
+    if not form.cleaned_data["confirmed"]:
+        return False
+    current = promotion.champion_change_preview(version, name=name).champion_number
+    if form.cleaned_data["replaces"] != current:
+        form.add_error(None, "The champion changed since this page was shown: check the change below and confirm again.")
+        return False
+    return True
+
+
+def _done_message(version, name: str) -> str:
+    if name in services.CHAMPION_CHANGES:
+        return promotion.champion_change_outcome(version, name=name)
+    return f"{RULES[name].description}: done."
 
 
 @login_required
