@@ -19,8 +19,10 @@ from functools import partial
 
 from allauth.core import ratelimit
 from allauth.mfa.models import Authenticator
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_fsm import can_proceed
@@ -465,6 +467,9 @@ def _signoff_event(signoff: SignOff) -> None:
 def _check_signing_credentials(*, signer, password: str, otp: str, request: HttpRequest | None) -> bool:
     """Check the password, and the one-time code where the signer has MFA, every time.
 
+    With ``GOVERNANCE_SIGNING_REQUIRES_MFA`` (on in production) every signature needs the code:
+    a signer without an authenticator is refused (403 ``mfa_required``) until they set one up.
+
     allauth's re-authentication window is not a signature (it spans many actions): this runs for each
     signature. Failures sign nothing and count towards a rate limit; each (and each attempt
     while locked out) is an access event of the trail, rate limited itself. Returns whether a
@@ -501,9 +506,16 @@ def _check_signing_credentials(*, signer, password: str, otp: str, request: Http
             "Your account has no portal password, and a signature needs one: ask an admin to set one.",
             code="no_password",
         )
+    authenticators = list(Authenticator.objects.filter(user=signer).exclude(type=Authenticator.Type.WEBAUTHN))
+    if not authenticators and settings.GOVERNANCE_SIGNING_REQUIRES_MFA:
+        # Here a signature always carries a one-time code: without an authenticator there is none.
+        raise ActionForbidden(
+            "A signature here needs a one-time code: set up two-factor authentication first "
+            f"(Two-factor, {reverse('mfa_index')}), then sign. Nothing was signed.",
+            code="mfa_required",
+        )
     if not password or not signer.check_password(password):
         refuse("The password is not right; nothing was signed.", "wrong_password")
-    authenticators = list(Authenticator.objects.filter(user=signer).exclude(type=Authenticator.Type.WEBAUTHN))
     if not authenticators:
         return False
     otp = (otp or "").strip()

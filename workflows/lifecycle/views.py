@@ -4,6 +4,7 @@ Errors are shown on a page of their own with the form filled in as it was sent (
 is lost), with the API's status code: 400, 403, 409 or 429.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -128,19 +129,22 @@ SIGNOFF_ERROR_FIELDS = {
     "wrong_password": "password",
     "otp_required": "otp",
     "wrong_otp": "otp",
+    "mfa_required": "otp",
 }
 
 
 @login_required
 def version_sign(request, slug, number):
-    """The signing form: decision, meaning, annotation, password and (with MFA) the code."""
+    """The signing form: decision, meaning, annotation, password and the one-time code (always
+    with ``GOVERNANCE_SIGNING_REQUIRES_MFA``, else when the signer has MFA)."""
     version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
     refusal = services.signoff_refusal(version=version, user=request.user)
     if refusal:
         return render(request, "lifecycle/sign.html", {"version": version, "refusal": refusal}, status=403)
+    has_mfa = services.signer_has_mfa(request.user)
     form = SignOffForm(
         request.POST if request.method == "POST" else None,
-        needs_otp=services.signer_has_mfa(request.user),
+        needs_otp=has_mfa or settings.GOVERNANCE_SIGNING_REQUIRES_MFA,
         initial={"artifact_sha256": version.artifact_sha256},  # a bound form shows what was posted
     )
     status = 400 if form.errors else 200
@@ -171,6 +175,8 @@ def version_sign(request, slug, number):
             "in_review": version.state == "in_review",
             "required_approvals": policy.required_approvals(version.model.risk_tier),
             "signoffs": selectors.signoffs_of(version),
+            # Signing needs a one-time code here, and this signer has no authenticator yet.
+            "mfa_setup_needed": settings.GOVERNANCE_SIGNING_REQUIRES_MFA and not has_mfa,
         },
         status=status,
     )
