@@ -268,7 +268,11 @@ def test_the_panel_leads_to_the_confirmation_first(version_in, minimums, oscar, 
         follow=True,
     )
     assert fresh(challenger).state == VersionState.CHAMPION
-    assert "Version 2 is now the champion; version 1 was retired and can be rolled back to." in response.content.decode()
+    html = response.content.decode()
+    assert "Version 2 is now the champion; version 1 was retired and can be rolled back to." in html
+    # The version's timeline says whom it replaced and how long it shadowed.
+    assert "Replaced version 1 as champion." in html
+    assert "Shadow scoring beside champion v1: shadowed 80 h and 500 requests of the required 72 h and 500." in html
 
 
 def test_a_confirmation_of_another_champion_is_shown_again(version_in, minimums, oscar, client):
@@ -300,6 +304,7 @@ def test_an_admin_is_offered_the_override_and_the_message_says_what_happened(pai
     html = response.content.decode()
     assert "Version 2 is now the champion; version 1 was retired and can be rolled back to." in html
     assert "The shadow minimums were overridden: Version 2 has " + SHORT in html
+    assert "The shadow minimums were overridden by olga: Version 2 has " + SHORT in html  # the timeline
     assert TransitionRecord.objects.get(version=challenger, name="promote_to_champion").details["override"]["by"] == "olga"
 
 
@@ -346,3 +351,16 @@ def test_the_panel_shows_a_challengers_shadow_status(pair, alice, client):
     client.force_login(alice)
     html = client.get(challenger.get_absolute_url()).content.decode()
     assert f"Shadow scoring beside champion v1: {SHORT}" in html and "it cannot become champion yet" in html
+
+
+def test_a_version_that_cannot_change_champion_gets_the_refusal_not_a_confirmation(version_in, oscar, client):
+    version_in("champion")
+    approved = version_in("approved")
+    client.force_login(oscar)
+    assert "Confirm the change of champion" not in client.get(page(approved), {"name": "promote_to_champion"}).content.decode()
+
+    response = client.post(page(approved), {"name": "promote_to_champion", "annotation": "Now."})
+
+    assert response.status_code == 409
+    assert "cannot &#x27;promote_to_champion&#x27;" in response.content.decode()
+    assert fresh(approved).state == VersionState.APPROVED

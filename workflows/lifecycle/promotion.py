@@ -82,6 +82,7 @@ class ShadowFigures:
             "requests": self.requests,
             "required_hours": self.required_hours,
             "required_requests": self.required_requests,
+            "summary": self.summary,
         }
 
 

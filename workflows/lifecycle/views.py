@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from django_fsm import can_proceed
 
 from governance.access.selectors import is_admin
 from governance.errors import ActionError, show_refusal
@@ -44,7 +45,7 @@ def version_transition(request, slug, number):
         form = TransitionForm(request.POST)
         if form.is_valid():
             name = form.cleaned_data["name"]
-            if name in services.CHAMPION_CHANGES and not _champion_change_confirmed(form, version, name):
+            if _needs_confirmation(version, name) and not _champion_change_confirmed(form, version, name):
                 pass  # the confirmation page, with what was typed
             else:
                 try:
@@ -69,9 +70,7 @@ def version_transition(request, slug, number):
         form = TransitionForm(initial={"name": name})
     name = form["name"].value() or ""
     rule = RULES.get(name)
-    preview = None
-    if name in services.CHAMPION_CHANGES:
-        preview = promotion.champion_change_preview(version, name=name)
+    preview = promotion.champion_change_preview(version, name=name) if _needs_confirmation(version, name) else None
     return render(
         request,
         "lifecycle/transition.html",
@@ -86,6 +85,11 @@ def version_transition(request, slug, number):
         },
         status=status,
     )
+
+
+def _needs_confirmation(version, name: str) -> bool:
+    """A change of champion the version's state allows (else the service's refusal says why)."""
+    return name in services.CHAMPION_CHANGES and can_proceed(getattr(version, name))
 
 
 def _champion_change_confirmed(form, version, name: str) -> bool:
