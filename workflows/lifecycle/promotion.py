@@ -134,17 +134,15 @@ def override_refusal(*, name: str, actor, override: bool) -> None:
             "Only a promotion to champion can be overridden.", code="override_not_applicable", field="override"
         )
     if not access_selectors.is_admin(actor):
-        raise ActionForbidden(
-            "Only an admin overrides the promotion guardrails.", code="override_not_allowed"
-        )
+        raise ActionForbidden("Only an admin overrides the promotion guardrails.", code="override_not_allowed")
 
 
 def promotion_guard(version: ModelVersion, *, actor, override: bool, annotation: str) -> dict:
     """The guardrail on ``version`` (row-locked, its model locked, by the caller): raises
     ActionConflict (409 ``shadow_too_short``) when the challenger has not shadowed the champion
     enough, unless an admin overrides with a reason (``override_refusal`` has let only an admin's
-    override through). Returns what to record with the transition:
-    the figures measured, and the override with the shortfall it overrode."""
+    override through). Returns what to record with the transition: the figures measured, and the
+    override with the shortfall it overrode."""
     figures = shadow_figures(version)
     if figures is None:
         return {}
