@@ -178,6 +178,9 @@ GOVERNANCE_AUTH_FAILURE_AUDIT_LIMIT = int(os.environ.get("GOVERNANCE_AUTH_FAILUR
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 # Validators, operators and admins must enrol in MFA when this is on.
 GOVERNANCE_MFA_REQUIRED = env_bool("GOVERNANCE_MFA_REQUIRED", default=PRODUCTION)
+# Every sign-off asks for the one-time code when this is on; a signer without an authenticator
+# is refused until they set one up. Off: the code is asked of signers who have MFA.
+GOVERNANCE_SIGNING_REQUIRES_MFA = env_bool("GOVERNANCE_SIGNING_REQUIRES_MFA", default=PRODUCTION)
 
 # An OpenID Connect provider, so a company signs people in with its own directory.
 SOCIALACCOUNT_PROVIDERS = {}

@@ -25,6 +25,7 @@ VERSION_API_FIELDS: dict[str, str] = {
     "available_transitions": "workflows.lifecycle.panels.api_available_transitions",
     "signoffs": "workflows.lifecycle.panels.api_signoffs",
     "required_signoffs": "workflows.lifecycle.panels.api_required_signoffs",
+    "shadow": "workflows.lifecycle.promotion.api_shadow",
     "test_runs": "workflows.testsuites.selectors.test_runs_api",
     "warmup": "workflows.testsuites.selectors.warmup_api",
 }

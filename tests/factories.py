@@ -132,6 +132,39 @@ def step(version: ModelVersion, name: str, actor, annotation: str = "", agent_na
     return lifecycle.version_transition(version=version, name=name, actor=actor, annotation=annotation)
 
 
+def shadow_minimums(*, hours: int = 0, requests: int = 0) -> None:
+    """Set every risk tier's shadow minimums, as an admin does in the admin. Tests about other
+    things than the promotion guardrails set them to 0, so a second champion is not held back."""
+    from workflows.lifecycle.models import ApprovalPolicy
+
+    ApprovalPolicy.objects.update(min_shadow_hours=hours, min_shadow_requests=requests)
+
+
+def shadow_for(challenger: ModelVersion, *, hours: float, requests: int) -> None:
+    """Make ``challenger`` look as if it had shadowed its model's champion for ``hours`` and
+    ``requests``: both versions' ``state_changed_at`` moved that far back (a plain update, which
+    never touches the state), and that many shadow scoring records written since then, as the
+    gateway writes them."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workflows.testsuites.models import ScoringRecord
+
+    then = timezone.now() - timedelta(hours=hours)
+    ModelVersion.objects.filter(pk=challenger.pk).update(state_changed_at=then)
+    ModelVersion.objects.filter(model_id=challenger.model_id, state="champion").update(state_changed_at=then)
+    prefix = f"shadow-{challenger.pk}-{timezone.now().timestamp()}-"
+    ScoringRecord.objects.bulk_create(
+        ScoringRecord(
+            model_id=challenger.model_id, version=challenger, trace_id=f"{prefix}{n}", inputs=[{}], shadow=True
+        )
+        for n in range(requests)
+    )
+    ScoringRecord.objects.filter(trace_id__startswith=prefix).update(at=then)
+    challenger.refresh_from_db()
+
+
 def make_datasets(user: User, files: dict | None = None) -> tuple[Dataset, Dataset]:
     files = files or classifier_files()
     training = services.dataset_create(

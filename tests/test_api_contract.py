@@ -517,6 +517,7 @@ def test_withdraw_after_approved_is_409(version_in, state, alice, api_for):
 
 
 def test_promotions_by_operator_annotation_required(version_in, alice, oscar, api_for):
+    factories.shadow_minimums()  # the guardrails have tests of their own (tests/lifecycle/test_promotion.py)
     first = version_in("approved")
     assert_error(transition(api_for(alice), first, "promote_to_challenger", "x"), 403)
     assert_error(transition(api_for(oscar), first, "promote_to_challenger"), 400, "annotation")

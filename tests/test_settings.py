@@ -60,3 +60,15 @@ def test_production_session_and_proxy_settings():
     assert result.stdout.split() == ["15", "90", "1", "None"], result.stderr
     result = run({"GOVERNANCE_TRUSTED_CLIENT_IP_HEADER": "X-Real-IP"})
     assert result.stdout.split()[-1] == "X-Real-IP", result.stderr
+
+
+def test_signing_asks_for_the_one_time_code_in_production_only():
+    code = "import django; django.setup(); from django.conf import settings as s; print(s.GOVERNANCE_SIGNING_REQUIRES_MFA)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "GOVERNANCE_"))}
+    env.update({"DJANGO_SECRET_KEY": "k" * 60, "DJANGO_SETTINGS_MODULE": "governance.settings"})
+    run = lambda extra: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", code], cwd=ROOT, env={**env, **extra}, capture_output=True, text=True, timeout=60
+    )
+    assert run({"DJANGO_ENV": "production"}).stdout.split() == ["True"]
+    assert run({"DJANGO_ENV": "development"}).stdout.split() == ["False"]
+    assert run({"DJANGO_ENV": "development", "GOVERNANCE_SIGNING_REQUIRES_MFA": "true"}).stdout.split() == ["True"]

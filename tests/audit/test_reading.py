@@ -173,6 +173,7 @@ def _promote(version, oscar, alice, test_runner, carol):
 def test_champion_on_a_date_replays_the_transitions(
     credit_model, datasets, alice, oscar, carol, test_runner, monkeypatch
 ):
+    factories.shadow_minimums()  # the second promotion is not about the shadow guardrail
     first = factories.make_version(credit_model, alice, datasets=datasets)
     second = factories.make_version(credit_model, alice, datasets=datasets)
     january = timezone.now() - timedelta(days=60)

@@ -3,11 +3,13 @@
 ``--settle`` is tested with a real Celery worker (in a thread, on the test Redis) and without one.
 """
 
+import re
 import time
 from io import StringIO
 
 import pytest
 import redis
+from django.core.cache import cache
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -16,6 +18,7 @@ from governance.access.models import ModelGrant, User
 from governance.audit.models import AuditEvent
 from governance.audit.verification import chain_verify
 from governance.demo.management.commands.seed_demo import DEMO_PASSWORD
+from governance.demo.totp import DEMO_TOTP_SECRET
 from governance.registry import selectors, services
 from governance.registry.models import Dataset, MLModel, ModelVersion
 from workflows.lifecycle.models import SignOff, TransitionRecord
@@ -36,6 +39,15 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_one_time_codes():
+    """A one-time code is accepted once (allauth remembers used codes in the cache): no test
+    inherits the codes another used within the same 30 s."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -149,6 +161,43 @@ def test_seed_demo_makes_a_living_portal_and_is_idempotent(client, files_dir, dj
     assert uploaded.format == "onnx" and len(uploaded.input_schema) == 30
 
 
+def test_seed_demo_enrols_a_validator_in_totp_and_prints_how_to_get_codes(files_dir):
+    from allauth.mfa.models import Authenticator
+
+    first = seed(files_dir=files_dir)
+    second = seed(files_dir=files_dir)
+
+    val = User.objects.get(username="val")
+    totp = Authenticator.objects.get(user=val, type=Authenticator.Type.TOTP)  # one, after two runs
+    assert not Authenticator.objects.exclude(user=val).exists()
+    secret = DEMO_TOTP_SECRET
+    for output in (first, second):
+        assert f"secret: {secret}" in output
+        assert f"otpauth://totp/" in output and f"secret={secret}" in output
+        assert "python manage.py totp_code val" in output
+    # As an enrolment on the Two-factor page: once in the trail.
+    enrolled = AuditEvent.objects.filter(action="mfa.enrolled")
+    assert [(event.object_repr, event.details["type"]) for event in enrolled] == [(str(val), totp.type)]
+
+    code = StringIO()
+    call_command("totp_code", "val", stdout=code)
+    code = code.getvalue().strip()
+    assert re.fullmatch(r"\d{6}", code)
+    assert totp.wrap().validate_code(code)  # what sign-in and signing check
+
+
+def test_totp_code_refuses_production_and_says_what_is_missing(settings, files_dir):
+    from governance.access.models import User as Person
+
+    Person.objects.create_user(username="nomfa", password="x")
+    for username, message in [("nobody", "No user named 'nobody'"), ("nomfa", "nomfa has no authenticator app")]:
+        with pytest.raises(CommandError, match=message):
+            call_command("totp_code", username, stdout=StringIO())
+    settings.PRODUCTION = True
+    with pytest.raises(CommandError, match="production"):
+        call_command("totp_code", "nomfa", stdout=StringIO())
+
+
 def test_seed_demo_completes_a_half_seeded_model(files_dir):
     seed(files_dir=files_dir)
     cancer = MLModel.objects.get(slug="breast-cancer-screening")
@@ -193,8 +242,8 @@ def test_settle_with_a_worker_ends_with_a_champion_and_a_version_in_review(role_
         ("promote_to_challenger", "otto", ""),
         ("promote_to_champion", "otto", ""),
     ]
-    assert sorted(SignOff.objects.filter(version=champion).values_list("signer__username", "decision")) == [
-        ("val", "approve"), ("vera", "approve")
+    assert sorted(SignOff.objects.filter(version=champion).values_list("signer__username", "decision", "with_mfa")) == [
+        ("val", "approve", True), ("vera", "approve", False)  # val, enrolled in TOTP, signs with a one-time code
     ]
     assert not SignOff.objects.filter(version__model=diabetes).exists()
     # ... and in the audit trail, whose chain holds.

@@ -143,6 +143,7 @@ def test_transition_without_a_required_annotation_is_400(version_in, state, name
 
 def test_each_person_row_of_the_lifecycle_table_by_api(version_in, alice, carol, oscar, api_for):
     """rerun_tests, withdraw, promote_to_challenger, promote_to_champion, retire, rollback."""
+    factories.shadow_minimums()  # who may call each transition, not how long a challenger shadows
     failed = version_in("warmup_failed")
     assert transition(api_for(carol), failed, "rerun_tests", "flaky warm-up host").json()["state"] == "testing"
     assert transition(api_for(alice), failed, "withdraw", "superseded").json()["state"] == "withdrawn"

@@ -122,6 +122,7 @@ def test_a_signoff_racing_a_withdrawal_leaves_one_consistent_outcome(in_review, 
 
 
 def test_two_promotions_to_champion_at_once_leave_one_champion(version_in, oscar, api_for):
+    factories.shadow_minimums()  # the race, not the shadow guardrail
     old = version_in("champion")
     first, second = version_in("challenger"), version_in("challenger")
 
@@ -163,3 +164,36 @@ def test_two_validators_closing_one_condition_at_once_close_it_once(in_review, c
     closed = Finding.objects.get(pk=condition.pk)
     assert closed.status == "closed" and closed.closed_by.username in ("dave", "frank")
 
+def test_the_shadow_guardrail_judges_the_champion_it_finds_under_the_lock(version_in, oscar, api_for):
+    """A challenger that shadowed champion v2 long enough races a rollback to v1: promoted first,
+    it is then replaced by the rollback; rolled back first, it has shadowed the new champion for
+    no time at all and is refused. Never promoted past a champion it did not shadow."""
+    from workflows.lifecycle.models import ApprovalPolicy
+
+    ApprovalPolicy.objects.update(min_shadow_hours=72, min_shadow_requests=500)
+    first = version_in("champion")
+    second = version_in("challenger")
+    factories.shadow_for(second, hours=100, requests=500)
+    walk_client = api_for(oscar)
+    assert _transition(walk_client, second, "promote_to_champion")().status_code == 200
+    third = version_in("challenger")
+    factories.shadow_for(third, hours=100, requests=500)
+
+    promote, rollback = race(
+        [_transition(api_for(oscar), third, "promote_to_champion"), _transition(api_for(oscar), first, "rollback")]
+    )
+
+    assert rollback.status_code == 200
+    assert ModelVersion.objects.get(pk=first.pk).state == VersionState.CHAMPION
+    records = list(
+        TransitionRecord.objects.filter(version__model=first.model, name__in=["promote_to_champion", "rollback"])
+        .order_by("at", "id").values_list("version__number", "name")
+    )
+    if promote.status_code == 200:
+        assert records[-2:] == [(third.number, "promote_to_champion"), (first.number, "rollback")]
+        assert ModelVersion.objects.get(pk=third.pk).state == VersionState.RETIRED
+    else:
+        assert (promote.status_code, promote.json()["code"]) == (409, "shadow_too_short")
+        assert "shadowed 0 h and 0 requests" in promote.json()["detail"]
+        assert records[-1] == (first.number, "rollback")
+        assert ModelVersion.objects.get(pk=third.pk).state == VersionState.CHALLENGER

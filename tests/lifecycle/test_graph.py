@@ -74,6 +74,7 @@ def test_each_edge_leaves_exactly_one_record(source, name, target, alice, users,
 def test_promoting_a_challenger_retires_the_champion_in_the_same_step(version_in, oscar):
     old = version_in("champion")
     new = version_in("challenger")
+    factories.shadow_for(new, hours=200, requests=1000)  # the high tier's minimums, met
     before = TransitionRecord.objects.count()
 
     services.version_transition(version=new, name="promote_to_champion", actor=oscar, annotation="better AUC")
@@ -89,6 +90,7 @@ def test_promoting_a_challenger_retires_the_champion_in_the_same_step(version_in
 
 
 def test_rollback_reinstates_a_former_champion_and_retires_the_current_one(version_in, oscar):
+    factories.shadow_minimums()  # the promotion before the rollback is not held back
     first = version_in("champion")
     second = version_in("challenger")
     services.version_transition(version=second, name="promote_to_champion", actor=oscar, annotation="new model")

@@ -59,6 +59,7 @@ def test_panel_links_a_reviewer_to_the_signing_form_only_while_they_may_sign(in_
 
 
 def test_panel_timeline_says_who_when_human_or_agent_and_why(version_in, alice, oscar):
+    factories.shadow_minimums()  # the timeline, not the shadow guardrail
     old = version_in("champion")
     new = version_in("challenger")
     services.version_transition(version=new, name="promote_to_champion", actor=oscar, annotation="AUC +0.02")

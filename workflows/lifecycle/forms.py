@@ -10,6 +10,16 @@ class TransitionForm(forms.Form):
     annotation = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="Why you are doing this."
     )
+    # A change of champion runs only once confirmed on the page that names the champion it
+    # replaces (``replaces``: that champion's number, empty when there is none).
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    replaces = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    override = forms.BooleanField(
+        required=False,
+        label="Override the shadow minimums",
+        help_text="As an admin: promote before the minimums are met. The annotation above is the reason, "
+        "and it is recorded with the override.",
+    )
 
 
 class AnnotationForm(forms.Form):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from . import findings, policy, selectors, services
+from . import findings, policy, promotion, selectors, services
 from .forms import AnnotationForm, FindingCloseForm
 from .history import version_history
 from .rules import RULES
@@ -58,9 +58,16 @@ def version_panel_context(request, version) -> dict:
     return {
         "version": version,
         "transitions": [
-            {"name": name, "label": RULES[name].description, "annotation_required": RULES[name].annotation_required}
+            {
+                "name": name,
+                "label": RULES[name].description,
+                "annotation_required": RULES[name].annotation_required,
+                # A change of champion is confirmed on its own page first.
+                "confirmed_next": name in services.CHAMPION_CHANGES,
+            }
             for name in services.transitions_available(version=version, user=user)
         ],
+        "shadow": promotion.shadow_figures(version),
         "transition_url": reverse("lifecycle:transition", kwargs=kwargs),
         "annotation_url": reverse("lifecycle:annotate", kwargs=kwargs),
         "sign_url": reverse("lifecycle:sign", kwargs=kwargs),

@@ -1,7 +1,9 @@
-"""Approval policy: how many approvals each risk tier needs.
+"""Approval policy: how many approvals each risk tier needs, and how long a challenger shadows
+the champion before it may replace it.
 
 Admins change the numbers in the Django admin (``ApprovalPolicy``, audited by auditlog); a tier
-without a row falls back to the defaults (low 1, medium 1, high 2, critical 3).
+without a row falls back to the defaults (low 1, medium 1, high 2, critical 3 approvals; the
+shadow minimums in ``DEFAULT_MIN_SHADOW``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,19 @@ def required_approvals(risk_tier: str, table: dict[str, int] | None = None) -> i
 
     number = ApprovalPolicy.objects.filter(risk_tier=risk_tier).values_list("required_approvals", flat=True).first()
     return number if number is not None else DEFAULT_REQUIRED_APPROVALS[risk_tier]
+
+
+def shadow_minimums(risk_tier: str) -> dict[str, int]:
+    """How long (hours) and on how many requests a challenger of a model in this tier shadows the
+    champion before it may replace it: ``{"min_shadow_hours", "min_shadow_requests"}``."""
+    from .models import ApprovalPolicy
+
+    row = (
+        ApprovalPolicy.objects.filter(risk_tier=risk_tier)
+        .values("min_shadow_hours", "min_shadow_requests")
+        .first()
+    )
+    return row or dict(DEFAULT_MIN_SHADOW[risk_tier])
 
 
 def policy_snapshot(risk_tier: str) -> dict:

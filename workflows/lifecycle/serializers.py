@@ -9,6 +9,8 @@ from .models import Annotation, Decision, Finding, Severity, SignOff
 class TransitionRequestSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=40)
     annotation = serializers.CharField(required=False, allow_blank=True, default="")
+    # An admin's promotion to champion before the shadow minimums are met; the annotation is the reason.
+    override = serializers.BooleanField(required=False, default=False)
 
 
 class ConditionRequestSerializer(serializers.Serializer):

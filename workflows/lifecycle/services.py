@@ -19,8 +19,10 @@ from functools import partial
 
 from allauth.core import ratelimit
 from allauth.mfa.models import Authenticator
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_fsm import can_proceed
@@ -34,7 +36,7 @@ from governance.errors import ActionConflict, ActionError, ActionForbidden, Anno
 from governance.registry.models import MLModel, ModelVersion, VersionState
 
 from . import findings as findings_module
-from . import policy
+from . import policy, promotion
 from .models import DEFAULT_MEANING, Annotation, AuthorRole, Decision, SignOff, TransitionRecord, VersionAuthor
 from .rules import RULES, SIGNERS, USER_TRANSITIONS, Rule, holders_allow
 from .selectors import authorship_refusal
@@ -86,13 +88,18 @@ def _refuse_deactivated(actor) -> None:
         raise ActionForbidden("This account is deactivated.")
 
 
-def version_transition(*, version: ModelVersion, name: str, actor, annotation: str = "") -> ModelVersion:
+def version_transition(
+    *, version: ModelVersion, name: str, actor, annotation: str = "", override: bool = False
+) -> ModelVersion:
     """A person's transition by name, from a page, the API or a command.
 
     ``approve``/``reject``/``request_changes`` come from sign-offs (403 ``signoff_required``); the workers'
     transitions are never asked for by name (403 ``agent_only``); an unknown name is a 400.
     Otherwise: ActionForbidden (403, not this person's to take), ActionConflict (409, wrong
-    state) or AnnotationRequired (400). Returns the fresh version.
+    state, or a challenger that has not shadowed the champion long enough) or
+    AnnotationRequired (400). ``override``: an admin promotes to champion before the shadow
+    minimums are met, with the annotation as the reason (anyone else: 403). Returns the fresh
+    version.
     """
     rule = _rule(name)
     if rule.via_signoff:
@@ -102,7 +109,10 @@ def version_transition(*, version: ModelVersion, name: str, actor, annotation: s
     if actor is None or not actor.is_authenticated:
         raise ActionForbidden(_refusal(name))
     _refuse_deactivated(actor)
-    return _transition(version=version, name=name, rule=rule, actor=actor, agent_name="", annotation=annotation)
+    promotion.override_refusal(name=name, actor=actor, override=override)
+    return _transition(
+        version=version, name=name, rule=rule, actor=actor, agent_name="", annotation=annotation, override=override
+    )
 
 
 def agent_transition(
@@ -120,7 +130,9 @@ def agent_transition(
     )
 
 
-def _transition(*, version, name, rule: Rule, actor, agent_name: str, annotation: str, details=None) -> ModelVersion:
+def _transition(
+    *, version, name, rule: Rule, actor, agent_name: str, annotation: str, details=None, override: bool = False
+) -> ModelVersion:
     with transaction.atomic():
         if name in CHAMPION_CHANGES:
             MLModel.objects.select_for_update().filter(pk=version.model_id).first()
@@ -132,6 +144,8 @@ def _transition(*, version, name, rule: Rule, actor, agent_name: str, annotation
             wrong_state = not can_proceed(getattr(locked, name))
             if not (wrong_state and holders_allow(rule.all_holders, actor, locked.model)):
                 raise ActionForbidden(_refusal(name, locked.state))
+        if name == promotion.GUARDED_TRANSITION:
+            details = promotion.promotion_guard(locked, actor=actor, override=override, annotation=annotation)
         _transition_locked(
             locked, name=name, actor=actor, agent_name=agent_name, annotation=annotation, details=details
         )
@@ -160,7 +174,10 @@ def _transition_locked(locked: ModelVersion, *, name: str, actor, agent_name: st
     kind = actor_kind_of(actor)
     if name in CHAMPION_CHANGES:
         # The old champion goes first: the database allows one champion per model.
-        records.extend(_retire_current_champion(locked, actor, kind, agent_name, policy_in_force, name))
+        retired = _retire_current_champion(locked, actor, kind, agent_name, policy_in_force, name)
+        records.extend(retired)
+        if retired:
+            details = {**(details or {}), "replaced": retired[0].version.number}
     from_state = locked.state
     method()
     locked.state_changed_at = timezone.now()
@@ -494,6 +511,9 @@ def _signoff_event(signoff: SignOff) -> None:
 def _check_signing_credentials(*, signer, password: str, otp: str, request: HttpRequest | None) -> bool:
     """Check the password, and the one-time code where the signer has MFA, every time.
 
+    With ``GOVERNANCE_SIGNING_REQUIRES_MFA`` (on in production) every signature needs the code:
+    a signer without an authenticator is refused (403 ``mfa_required``) until they set one up.
+
     allauth's re-authentication window is not a signature (it spans many actions): this runs for each
     signature. Failures sign nothing and count towards a rate limit; each (and each attempt
     while locked out) is an access event of the trail, rate limited itself. Returns whether a
@@ -530,9 +550,16 @@ def _check_signing_credentials(*, signer, password: str, otp: str, request: Http
             "Your account has no portal password, and a signature needs one: ask an admin to set one.",
             code="no_password",
         )
+    authenticators = list(Authenticator.objects.filter(user=signer).exclude(type=Authenticator.Type.WEBAUTHN))
+    if not authenticators and settings.GOVERNANCE_SIGNING_REQUIRES_MFA:
+        # Here a signature always carries a one-time code: without an authenticator there is none.
+        raise ActionForbidden(
+            "A signature here needs a one-time code: set up two-factor authentication first "
+            f"(Two-factor, {reverse('mfa_index')}), then sign. Nothing was signed.",
+            code="mfa_required",
+        )
     if not password or not signer.check_password(password):
         refuse("The password is not right; nothing was signed.", "wrong_password")
-    authenticators = list(Authenticator.objects.filter(user=signer).exclude(type=Authenticator.Type.WEBAUTHN))
     if not authenticators:
         return False
     otp = (otp or "").strip()

@@ -4,6 +4,7 @@ Errors are shown on a page of their own with the form filled in as it was sent (
 is lost), with the API's status code: 400, 403, 409 or 429.
 """
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -12,12 +13,14 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_POST
+from django_fsm import can_proceed
 
 from governance.access import selectors as access_selectors
+from governance.access.selectors import is_admin
 from governance.errors import ActionError, show_refusal
 from governance.registry import selectors as registry_selectors
 
-from . import findings, grid, policy, selectors, services
+from . import findings, grid, policy, promotion, selectors, services
 from .forms import (
     APPROVE_WITH_CONDITIONS,
     AnnotationForm,
@@ -54,22 +57,34 @@ def review_queue(request):
 
 @login_required
 def version_transition(request, slug, number):
-    """GET: a form for one transition (?name=...). POST: run it, then back to the version."""
+    """GET: a form for one transition (?name=...). POST: run it, then back to the version.
+
+    A change of champion (promotion, rollback) first shows a confirmation that names the champion
+    it replaces and, for a promotion, the shadow figures against the minimums; it runs once
+    confirmed, and only if the champion named there is still the champion.
+    """
     version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
     status = 200
     if request.method == "POST":
         form = TransitionForm(request.POST)
         if form.is_valid():
             name = form.cleaned_data["name"]
-            try:
-                services.version_transition(
-                    version=version, name=name, actor=request.user, annotation=form.cleaned_data["annotation"]
-                )
-            except ActionError as exc:
-                status = show_refusal(form, exc)
+            if _needs_confirmation(version, name) and not _champion_change_confirmed(form, version, name):
+                pass  # the confirmation page, with what was typed
             else:
-                messages.success(request, f"{RULES[name].description}: done.")
-                return redirect(version.get_absolute_url())
+                try:
+                    services.version_transition(
+                        version=version,
+                        name=name,
+                        actor=request.user,
+                        annotation=form.cleaned_data["annotation"],
+                        override=form.cleaned_data["override"],
+                    )
+                except ActionError as exc:
+                    status = show_refusal(form, exc)
+                else:
+                    messages.success(request, _done_message(version, name))
+                    return redirect(version.get_absolute_url())
         else:
             status = 400
     else:
@@ -79,12 +94,44 @@ def version_transition(request, slug, number):
         form = TransitionForm(initial={"name": name})
     name = form["name"].value() or ""
     rule = RULES.get(name)
+    preview = promotion.champion_change_preview(version, name=name) if _needs_confirmation(version, name) else None
     return render(
         request,
         "lifecycle/transition.html",
-        {"version": version, "form": form, "name": name, "rule": rule},
+        {
+            "version": version,
+            "form": form,
+            "name": name,
+            "rule": rule,
+            "preview": preview,
+            # Admins alone are offered the override, and only when the guardrail would refuse.
+            "offer_override": preview is not None and preview.held_back and is_admin(request.user),
+        },
         status=status,
     )
+
+
+def _needs_confirmation(version, name: str) -> bool:
+    """A change of champion the version's state allows (else the service's refusal says why)."""
+    return name in services.CHAMPION_CHANGES and can_proceed(getattr(version, name))
+
+
+def _champion_change_confirmed(form, version, name: str) -> bool:
+    """Whether the person confirmed this change of champion on its confirmation page, and the
+    champion it named is still the champion (else the page shows the change as it now is)."""
+    if not form.cleaned_data["confirmed"]:
+        return False
+    current = promotion.champion_change_preview(version, name=name).champion_number
+    if form.cleaned_data["replaces"] != current:
+        form.add_error(None, "The champion changed since this page was shown: check the change below and confirm again.")
+        return False
+    return True
+
+
+def _done_message(version, name: str) -> str:
+    if name in services.CHAMPION_CHANGES:
+        return promotion.champion_change_outcome(version, name=name)
+    return f"{RULES[name].description}: done."
 
 
 @login_required
@@ -116,21 +163,24 @@ SIGNOFF_ERROR_FIELDS = {
     "wrong_password": "password",
     "otp_required": "otp",
     "wrong_otp": "otp",
+    "mfa_required": "otp",
 }
 
 
 @login_required
 def version_sign(request, slug, number):
     """The signing form: decision, conditions or findings, meaning, annotation, the confirmation
-    that the evidence was reviewed, password and (with MFA) the code."""
+    that the evidence was reviewed, password and the one-time code (always with
+    ``GOVERNANCE_SIGNING_REQUIRES_MFA``, else when the signer has MFA)."""
     version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
     refusal = services.signoff_refusal(version=version, user=request.user)
     if refusal:
         return render(request, "lifecycle/sign.html", {"version": version, "refusal": refusal}, status=403)
     data = request.POST if request.method == "POST" else None
+    has_mfa = services.signer_has_mfa(request.user)
     form = SignOffForm(
         data,
-        needs_otp=services.signer_has_mfa(request.user),
+        needs_otp=has_mfa or settings.GOVERNANCE_SIGNING_REQUIRES_MFA,
         initial={"artifact_sha256": version.artifact_sha256},  # a bound form shows what was posted
     )
     rows = {
@@ -187,6 +237,8 @@ def version_sign(request, slug, number):
             **_decided_under(version),
             "signoffs": selectors.signoffs_of(version),
             "answered_findings": findings.findings_of_version(version.resubmission_of) if version.resubmission_of else [],
+            # Signing needs a one-time code here, and this signer has no authenticator yet.
+            "mfa_setup_needed": settings.GOVERNANCE_SIGNING_REQUIRES_MFA and not has_mfa,
         },
         status=status,
     )

@@ -10,6 +10,10 @@ Celery worker runs their test suites and warm-ups for real; the others stay in d
 off with the demo validators and promotes one version to champion with the demo operator, all
 through the lifecycle services. It also writes sample files (training and validation CSV and
 a matching ONNX model) that a newcomer can upload in the browser.
+
+The validator ``val`` is enrolled in two-factor authentication (TOTP, with the published secret
+of ``governance.demo.totp``), so the one-time code at sign-in and at signing can be seen; the
+command prints how to get the codes.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from governance.access.roles import GlobalRole, ObjectRole
 from governance.access.services import grant_give
 from governance.errors import ActionError
 from governance.demo import sample_models
+from governance.demo.totp import DEMO_TOTP_USERNAME, totp_code_now, totp_enroll, totp_secret, totp_uri
 from governance.registry import services
 from governance.registry.models import (
     Dataset,
@@ -204,6 +209,7 @@ class Command(BaseCommand):
                 "Pass --allow-production if this really is a demo installation."
             )
         users = {spec.username: self._user(spec) for spec in DEMO_USERS}
+        totp_enroll(users[DEMO_TOTP_USERNAME])
         made = []
         for spec in DEMO_MODELS:
             made.append(self._model(spec, users))
@@ -292,6 +298,7 @@ class Command(BaseCommand):
                         "the metrics meet the thresholds for this risk tier."
                     ),
                     password=DEMO_PASSWORD,
+                    otp=self._current_code(signer),
                 )
             except ActionError as exc:
                 raise CommandError(
@@ -312,6 +319,12 @@ class Command(BaseCommand):
                 f"{version.model.name} v{version.number} is {version.get_state_display().lower()}, not champion: "
                 "someone moved it by hand, so the demo leaves it there."
             )
+
+    @staticmethod
+    def _current_code(user: User) -> str:
+        """The one-time code of a demo signer enrolled in TOTP (empty for the others)."""
+        secret = totp_secret(user)
+        return totp_code_now(secret) if secret else ""
 
     # --- files to upload ------------------------------------------------------------------
     def _write_files(self, directory: Path) -> list[Path]:
@@ -434,3 +447,17 @@ class Command(BaseCommand):
             user = users[spec.username]
             password = DEMO_PASSWORD if user.check_password(DEMO_PASSWORD) else "(changed since seeding)"
             write(f"  {spec.username:<10}{GlobalRole(spec.role).label.lower():<18}{password}")
+        self._print_totp(users[DEMO_TOTP_USERNAME])
+
+    def _print_totp(self, user: User) -> None:
+        """How to get the one-time codes of the validator enrolled in two-factor authentication."""
+        write = self.stdout.write
+        secret = totp_secret(user)
+        if secret is None:
+            return
+        write("")
+        write(f"{user.username} signs in and signs off with a one-time code (two-factor authentication). Get the codes")
+        write("from an authenticator app set up with this secret (or this otpauth URI, e.g. as a QR code):")
+        write(f"  secret: {secret}")
+        write(f"  {totp_uri(user, secret)}")
+        write(f"or print the current code with: python manage.py totp_code {user.username}")
