@@ -28,6 +28,9 @@ def permission_grid_link(context):
     if request is None or not is_admin(request.user):
         return ""
     return reverse("admin_permission_grid")
+
+
+@register.simple_tag(takes_context=True)
 def lifecycle_findings_panel(context, version):
     """The version's conditions and findings, their history and the close form."""
     return panel_render(context, "lifecycle/_findings_panel.html", findings_panel_context(context["request"], version))
