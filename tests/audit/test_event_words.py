@@ -14,10 +14,11 @@ RAW = re.compile(r"\{'|\{\"|': |\[\{")
 
 @pytest.mark.django_db
 def test_a_suite_change_reads_as_name_value_pairs_on_the_audit_page(credit_model, carol, audrey):
-    suite_services.suite_config_update(
-        model=credit_model, raw_checks=[{"kind": "metric", "metric": "accuracy", "threshold": 0.9}, {"kind": "schema"}], user=carol
+    suite_services.suite_config_set(
+        actor=carol, model=credit_model, raw_checks=[{"kind": "metric", "metric": "accuracy", "threshold": 0.9}, {"kind": "schema"}],
+        reason="A higher accuracy bar.",
     )
-    event = AuditEvent.objects.filter(object_type="testsuites.testsuiteconfig").latest("seq")
+    event = AuditEvent.objects.filter(object_type="testsuites.testsuiteconfig").exclude(action="suite.changed").latest("seq")
     (field, old, new) = next(row for row in event.change_rows if row[0] == "checks")
     assert new == "comparison >=, kind metric, metric accuracy, threshold 0.9; kind schema"
     rows = dict((name, shown) for name, _, shown in event.change_rows)

@@ -73,7 +73,8 @@ def test_reviewer_sees_the_classifier_evidence_against_the_champion(live_server,
     datasets = factories.make_datasets(alice)
     # The champion's own tests are not the subject here: it is walked there by the agents' doors.
     champion = make_champion(factories.make_version(model, alice, datasets=datasets), submitter=alice, operator=oscar)
-    suite_services.suite_config_update(
+    suite_services.suite_config_set(
+        actor=carol,
         model=model,
         raw_checks=[
             {"kind": "metric", "metric": "accuracy", "threshold": 0.8},
@@ -85,7 +86,7 @@ def test_reviewer_sees_the_classifier_evidence_against_the_champion(live_server,
             {"kind": "latency", "rows": 1, "threshold": 1000},
             {"kind": "drift", "threshold": 5},
         ],
-        user=carol,
+        reason="Every kind of check, with bars this sample passes.",
     )
     version = through_tests_and_warmup(factories.make_version(model, alice, datasets=datasets), alice)
     Finding.objects.create(
@@ -135,7 +136,8 @@ def test_reviewer_sees_the_regressor_evidence(live_server, browser_page, worker)
 
     carol = User.objects.get(username="carol")
     model = factories.make_model(alice, name="Disease progression", task="regression", reviewer=[carol])
-    suite_services.suite_config_update(
+    suite_services.suite_config_set(
+        actor=carol,
         model=model,
         raw_checks=[
             {"kind": "metric", "metric": "r2", "threshold": 0.2},
@@ -147,7 +149,7 @@ def test_reviewer_sees_the_regressor_evidence(live_server, browser_page, worker)
             {"kind": "latency", "rows": 1, "threshold": 1000},
             {"kind": "drift", "threshold": 5},
         ],
-        user=carol,
+        reason="Every kind of check, with bars this sample passes.",
     )
     version = through_tests_and_warmup(regression_version(model, alice, factories.regressor_files()["onnx"]), alice)
 

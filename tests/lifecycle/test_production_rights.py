@@ -9,6 +9,7 @@ import pytest
 from governance.errors import ActionForbidden
 from governance.registry.models import ModelVersion, VersionState
 from workflows.lifecycle import services
+from tests import factories
 from workflows.lifecycle.models import TransitionRecord
 
 from .test_pages import page, panel_html
@@ -66,6 +67,7 @@ def test_owner_cannot_promote(version_in, alice, name, state, api_for):
 
 
 def test_owner_cannot_roll_back(version_in, alice, oscar, api_for):
+    factories.shadow_minimums()
     first = version_in("champion")
     version_in("champion")  # replaces the first, which is now a former champion
     first = ModelVersion.objects.get(pk=first.pk)

@@ -62,7 +62,7 @@ def test_with_mfa_required_the_form_always_asks_for_the_code_and_says_how_to_get
     assert 'name="otp"' in html
     assert f'<a href="{reverse("mfa_index")}">set up two-factor authentication</a>' in html
 
-    form = {"decision": "approve", "annotation": "Read it.", "password": PASSWORD, "otp": "123456"}
+    form = {"decision": "approve", "annotation": "Read it.", "password": PASSWORD, "otp": "123456", "evidence_reviewed": "on"}
     response = client.post(sign_page(in_review), form)
 
     assert response.status_code == 403

@@ -42,7 +42,8 @@ def visible_text(html: str) -> str:
 
 
 def test_classifier_run_keeps_chart_data_and_both_pages_show_the_evidence(version, alice, carol, client, api_for, django_capture_on_commit_callbacks):
-    services.suite_config_update(
+    services.suite_config_set(
+        actor=carol,
         model=version.model,
         raw_checks=[
             {"kind": "metric", "metric": "accuracy", "threshold": 0.8},
@@ -54,7 +55,7 @@ def test_classifier_run_keeps_chart_data_and_both_pages_show_the_evidence(versio
             {"kind": "latency", "rows": 1, "threshold": 1000},
             {"kind": "drift", "threshold": 5},
         ],
-        user=carol,
+        reason="Every kind of check, with bars this sample passes.",
     )
     to_in_review(version, alice, django_capture_on_commit_callbacks)
     run = TestRun.objects.get(version=version)

@@ -106,7 +106,7 @@ def test_validator_without_the_reviewer_grant_is_refused(credit_model, alice):
 
 def test_reviewer_grant_without_the_validator_role_is_refused(credit_model, alice):
     scientist = factories.make_user("sam", "data_scientist")
-    factories.grant(model=credit_model, user=scientist, role="reviewer", granted_by=alice)
+    factories.grant(model=credit_model, user=scientist, role="reviewer")
     proposal = propose(credit_model, alice)
     with pytest.raises(ActionForbidden):
         services.suite_proposal_approve(actor=scientist, proposal=proposal, reason="fine")
@@ -126,7 +126,7 @@ def test_proposer_cannot_approve_their_own_proposal(credit_model, carol, dave):
 def test_an_owner_who_is_also_a_validator_or_admin_only_proposes(credit_model, alice, carol):
     owner_validator = factories.make_user("olga", "validator", "admin")
     factories.grant(model=credit_model, user=owner_validator, role="owner", granted_by=alice)
-    factories.grant(model=credit_model, user=owner_validator, role="reviewer", granted_by=alice)
+    factories.grant(model=credit_model, user=owner_validator, role="reviewer")
     with pytest.raises(ActionForbidden):
         services.suite_config_set(actor=owner_validator, model=credit_model, raw_checks=OTHER, reason="mine")
     other_owners = propose(credit_model, alice)
@@ -160,7 +160,7 @@ def test_validators_own_change_applies_at_once_and_is_audited(credit_model, caro
 
 def test_service_accounts_do_not_decide_or_set(credit_model, alice):
     agent = factories.make_user("ci-agent", "validator", is_service_account=True)
-    factories.grant(model=credit_model, user=agent, role="reviewer", granted_by=alice)
+    factories.grant(model=credit_model, user=agent, role="reviewer")
     proposal = propose(credit_model, alice)
     with pytest.raises(ActionForbidden):
         services.suite_proposal_approve(actor=agent, proposal=proposal, reason="auto")
