@@ -264,3 +264,15 @@ def test_a_pending_proposal_never_affects_a_run_and_an_approved_one_holds_the_ne
 
     assert TestRun.objects.get(version=second).config_snapshot == OTHER
     assert TestRun.objects.get(version=first).config_snapshot == before  # a run keeps its suite
+
+
+def test_a_proposed_tier_runs_the_defaults_of_the_tier_it_counts_as(alice, admin_user):
+    # The owner proposes "low"; until model risk confirms it the model counts as high, bars included.
+    from governance.registry.services import model_risk_tier_confirm
+
+    model = factories.make_model(alice, name="Lenient", risk_tier="low", confirmed=False)
+    assert selectors.suite_config_of(model) == (checks.default_checks(task=model.task, risk_tier="high"), False)
+    assert checks.default_checks(task=model.task, risk_tier="high") != checks.default_checks(task=model.task, risk_tier="low")
+
+    model = model_risk_tier_confirm(model=model, actor=admin_user, risk_tier="low", reason="Small internal book.")
+    assert selectors.suite_config_of(model) == (checks.default_checks(task=model.task, risk_tier="low"), False)

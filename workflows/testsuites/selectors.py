@@ -13,6 +13,7 @@ from django.utils import timezone
 from governance.access import permissions
 from workflows.lifecycle.history import HistoryEntry
 from workflows.lifecycle.models import Finding, FindingStatus
+from workflows.lifecycle.policy import effective_risk_tier
 
 from . import charts, checks, evidence, suite_diff
 from .jobs import TEST_AGENT, WARMUP_AGENT
@@ -44,7 +45,7 @@ def suite_config_of(model) -> tuple[list[dict], bool]:
     config = TestSuiteConfig.objects.filter(model=model).first()
     if config is not None:
         return config.checks, True
-    return checks.default_checks(task=model.task, risk_tier=model.risk_tier), False
+    return checks.default_checks(task=model.task, risk_tier=effective_risk_tier(model)), False
 
 
 # --- Who changes a suite ----------------------------------------------------------------------

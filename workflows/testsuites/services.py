@@ -26,6 +26,7 @@ from governance.audit.models import EventKind
 from governance.audit.services import audit_append
 from governance.errors import ActionConflict, ActionError, ActionForbidden
 from governance.registry.models import MLModel
+from workflows.lifecycle.policy import effective_risk_tier
 
 from . import checks, selectors, suite_diff
 from .models import ProposalStatus, SuiteChangeProposal, TestSuiteConfig
@@ -54,7 +55,7 @@ def _in_force(model: MLModel) -> tuple[TestSuiteConfig | None, list[dict]]:
     config = TestSuiteConfig.objects.select_for_update().filter(model=model).first()
     if config is not None:
         return config, config.checks
-    return None, checks.default_checks(task=model.task, risk_tier=model.risk_tier)
+    return None, checks.default_checks(task=model.task, risk_tier=effective_risk_tier(model))
 
 
 def _differences(old: list[dict], new: list[dict]) -> list[str]:

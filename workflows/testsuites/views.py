@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from governance.errors import ActionError, show_refusal
 from governance.registry import selectors as registry_selectors
+from workflows.lifecycle.policy import effective_risk_tier
 
 from . import checks, selectors, services, suite_diff
 from .forms import DecisionForm, SuiteChangeForm, WithdrawForm
@@ -66,7 +67,7 @@ def suite_edit(request, slug: str):
         "suite_lines": suite_diff.suite_lines(current),
         "customised": customised,
         "proposals": [selectors.proposal_context(request.user, p) for p in selectors.proposals_of(model)],
-        "defaults": json.dumps(checks.default_checks(task=model.task, risk_tier=model.risk_tier), indent=2),
+        "defaults": json.dumps(checks.default_checks(task=model.task, risk_tier=effective_risk_tier(model)), indent=2),
         "kinds": checks.KINDS,
         "metrics": checks.CLASSIFICATION_METRICS if model.task == "classification" else checks.REGRESSION_METRICS,
     }

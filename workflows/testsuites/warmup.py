@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from governance.access.services import service_account_get
 from governance.registry.models import ModelVersion, VersionState
+from workflows.lifecycle.policy import effective_risk_tier
 
 from . import checks, scoring, warmup_stats
 from .jobs import WARMUP_AGENT, Heartbeat, RunLog, outcome_record, job_claim, job_error, job_request, stop_reason, worker_name
@@ -69,7 +70,7 @@ def warmup_execute(*, run_id: int, worker: str | None = None) -> str:
 def warmup_measure(version, *, log: Callable[[str], None]) -> dict:
     """Score the same inputs with the version and the champion; return the report's numbers."""
     model = version.model
-    policy = warmup_policy(model.risk_tier)
+    policy = warmup_policy(effective_risk_tier(model))
     champion_version = (
         ModelVersion.objects.select_related("model").filter(model=model, state=VersionState.CHAMPION).exclude(pk=version.pk).first()
     )
