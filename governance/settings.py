@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "workflows.lifecycle",
     "workflows.testsuites",
     "workflows.notifications",
+    "workflows.gateway",
     "governance.demo",
 ]
 
@@ -331,6 +332,16 @@ GOVERNANCE_REVIEW_INTERVAL_DAYS = {"low": 365, "medium": 365, "high": 180, "crit
 GOVERNANCE_TEST_HOOKS = TESTING
 # Submitted models run only in Celery workers; unit tests call the checks directly.
 GOVERNANCE_SCORING_OUTSIDE_WORKERS = TESTING or env_bool("GOVERNANCE_SCORING_OUTSIDE_WORKERS")
+
+# --- Scoring gateway (workflows.gateway) ------------------------------------------------------
+# Rows one predict request may carry; more are refused with 413.
+GOVERNANCE_GATEWAY_MAX_BATCH_ROWS = int(os.environ.get("GOVERNANCE_GATEWAY_MAX_BATCH_ROWS", "1000"))
+# Predict requests per API token (or signed-in person) per window, counted on the shared cache;
+# past it 429 with Retry-After. 0 turns the limit off.
+GOVERNANCE_GATEWAY_RATE_LIMIT = int(os.environ.get("GOVERNANCE_GATEWAY_RATE_LIMIT", "6000"))
+GOVERNANCE_GATEWAY_RATE_WINDOW_SECONDS = int(os.environ.get("GOVERNANCE_GATEWAY_RATE_WINDOW_SECONDS", "60"))
+# Versions each web or worker process keeps loaded (least recently used ones are dropped).
+GOVERNANCE_GATEWAY_LOADED_VERSIONS = int(os.environ.get("GOVERNANCE_GATEWAY_LOADED_VERSIONS", "16"))
 
 # --- Mail ------------------------------------------------------------------------------------
 if os.environ.get("EMAIL_HOST"):
