@@ -44,6 +44,18 @@ def champion(version, alice, oscar, no_shadow_minimum) -> ModelVersion:
     return make_champion(version, submitter=alice, operator=oscar)
 
 
+@pytest.fixture
+def two_versions(credit_model, version, alice, oscar, datasets, no_shadow_minimum):
+    """v1 champion and v2 (a classifier that disagrees on many rows) challenger."""
+    from tests.testsuites.helpers import disagreeing_classifier_onnx, upload_version
+
+    first = make_champion(version, submitter=alice, operator=oscar)
+    second = to_challenger(
+        upload_version(credit_model, alice, disagreeing_classifier_onnx(), datasets), submitter=alice, operator=oscar
+    )
+    return first, second
+
+
 def to_challenger(version, *, submitter, operator) -> ModelVersion:
     """Walk a draft version to challenger through the lifecycle services."""
     agent = service_account_get("test-runner")
