@@ -340,6 +340,9 @@ GOVERNANCE_GATEWAY_MAX_BATCH_ROWS = int(os.environ.get("GOVERNANCE_GATEWAY_MAX_B
 # past it 429 with Retry-After. 0 turns the limit off.
 GOVERNANCE_GATEWAY_RATE_LIMIT = int(os.environ.get("GOVERNANCE_GATEWAY_RATE_LIMIT", "6000"))
 GOVERNANCE_GATEWAY_RATE_WINDOW_SECONDS = int(os.environ.get("GOVERNANCE_GATEWAY_RATE_WINDOW_SECONDS", "60"))
+# Answered requests whose shadow scoring may wait, per web process, while the broker is slow or
+# down; past it, shadow scoring is dropped (and logged), never the answer.
+GOVERNANCE_GATEWAY_SHADOW_BACKLOG = int(os.environ.get("GOVERNANCE_GATEWAY_SHADOW_BACKLOG", "10000"))
 # Versions each web or worker process keeps loaded (least recently used ones are dropped).
 GOVERNANCE_GATEWAY_LOADED_VERSIONS = int(os.environ.get("GOVERNANCE_GATEWAY_LOADED_VERSIONS", "16"))
 

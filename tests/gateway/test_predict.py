@@ -224,3 +224,31 @@ def test_regression_champion_has_no_probabilities(alice, oscar, victor, api_for,
     assert response.status_code == 200, response.json()
     assert "probabilities" not in response.json() and len(response.json()["predictions"]) == 2
 
+
+
+def test_rate_limit_counts_on_the_shared_redis_cache(champion, credit_model, victor, api_for, settings):
+    from tests.testsuites.conftest import TEST_REDIS_URL
+
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": TEST_REDIS_URL, "KEY_PREFIX": "gateway-test"}
+    }
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.GOVERNANCE_GATEWAY_RATE_LIMIT = 2
+    client = api_for(victor)
+    body = {"inputs": rows_of(champion)}
+    assert [predict(client, credit_model, body).status_code for _ in range(3)] == [200, 200, 429]
+    cache.clear()
+
+
+def test_an_unreachable_cache_does_not_refuse_answers(champion, credit_model, victor, api_for, settings, monkeypatch):
+    from django.core.cache import cache
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(cache, "add", down)
+    settings.GOVERNANCE_GATEWAY_RATE_LIMIT = 1
+    client = api_for(victor)
+    assert [predict(client, credit_model, {"inputs": rows_of(champion)}).status_code for _ in range(2)] == [200, 200]

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import queue
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -147,14 +150,18 @@ def rate_limit_consume(*, key: str) -> None:
     now = time.time()
     slot = int(now // window)
     cache_key = f"gateway:rate:{key}:{slot}"
-    if cache.add(cache_key, 1, timeout=window + 5):
-        count = 1
-    else:
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # expired between add and incr: this request opens the window
-            cache.add(cache_key, 1, timeout=window + 5)
+    try:
+        if cache.add(cache_key, 1, timeout=window + 5):
             count = 1
+        else:
+            try:
+                count = cache.incr(cache_key)
+            except ValueError:  # expired between add and incr: this request opens the window
+                cache.add(cache_key, 1, timeout=window + 5)
+                count = 1
+    except Exception:  # noqa: BLE001 - an unreachable cache lets requests through, uncounted
+        logger.exception("The rate limit of %s could not be counted", key)
+        return
     if count > limit:
         retry_after = max(1, math.ceil((slot + 1) * window - now))
         raise RateLimited(
@@ -169,14 +176,41 @@ def _token_label(token) -> str:
     return f"{token.label or 'token'} ({token.key_prefix}…)"[:120]
 
 
+# Shadow work is handed to the broker by one thread per process, off the request's path: a slow
+# or unreachable broker never delays an answer. Should the queue fill up (the broker down for
+# long), further shadow work is dropped and logged; the answers are unaffected.
+_outbox: queue.Queue | None = None
+_outbox_pid: int | None = None
+_outbox_lock = threading.Lock()
+
+
 def _shadow_enqueue(trace_id: str, version_ids: list[int]) -> None:
-    """Queue the shadow scoring; a broker that is down costs the shadow records, never the answer."""
+    try:
+        _publisher().put_nowait((trace_id, version_ids))
+    except queue.Full:
+        logger.error("Shadow scoring of trace %s dropped: the broker has not taken the earlier ones.", trace_id)
+
+
+def _publisher() -> queue.Queue:
+    """This process's outbox, with its publishing thread (started on first use after a fork)."""
+    global _outbox, _outbox_pid
+    with _outbox_lock:
+        if _outbox is None or _outbox_pid != os.getpid():
+            _outbox = queue.Queue(maxsize=settings.GOVERNANCE_GATEWAY_SHADOW_BACKLOG)
+            _outbox_pid = os.getpid()
+            threading.Thread(target=_publish_forever, args=(_outbox,), name="gateway-shadow-publisher", daemon=True).start()
+        return _outbox
+
+
+def _publish_forever(outbox: queue.Queue) -> None:
     from .tasks import shadow_score
 
-    try:
-        shadow_score.apply_async(kwargs={"trace_id": trace_id, "version_ids": version_ids}, retry=False)
-    except Exception:  # noqa: BLE001 - the answer is committed; the shadow scoring is lost
-        logger.exception("Could not queue the shadow scoring of trace %s", trace_id)
+    while True:
+        trace_id, version_ids = outbox.get()
+        try:
+            shadow_score.apply_async(kwargs={"trace_id": trace_id, "version_ids": version_ids}, retry=False)
+        except Exception:  # noqa: BLE001 - the answer is committed; only this shadow scoring is lost
+            logger.exception("Could not queue the shadow scoring of trace %s", trace_id)
 
 
 def shadow_score(*, trace_id: str, version_id: int) -> ScoringRecord | None:
