@@ -302,6 +302,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "flag-reviews-due": {"task": "notifications.flag_reviews_due", "schedule": 3600.0},
     # Sign the audit chain head into GOVERNANCE_AUDIT_CHECKPOINT_DIR (skipped without a key).
     "audit-checkpoint": {"task": "audit.checkpoint", "schedule": GOVERNANCE_AUDIT_CHECKPOINT_SECONDS},
+    # PSI of each champion's recent production inputs and scores against its training data.
+    "gateway-drift-check": {"task": "gateway.drift_check", "schedule": 3600.0},
 }
 
 # --- Test suites, warm-up and scheduled agents (workflows.testsuites) -------------------------
@@ -343,6 +345,12 @@ GOVERNANCE_GATEWAY_RATE_WINDOW_SECONDS = int(os.environ.get("GOVERNANCE_GATEWAY_
 # Answered requests whose shadow scoring may wait, per web process, while the broker is slow or
 # down; past it, shadow scoring is dropped (and logged), never the answer.
 GOVERNANCE_GATEWAY_SHADOW_BACKLOG = int(os.environ.get("GOVERNANCE_GATEWAY_SHADOW_BACKLOG", "10000"))
+# The drift agent: the window of recent production it looks at, the rows it needs to judge and
+# reads at most, and the PSI over which a model is flagged (admins set it per model).
+GOVERNANCE_DRIFT_WINDOW_HOURS = float(os.environ.get("GOVERNANCE_DRIFT_WINDOW_HOURS", "24"))
+GOVERNANCE_DRIFT_MIN_ROWS = int(os.environ.get("GOVERNANCE_DRIFT_MIN_ROWS", "100"))
+GOVERNANCE_DRIFT_MAX_ROWS = int(os.environ.get("GOVERNANCE_DRIFT_MAX_ROWS", "10000"))
+GOVERNANCE_DRIFT_PSI_THRESHOLD = float(os.environ.get("GOVERNANCE_DRIFT_PSI_THRESHOLD", "0.25"))
 # Versions each web or worker process keeps loaded (least recently used ones are dropped).
 GOVERNANCE_GATEWAY_LOADED_VERSIONS = int(os.environ.get("GOVERNANCE_GATEWAY_LOADED_VERSIONS", "16"))
 

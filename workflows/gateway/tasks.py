@@ -9,3 +9,10 @@ from . import services
 def shadow_score(trace_id: str, version_ids: list[int]) -> int:
     """Score the trace's inputs with each challenger; safe to run twice. Returns how many recorded."""
     return sum(services.shadow_score(trace_id=trace_id, version_id=version_id) is not None for version_id in version_ids)
+
+
+@shared_task(name="gateway.drift_check", acks_late=True)
+def drift_check() -> str:
+    from .drift import drift_check_all
+
+    return drift_check_all().summary

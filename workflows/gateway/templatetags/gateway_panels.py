@@ -10,5 +10,12 @@ register = template.Library()
 
 @register.simple_tag(takes_context=True)
 def gateway_model_panel(context, model):
-    """Production traffic of the last day, shadow errors, and the way to the model's traces."""
-    return panel_render(context, "gateway/_model_panel.html", {"traffic": selectors.traffic_summary(model=model)})
+    """Production traffic of the last day, shadow errors, the latest drift check (flagged when
+    over the model's threshold), and the way to the model's traces."""
+    from workflows.gateway.drift import latest_drift
+
+    return panel_render(
+        context,
+        "gateway/_model_panel.html",
+        {"traffic": selectors.traffic_summary(model=model), "drift": latest_drift(model)},
+    )
