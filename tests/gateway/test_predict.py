@@ -191,7 +191,7 @@ def test_champion_is_loaded_once_per_process_and_reused(champion, credit_model, 
 
 def test_versions_not_yet_approved_never_load_outside_workers(version, credit_model, alice):
     with pytest.raises(serving.NotServable):
-        serving.served_version(version.pk)
+        serving.served_version(version.pk, version.artifact_sha256)
     assert serving.loaded_version_ids() == []
 
 

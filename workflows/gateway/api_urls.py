@@ -4,7 +4,6 @@ from . import api
 
 urlpatterns = [
     path("models/<slug:slug>/predict", api.Predict.as_view(), name="api_predict"),
-    path("models/<slug:slug>/predict/", api.Predict.as_view()),
     path("models/<slug:slug>/traces/", api.ModelTraces.as_view(), name="api_model_traces"),
     path("traces/<str:trace_id>/", api.TraceDetail.as_view(), name="api_trace_detail"),
 ]

@@ -72,7 +72,7 @@ def champion_drift_check(version: ModelVersion, *, now=None) -> DriftCheck | Non
         ),
         key=lambda item: -item["psi"],
     )
-    served = serving.served_version(version.pk)
+    served = serving.served_version(version.pk, version.artifact_sha256)
     reference = served.loaded.predict(training)
     reference_scores = reference.scores if reference.scores is not None else reference.values
     score_psi = round(psi(pd.Series(reference_scores), pd.Series(scores)), 4) if len(scores) else None

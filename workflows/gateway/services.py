@@ -84,18 +84,19 @@ def prediction_make(*, model: MLModel, caller, inputs, token=None) -> Answer:
 
     # Which versions answer is read for every request (one indexed query): a promotion, rollback
     # or retirement committed before this point is seen here, in every process.
-    states = dict(
+    current = list(
         ModelVersion.objects.filter(model_id=model.pk, state__in=[VersionState.CHAMPION, VersionState.CHALLENGER])
         .order_by()
-        .values_list("pk", "state")
+        .values_list("pk", "state", "number", "artifact_sha256")
     )
-    champion_id = next((pk for pk, state in states.items() if state == VersionState.CHAMPION), None)
-    if champion_id is None:
+    found = [row for row in current if row[1] == VersionState.CHAMPION]
+    if not found:
         raise NoChampion(f"The model '{model.slug}' has no champion: nothing can score its inputs yet.")
-    challenger_ids = sorted(pk for pk, state in states.items() if state == VersionState.CHALLENGER)
+    champion_id, _state, champion_number, champion_sha256 = found[0]
+    challenger_ids = sorted(row[0] for row in current if row[1] == VersionState.CHALLENGER)
 
     try:
-        champion = serving.served_version(champion_id)
+        champion = serving.served_version(champion_id, champion_sha256)
     except ModelLoadError as exc:
         logger.error("The champion of %s cannot be loaded: %s", model.slug, exc)
         raise ChampionFailed(f"The champion cannot be loaded: {exc}") from exc
@@ -103,8 +104,8 @@ def prediction_make(*, model: MLModel, caller, inputs, token=None) -> Answer:
     try:
         predictions, latency_ms = champion.score(values)
     except ModelOutputError as exc:
-        logger.error("The champion v%s of %s failed on a valid request: %s", champion.number, model.slug, exc)
-        raise ChampionFailed(f"The champion (version {champion.number}) could not score these inputs: {exc}") from exc
+        logger.error("The champion v%s of %s failed on a valid request: %s", champion_number, model.slug, exc)
+        raise ChampionFailed(f"The champion (version {champion_number}) could not score these inputs: {exc}") from exc
     outputs = outputs_of(predictions)
 
     trace_id = uuid.uuid4().hex
@@ -125,7 +126,7 @@ def prediction_make(*, model: MLModel, caller, inputs, token=None) -> Answer:
             transaction.on_commit(lambda: _shadow_enqueue(trace_id, challenger_ids))
     return Answer(
         trace_id=trace_id,
-        model_version=champion.number,
+        model_version=champion_number,
         predictions=outputs["predictions"],
         probabilities=outputs.get("probabilities"),
     )
@@ -209,8 +210,8 @@ def _publish_forever(outbox: queue.Queue) -> None:
         trace_id, version_ids = outbox.get()
         try:
             shadow_score.apply_async(kwargs={"trace_id": trace_id, "version_ids": version_ids}, retry=False)
-        except Exception:  # noqa: BLE001 - the answer is committed; only this shadow scoring is lost
-            logger.exception("Could not queue the shadow scoring of trace %s", trace_id)
+        except Exception as exc:  # noqa: BLE001 - the answer is committed; only this shadow scoring is lost
+            logger.error("Could not queue the shadow scoring of trace %s: %s", trace_id, exc)
 
 
 def shadow_score(*, trace_id: str, version_id: int) -> ScoringRecord | None:
@@ -231,7 +232,7 @@ def shadow_score(*, trace_id: str, version_id: int) -> ScoringRecord | None:
     error = ""
     latency_ms = None
     try:
-        served = serving.served_version(version_id)
+        served = serving.served_version(version_id, version.artifact_sha256)
         values = inputs_validate(answer.inputs, served.input_schema)
         predictions, latency_ms = served.score(values)
         outputs = outputs_of(predictions)

@@ -4,7 +4,8 @@ Only a version that passed review (approved, challenger, champion, or retired af
 those) is loaded here, in the web process or a worker alike: intake and review accepted its
 ONNX or skops artifact, and neither format runs code when loaded. Earlier versions stay
 worker-only (``workflows.testsuites.scoring.load_version``). A version's artifact never changes,
-so a loaded version is kept by id; its file's SHA-256 is checked once, when it is loaded.
+so a loaded version is kept by id and artifact digest (a restored database that reuses an id for
+other bytes gets them loaded afresh); its file's SHA-256 is checked once, when it is loaded.
 
 Which version answers is never cached: the caller looks up the champion for each request.
 """
@@ -48,36 +49,40 @@ class ServedVersion:
         return predictions, (time.perf_counter() - start) * 1000
 
 
-_cache: OrderedDict[int, ServedVersion] = OrderedDict()
+_cache: OrderedDict[tuple[int, str], ServedVersion] = OrderedDict()
 _cache_lock = threading.Lock()
-_load_locks: dict[int, threading.Lock] = {}
+_load_locks: dict[tuple[int, str], threading.Lock] = {}
 
 
-def served_version(version_id: int) -> ServedVersion:
+def served_version(version_id: int, artifact_sha256: str) -> ServedVersion:
     """The version ready to score, loaded on first use in this process and kept (LRU, at most
     ``GOVERNANCE_GATEWAY_LOADED_VERSIONS``); two threads asking at once load it once."""
-    served = _cache.get(version_id)
+    key = (version_id, artifact_sha256)
+    served = _cache.get(key)
     if served is not None:
         return served
     with _cache_lock:
-        lock = _load_locks.setdefault(version_id, threading.Lock())
+        lock = _load_locks.setdefault(key, threading.Lock())
     with lock:
-        served = _cache.get(version_id)
+        served = _cache.get(key)
         if served is None:
             served = _load(version_id)
+            if served.artifact_sha256 != artifact_sha256:
+                raise ModelLoadError(f"Version {served.number} is not the artifact {artifact_sha256[:12]}.")
             with _cache_lock:
-                _cache[version_id] = served
+                _cache[key] = served
                 while len(_cache) > max(1, settings.GOVERNANCE_GATEWAY_LOADED_VERSIONS):
                     _cache.popitem(last=False)
     with _cache_lock:
-        if version_id in _cache:
-            _cache.move_to_end(version_id)
+        _load_locks.pop(key, None)
+        if key in _cache:
+            _cache.move_to_end(key)
     return served
 
 
 def loaded_version_ids() -> list[int]:
     """The versions this process holds loaded (oldest use first)."""
-    return list(_cache)
+    return [version_id for version_id, _ in _cache]
 
 
 def cache_clear() -> None:
