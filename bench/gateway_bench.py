@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """The scoring gateway against MLflow's model server, on the same model and the same machine.
 
-* gateway: ``gunicorn governance.wsgi`` (``--workers W``) on a throwaway SQLite database, a
+* gateway: ``gunicorn governance.wsgi`` (``--workers W``, threaded workers so that connections
+  are kept alive; persistent database connections) on a throwaway SQLite database, a
   throwaway redis-server (broker and shared cache) and a Celery worker, with everything on: the
   API token checked, the rate limit counted in Redis, inputs checked against the schema, the
   trace committed before the answer, and a challenger's shadow scoring queued for each request.
@@ -11,11 +12,13 @@
 * onnxruntime: the same ONNX file called directly in this process, one row at a time.
 
 Each server gets the same requests over keep-alive connections from C client processes: one-row
-requests and 1,000-row requests (``{"inputs": [...]}`` for the gateway, the same records as
-``{"dataframe_records": [...]}`` for MLflow). Printed: requests per second, p50 and p99 for each,
+requests and 1,000-row requests (``{"inputs": [{feature: value}, ...]}`` for the gateway; the
+same values as MLflow's tensor input ``{"inputs": [[value, ...], ...]}`` for MLflow, whose ONNX
+flavour cannot answer a DataFrame input with a label and a probability matrix). Printed: requests per second, p50 and p99 for each,
 the gateway / MLflow ratios, and the p50 of onnxruntime alone on one row.
 
     python bench/gateway_bench.py [--workers 2] [--clients 4] [--requests 2000] [--big-requests 100]
+                                  [--database-url postgres://.../empty_database]
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 MLFLOW_VENV = BASE_DIR / ".run" / "mlflow-venv"
-MLFLOW_REQUIREMENTS = ["mlflow==2.19.0", "onnx==1.23.2", "onnxruntime==1.32.0"]
+MLFLOW_REQUIREMENTS = ["mlflow==2.19.0", "onnx>=1.16", "onnxruntime>=1.18"]
 
 
 def free_port() -> int:
@@ -110,6 +113,10 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--requests", type=int, default=2000, help="one-row requests per server")
     parser.add_argument("--big-requests", type=int, default=100, help="1,000-row requests per server")
+    parser.add_argument(
+        "--database-url", default="",
+        help="an empty PostgreSQL database to use (as in production) instead of a throwaway SQLite file",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
@@ -118,10 +125,13 @@ def main() -> int:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "governance.settings",
         "DJANGO_DEBUG": "0",
-        "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
+        "DATABASE_URL": args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}",
         "MEDIA_ROOT": str(workdir / "media"),
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "CELERY_BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
+        # Persistent database connections, as a deployment runs them: a connection per request
+        # costs more than the whole answer (and on SQLite, a WAL checkpoint when it closes).
+        "DATABASE_CONN_MAX_AGE": "600",
         # Counted for every request, never reached.
         "GOVERNANCE_GATEWAY_RATE_LIMIT": str(10**9),
         "GOVERNANCE_SCORING_OUTSIDE_WORKERS": "1",  # the set-up walks versions through their states here
@@ -160,9 +170,12 @@ def main() -> int:
               "worker.log", cwd=str(BASE_DIR), env=env)
         gateway, gateway_log = spawn(
             [sys.executable, "-m", "gunicorn", "governance.wsgi:application", "--bind", f"127.0.0.1:{gateway_port}",
-             "--workers", str(args.workers), "--keep-alive", "30"], "gunicorn.log", cwd=str(BASE_DIR), env=env,
+             "--workers", str(args.workers), "--worker-class", "gthread", "--threads", "2", "--keep-alive", "30"],
+            "gunicorn.log", cwd=str(BASE_DIR), env=env,
         )
         mlflow_env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE", "GOVERNANCE"))}
+        # MLflow starts its own gunicorn by name: the one of its virtual environment.
+        mlflow_env["PATH"] = f"{MLFLOW_VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
         mlflow, mlflow_log = spawn(
             [str(python), "-m", "mlflow", "models", "serve", "-m", str(workdir / "mlflow-model"), "--env-manager",
              "local", "-h", "127.0.0.1", "-p", str(mlflow_port), "-w", str(args.workers)],
@@ -174,7 +187,9 @@ def main() -> int:
         results = {}
         for label, rows, count in (("1 row", setup["one"], args.requests), ("1,000 rows", setup["big"], args.big_requests)):
             gateway_body = json.dumps({"inputs": rows}).encode()
-            mlflow_body = json.dumps({"dataframe_records": rows}).encode()
+            # MLflow's tensor input (its ONNX flavour cannot return a label and a probability
+            # matrix for a DataFrame input): the same values, without the feature names.
+            mlflow_body = json.dumps({"inputs": [[row[f] for f in setup["features"]] for row in rows]}).encode()
             results[label] = {
                 "gateway": load(gateway_port, f"/api/v1/models/{setup['slug']}/predict", gateway_body,
                                 clients=args.clients, requests=count, headers={"Authorization": f"Bearer {setup['token']}"}),

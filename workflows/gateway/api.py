@@ -37,13 +37,12 @@ class Predict(APIView):
     parser_classes = [ScoringJSONParser]
 
     def post(self, request, slug):
-        model = registry_selectors.model_get(user=request.user, slug=slug)
         body = request.data
         if not isinstance(body, dict) or "inputs" not in body:
             raise InputRejected("The body is an object with 'inputs': a list of rows, each {feature: value, ...}.", code="not_a_list")
         try:
             answer = services.prediction_make(
-                model=model, caller=request.user, inputs=body["inputs"], token=getattr(request, "api_token", None)
+                slug=slug, caller=request.user, inputs=body["inputs"], token=getattr(request, "api_token", None)
             )
         except services.RateLimited as exc:
             return Response(

@@ -74,10 +74,11 @@ class Answer:
         return body
 
 
-def prediction_make(*, model: MLModel, caller, inputs, token=None) -> Answer:
-    """Score ``inputs`` with the model's champion for ``caller`` (through ``token`` when the
-    call came with one), record the trace and queue the challengers' shadow scoring."""
-    if caller is None or not caller.is_authenticated or not caller.is_active or not can_view_model(caller, model):
+def prediction_make(*, slug: str, caller, inputs, token=None) -> Answer:
+    """Score ``inputs`` with the champion of the model ``slug`` for ``caller`` (through ``token``
+    when the call came with one), record the trace and queue the challengers' shadow scoring."""
+    model = MLModel.objects.filter(slug=slug).only("pk", "slug").first()
+    if model is None or caller is None or not caller.is_authenticated or not caller.is_active or not can_view_model(caller, model):
         raise Http404("No such model.")
     rate_limit_consume(key=f"token:{token.pk}" if token is not None else f"user:{caller.pk}")
     rows = inputs_shape_check(inputs, max_rows=settings.GOVERNANCE_GATEWAY_MAX_BATCH_ROWS)
