@@ -113,6 +113,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--requests", type=int, default=2000, help="one-row requests per server")
     parser.add_argument("--big-requests", type=int, default=100, help="1,000-row requests per server")
+    parser.add_argument("--without-shadow", action="store_true", help="no challenger and no Celery worker (to compare)")
     parser.add_argument(
         "--database-url", default="",
         help="an empty PostgreSQL database to use (as in production) instead of a throwaway SQLite file",
@@ -158,16 +159,17 @@ def main() -> int:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        setup = set_up(workdir)
+        setup = set_up(workdir, shadow=not args.without_shadow)
         # MLflow's own model directory for the same ONNX bytes.
         subprocess.run(
             [str(python), "-c", "import sys, onnx, mlflow.onnx; mlflow.onnx.save_model(onnx.load(sys.argv[1]), sys.argv[2])",
              str(setup["onnx_path"]), str(workdir / "mlflow-model")],
             check=True, capture_output=True,
         )
-        spawn([sys.executable, "-m", "celery", "-A", "governance", "worker", "--pool=solo", "--concurrency=1",
-               "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel=WARNING"],
-              "worker.log", cwd=str(BASE_DIR), env=env)
+        if not args.without_shadow:
+            spawn([sys.executable, "-m", "celery", "-A", "governance", "worker", "--pool=solo", "--concurrency=1",
+                   "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel=WARNING"],
+                  "worker.log", cwd=str(BASE_DIR), env=env)
         gateway, gateway_log = spawn(
             [sys.executable, "-m", "gunicorn", "governance.wsgi:application", "--bind", f"127.0.0.1:{gateway_port}",
              "--workers", str(args.workers), "--worker-class", "gthread", "--threads", "2", "--keep-alive", "30"],
@@ -196,7 +198,7 @@ def main() -> int:
                 "mlflow": load(mlflow_port, "/invocations", mlflow_body, clients=args.clients, requests=count, headers={}),
             }
         direct = onnxruntime_p50(setup["onnx_path"], setup["one"], setup["features"])
-        shadow = shadow_recorded(setup)
+        shadow = shadow_recorded(setup) if not args.without_shadow else None
     finally:
         for process in reversed(processes):
             if process.poll() is None:
@@ -210,7 +212,7 @@ def main() -> int:
     return 0
 
 
-def set_up(workdir: Path) -> dict:
+def set_up(workdir: Path, *, shadow: bool = True) -> dict:
     """A model whose champion and challenger are the sample classifier (8 features), a viewer's token."""
     from governance.access.services import token_create
     from governance.demo import sample_models
@@ -227,7 +229,8 @@ def set_up(workdir: Path) -> dict:
     model = factories.make_model(alice, name="Bench", operator=[oscar], viewer=[caller])
     datasets = factories.make_datasets(alice)
     champion = make_champion(factories.make_version(model, alice, datasets=datasets), submitter=alice, operator=oscar)
-    challenger = to_challenger(upload_version(model, alice, disagreeing_classifier_onnx(), datasets), submitter=alice, operator=oscar)
+    if shadow:
+        to_challenger(upload_version(model, alice, disagreeing_classifier_onnx(), datasets), submitter=alice, operator=oscar)
     _, token = token_create(actor=caller, user=caller, label="bench")
     _train, valid, target = sample_models.breast_cancer_frames()
     features = champion.feature_names
@@ -235,7 +238,7 @@ def set_up(workdir: Path) -> dict:
     big = (records * (1000 // len(records) + 1))[:1000]
     return {
         "slug": model.slug, "token": token, "one": records[:1], "big": big, "features": features,
-        "onnx_path": blob_path(champion.artifact_path), "challenger": challenger.pk,
+        "onnx_path": blob_path(champion.artifact_path),
     }
 
 
@@ -282,7 +285,10 @@ def report(results: dict, direct_p50: float, shadow: tuple[int, int], args) -> N
               f"p50 {g['p50_ms'] / m['p50_ms']:.2f}x, p99 {g['p99_ms'] / m['p99_ms']:.2f}x")
     print(f"\nonnxruntime directly, one row: p50 {direct_p50:.3f} ms; "
           f"gateway one-row p50 - that: {results['1 row']['gateway']['p50_ms'] - direct_p50:.2f} ms")
-    print(f"traces: {shadow[0]} answers, {shadow[1]} challenger shadow scorings recorded by the worker")
+    if shadow is not None:
+        print(f"traces: {shadow[0]} answers, {shadow[1]} challenger shadow scorings recorded by the worker")
+    else:
+        print("no challenger, no worker: shadow scoring off")
 
 
 if __name__ == "__main__":
