@@ -351,6 +351,11 @@ GOVERNANCE_DRIFT_WINDOW_HOURS = float(os.environ.get("GOVERNANCE_DRIFT_WINDOW_HO
 GOVERNANCE_DRIFT_MIN_ROWS = int(os.environ.get("GOVERNANCE_DRIFT_MIN_ROWS", "100"))
 GOVERNANCE_DRIFT_MAX_ROWS = int(os.environ.get("GOVERNANCE_DRIFT_MAX_ROWS", "10000"))
 GOVERNANCE_DRIFT_PSI_THRESHOLD = float(os.environ.get("GOVERNANCE_DRIFT_PSI_THRESHOLD", "0.25"))
+# The live comparison of champion and challengers reads at most this many answered requests of
+# its window (the newest), with their shadow scorings, and says so when the window holds more.
+GOVERNANCE_GATEWAY_COMPARISON_MAX_REQUESTS = int(os.environ.get("GOVERNANCE_GATEWAY_COMPARISON_MAX_REQUESTS", "5000"))
+# A regression challenger "agrees" on a row within this share of the champion's prediction.
+GOVERNANCE_GATEWAY_REGRESSION_TOLERANCE = float(os.environ.get("GOVERNANCE_GATEWAY_REGRESSION_TOLERANCE", "0.05"))
 # Versions each web or worker process keeps loaded (least recently used ones are dropped).
 GOVERNANCE_GATEWAY_LOADED_VERSIONS = int(os.environ.get("GOVERNANCE_GATEWAY_LOADED_VERSIONS", "16"))
 

@@ -173,6 +173,7 @@ ROUTES: list[Route] = [
     Route("GET", "/models/{slug}/test-suite/", WRITE, "alice", 200, api=False),  # the suite editor
     Route("GET", "/models/{slug}/versions/{number}/test-progress/", READ, "bob", 200, api=False),
     Route("GET", "/models/{slug}/traces/", READ, "oscar", 200, api=False),
+    Route("GET", "/models/{slug}/comparison/", READ, "bob", 200, api=False),
     # --- Pages: sharing (only owners and admins even look at it) -------------------------
     Route("GET", "/models/{slug}/sharing/", WRITE, "alice", 200, api=False),
     Route("POST", "/models/{slug}/sharing/", WRITE, "alice", 302, _new_grant, api=False),

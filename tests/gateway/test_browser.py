@@ -34,7 +34,7 @@ def test_viewer_finds_which_version_answered_a_trace(live_server, browser_page, 
     sign_in(page, live_server.url, "victor", factories.PASSWORD)
     page.goto(live_server.url + credit_model.get_absolute_url())
     assert "1 answered request in the last 24 hours" in page.inner_text("#production-scoring")
-    page.click("#production-scoring a")
+    page.click("#production-scoring >> text=Traces: which version answered what")
     page.wait_for_url(f"**/models/{credit_model.slug}/traces/")
     assert trace_id in page.inner_text("table.traces")
     screenshots = os.environ.get("GATEWAY_SCREENSHOTS")
@@ -48,3 +48,17 @@ def test_viewer_finds_which_version_answered_a_trace(live_server, browser_page, 
     assert "helper-reviewer" in text and f"Shadow v{second.number}" in text
     if screenshots:
         page.screenshot(path=f"{screenshots}/trace.png", full_page=True)
+
+    # The live comparison of the champion and its challenger on the same request.
+    page.goto(live_server.url + credit_model.get_absolute_url())
+    page.click("#production-scoring >> text=Live comparison")
+    page.wait_for_url(f"**/models/{credit_model.slug}/comparison/")
+    figures = page.inner_text("table.comparison")
+    assert f"Champion (version {first.number})" in figures and f"Version {second.number}" in figures
+    assert page.locator("svg.chart").count() == 2
+    page.select_option("#id_window", "7d")
+    page.click("text=Compare")
+    page.wait_for_url(f"**/models/{credit_model.slug}/comparison/?window=7d")
+    assert "the last 7 days" in page.inner_text("h1 + p")
+    if screenshots:
+        page.screenshot(path=f"{screenshots}/comparison.png", full_page=True)

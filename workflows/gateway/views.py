@@ -1,4 +1,5 @@
-"""Pages of the gateway: a model's traces by time range, and one trace."""
+"""Pages of the gateway: a model's traces by time range, one trace, and the live comparison of
+its champion and challengers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from rest_framework.request import Request
 from governance.audit.services import access_record
 from governance.errors import ActionError
 from governance.registry import selectors as registry_selectors
+from workflows.testsuites import charts
 
+from . import comparison as live
 from . import representation, selectors
 from .api import TracePagination, time_param
 
@@ -84,3 +87,35 @@ def trace_detail(request, trace_id: str):
 
 def _at(values: list, index: int):
     return values[index] if index < len(values) else None
+
+
+@login_required
+@require_GET
+def model_comparison(request, slug: str):
+    model = registry_selectors.model_get(user=request.user, slug=slug)
+    error = ""
+    try:
+        window = live.window_get(request.GET.get("window"))
+    except ActionError as exc:
+        error = exc.message
+        window = live.WINDOWS[live.DEFAULT_WINDOW]
+    result = live.comparison_compute(model=model, window=window)
+    sides = ([result.champion] if result.champion else []) + result.challengers
+    context = {
+        "model": model,
+        "comparison": result,
+        "windows": list(live.WINDOWS.values()),
+        "error": error,
+        "tolerance_percent": result.tolerance * 100,
+        "distribution_chart": charts.distribution_chart(
+            result.edges or [],
+            [(side.label, side.histogram) for side in sides],
+            title=f"Distribution of each version's {result.scores_label} in {window.label}",
+            x_label=result.score_name or "score",
+        ),
+        "latency_chart": charts.percentile_chart(
+            [(side.label, side.latency) for side in sides],
+            title=f"Latency per request in {window.label}: p50, p95 and p99",
+        ),
+    }
+    return render(request, "gateway/model_comparison.html", context, status=400 if error else 200)
