@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "workflows.lifecycle",
     "workflows.testsuites",
     "workflows.notifications",
+    "workflows.gateway",
     "governance.demo",
 ]
 
@@ -306,6 +307,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "flag-overdue-conditions": {"task": "lifecycle.flag_overdue_conditions", "schedule": 3600.0},
     # Sign the audit chain head into GOVERNANCE_AUDIT_CHECKPOINT_DIR (skipped without a key).
     "audit-checkpoint": {"task": "audit.checkpoint", "schedule": GOVERNANCE_AUDIT_CHECKPOINT_SECONDS},
+    # PSI of each champion's recent production inputs and scores against its training data.
+    "gateway-drift-check": {"task": "gateway.drift_check", "schedule": 3600.0},
 }
 
 # --- Test suites, warm-up and scheduled agents (workflows.testsuites) -------------------------
@@ -336,6 +339,30 @@ GOVERNANCE_REVIEW_INTERVAL_DAYS = {"low": 365, "medium": 365, "high": 180, "crit
 GOVERNANCE_TEST_HOOKS = TESTING
 # Submitted models run only in Celery workers; unit tests call the checks directly.
 GOVERNANCE_SCORING_OUTSIDE_WORKERS = TESTING or env_bool("GOVERNANCE_SCORING_OUTSIDE_WORKERS")
+
+# --- Scoring gateway (workflows.gateway) ------------------------------------------------------
+# Rows one predict request may carry; more are refused with 413.
+GOVERNANCE_GATEWAY_MAX_BATCH_ROWS = int(os.environ.get("GOVERNANCE_GATEWAY_MAX_BATCH_ROWS", "1000"))
+# Predict requests per API token (or signed-in person) per window, counted on the shared cache;
+# past it 429 with Retry-After. 0 turns the limit off.
+GOVERNANCE_GATEWAY_RATE_LIMIT = int(os.environ.get("GOVERNANCE_GATEWAY_RATE_LIMIT", "6000"))
+GOVERNANCE_GATEWAY_RATE_WINDOW_SECONDS = int(os.environ.get("GOVERNANCE_GATEWAY_RATE_WINDOW_SECONDS", "60"))
+# Answered requests whose shadow scoring may wait, per web process, while the broker is slow or
+# down; past it, shadow scoring is dropped (and logged), never the answer.
+GOVERNANCE_GATEWAY_SHADOW_BACKLOG = int(os.environ.get("GOVERNANCE_GATEWAY_SHADOW_BACKLOG", "10000"))
+# The drift agent: the window of recent production it looks at, the rows it needs to judge and
+# reads at most, and the PSI over which a model is flagged (admins set it per model).
+GOVERNANCE_DRIFT_WINDOW_HOURS = float(os.environ.get("GOVERNANCE_DRIFT_WINDOW_HOURS", "24"))
+GOVERNANCE_DRIFT_MIN_ROWS = int(os.environ.get("GOVERNANCE_DRIFT_MIN_ROWS", "100"))
+GOVERNANCE_DRIFT_MAX_ROWS = int(os.environ.get("GOVERNANCE_DRIFT_MAX_ROWS", "10000"))
+GOVERNANCE_DRIFT_PSI_THRESHOLD = float(os.environ.get("GOVERNANCE_DRIFT_PSI_THRESHOLD", "0.25"))
+# The live comparison of champion and challengers reads at most this many answered requests of
+# its window (the newest), with their shadow scorings, and says so when the window holds more.
+GOVERNANCE_GATEWAY_COMPARISON_MAX_REQUESTS = int(os.environ.get("GOVERNANCE_GATEWAY_COMPARISON_MAX_REQUESTS", "5000"))
+# A regression challenger "agrees" on a row within this share of the champion's prediction.
+GOVERNANCE_GATEWAY_REGRESSION_TOLERANCE = float(os.environ.get("GOVERNANCE_GATEWAY_REGRESSION_TOLERANCE", "0.05"))
+# Versions each web or worker process keeps loaded (least recently used ones are dropped).
+GOVERNANCE_GATEWAY_LOADED_VERSIONS = int(os.environ.get("GOVERNANCE_GATEWAY_LOADED_VERSIONS", "16"))
 
 # --- Mail ------------------------------------------------------------------------------------
 if os.environ.get("EMAIL_HOST"):

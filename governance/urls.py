@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("governance.access.api_urls")),
     path("", include("workflows.lifecycle.api_urls")),
     path("", include("workflows.testsuites.api_urls")),
+    path("", include("workflows.gateway.api_urls")),
     path("", include("governance.audit.api_urls")),
 ]
 
@@ -26,6 +27,7 @@ urlpatterns = [
     path("", include("governance.access.urls")),
     path("", include("workflows.lifecycle.urls")),
     path("", include("workflows.testsuites.urls")),
+    path("", include("workflows.gateway.urls")),
     path("", include("governance.audit.urls")),
     path("", include("governance.registry.urls")),
 ]

@@ -146,6 +146,34 @@ def _with_condition(world: World) -> None:
 
 def _close(world: World) -> dict:
     return {"annotation": "walker: drift monitor in place"}
+def _champion(world: World) -> None:
+    """Walk the version to champion (the scoring gateway answers from it)."""
+    from governance.access.models import User
+    from governance.registry.models import VersionState
+    from workflows.lifecycle.models import ApprovalPolicy
+    from workflows.lifecycle.services import signoff_record, version_transition
+
+    _in_review(world)
+    for reviewer in ("carol", "dave"):
+        world.version.refresh_from_db()
+        if world.version.state != VersionState.IN_REVIEW:
+            break
+        signoff_record(
+            version=world.version, signer=User.objects.get(username=reviewer), decision="approve",
+            annotation="walker: reviewed", password=factories.PASSWORD,
+        )
+    ApprovalPolicy.objects.update(min_shadow_hours=0, min_shadow_requests=0)
+    operator = User.objects.get(username="oscar")
+    for name in ("promote_to_challenger", "promote_to_champion"):
+        world.version = version_transition(version=world.version, name=name, actor=operator, annotation=f"walker: {name}")
+
+
+def _scoring_rows(world: World) -> dict:
+    from governance.demo import sample_models
+
+    _train, valid, _target = sample_models.breast_cancer_frames()
+    row = valid[world.version.feature_names].iloc[0]
+    return {"inputs": [{name: float(value) for name, value in row.items()}]}
 
 
 ROUTES: list[Route] = [
@@ -184,6 +212,9 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/models/{slug}/test-suite/proposals/{proposal}/reject/", WRITE, "dave", 200, _reason, prepare=_suite_proposal),
     Route("POST", "/api/v1/models/{slug}/test-suite/proposals/{proposal}/withdraw/", WRITE, "alice", 200, _reason, prepare=_suite_proposal),
     Route("GET", "/api/v1/models/{slug}/versions/{number}/test-progress/", READ, "alice", 200),
+    # --- API: scoring gateway (anyone who sees the model scores and reads its traces) -------
+    Route("POST", "/api/v1/models/{slug}/predict", READ, "alice", 200, _scoring_rows, prepare=_champion),
+    Route("GET", "/api/v1/models/{slug}/traces/", READ, "carol", 200),
     # --- Pages: registry -----------------------------------------------------------------
     Route("GET", "/models/{slug}/", READ, "alice", 200, api=False),
     Route("POST", "/models/{slug}/risk-tier/", WRITE, "carol", 302, _tier, api=False),
@@ -208,6 +239,8 @@ ROUTES: list[Route] = [
         prepare=_with_condition,
     ),
     Route("GET", "/models/{slug}/versions/{number}/test-progress/", READ, "bob", 200, api=False),
+    Route("GET", "/models/{slug}/traces/", READ, "oscar", 200, api=False),
+    Route("GET", "/models/{slug}/comparison/", READ, "bob", 200, api=False),
     # --- Pages: sharing (only owners, validators and admins even look at it) -------------
     Route("GET", "/models/{slug}/sharing/", WRITE, "alice", 200, api=False),
     Route("POST", "/models/{slug}/sharing/", WRITE, "alice", 302, _new_grant, api=False),

@@ -4,7 +4,8 @@ The warm-up's score histogram and latency bars, and a test run's standard charts
 precision-recall curves, confusion matrix and calibration for classifiers; residuals and
 predicted against actual for regressors; the metric per group of each fairness check. Each is a
 plain function of stored data returning safe HTML, so the version page, the signing page and
-the compliance report draw the same charts. Every label is escaped; each chart has a <title>,
+the compliance report draw the same charts; and charts of any number of series for the gateway's
+live comparison of champion and challengers. Every label is escaped; each chart has a <title>,
 an aria-label, axis labels and a legend, and its figure caption gives the key numbers in words.
 """
 
@@ -571,3 +572,114 @@ def run_evidence_charts(run) -> dict:
     if not data.get("champion") and data.get("champion_version") is None:
         notes.append("The model had no champion when this run was made, so each chart shows this version alone.")
     return {"figures": figures, "note": " ".join(notes)}
+# --- Charts of any number of series (the gateway's live comparison) -------------------------
+
+PALETTE = ["#f59e0b", "#2563eb", "#16a34a", "#dc2626", "#7c3aed", "#0891b2"]
+
+
+def _svg_open(title: str, width: int, height: int) -> str:
+    return (
+        f'<svg class="chart" role="img" aria-label="{escape(title)}" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
+    )
+
+
+def _series_legend(labels: list[str], *, x: float, y: float) -> tuple[list[str], float]:
+    """One legend line per series from (x, y); returns the parts and the height they take."""
+    parts = []
+    for i, label in enumerate(labels):
+        top = y + i * 14
+        parts.append(f'<rect x="{x}" y="{top}" width="10" height="10" fill="{PALETTE[i % len(PALETTE)]}"/>')
+        parts.append(f'<text x="{x + 14}" y="{top + 9}" font-size="10">{escape(label)}</text>')
+    return parts, len(labels) * 14
+
+
+def distribution_chart(
+    edges: list[float], series: list[tuple[str, list[int]]], *, title: str, x_label: str, y_label: str = "rows"
+) -> SafeString | None:
+    """Grouped bars of several series counted on the same bins ``edges``, with both axes
+    labelled and a legend; each bar's <title> gives its series, count and bin."""
+    series = [(label, counts) for label, counts in series if counts]
+    if not edges or not series:
+        return None
+    width, plot_h = 560, 180
+    legend, legend_h = _series_legend([label for label, _ in series], x=PAD_LEFT + 10, y=6)
+    top = 6 + legend_h + 10
+    bottom = top + plot_h
+    height = bottom + 44
+    bins = len(edges) - 1
+    peak = max(max(counts) for _, counts in series) or 1
+    plot_w = width - PAD_LEFT - 16
+    slot = plot_w / bins
+    bar = slot / (len(series) + 0.5)
+    parts = [_svg_open(title, width, height)]
+    parts.extend(legend)
+    parts.append(f'<line x1="{PAD_LEFT}" y1="{bottom}" x2="{width - 16}" y2="{bottom}" stroke="#666"/>')
+    parts.append(f'<line x1="{PAD_LEFT}" y1="{top}" x2="{PAD_LEFT}" y2="{bottom}" stroke="#666"/>')
+    parts.append(f'<text x="{PAD_LEFT - 4}" y="{top + 8}" font-size="10" text-anchor="end">{peak}</text>')
+    parts.append(f'<text x="{PAD_LEFT - 4}" y="{bottom}" font-size="10" text-anchor="end">0</text>')
+    for offset, (label, counts) in enumerate(series):
+        colour = PALETTE[offset % len(PALETTE)]
+        for i, count in enumerate(counts):
+            h = plot_h * count / peak
+            x = PAD_LEFT + i * slot + offset * bar + bar * 0.25
+            parts.append(
+                f'<rect x="{x:.1f}" y="{bottom - h:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{colour}">'
+                f"<title>{escape(label)}: {count} {escape(y_label)} in [{_fmt(edges[i])}, {_fmt(edges[i + 1])})</title></rect>"
+            )
+    for i in (0, bins // 2, bins):
+        x = PAD_LEFT + i * slot
+        parts.append(f'<text x="{x:.1f}" y="{bottom + 14}" font-size="10" text-anchor="middle">{_fmt(edges[i])}</text>')
+    parts.append(
+        f'<text x="{PAD_LEFT + plot_w / 2:.1f}" y="{height - 8}" font-size="11" text-anchor="middle">{escape(x_label)}</text>'
+    )
+    parts.append(
+        f'<text x="12" y="{top + plot_h / 2:.1f}" font-size="11" text-anchor="middle" '
+        f'transform="rotate(-90 12 {top + plot_h / 2:.1f})">{escape(y_label)}</text>'
+    )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))
+
+
+def percentile_chart(series: list[tuple[str, dict]], *, title: str, stats=("p50", "p95", "p99")) -> SafeString | None:
+    """Horizontal bars of latency percentiles in milliseconds, grouped by statistic, one colour
+    per series, with the value at the end of each bar, the axis labelled and a legend."""
+    series = [(label, figures) for label, figures in series if figures]
+    if not series:
+        return None
+    width, line, label_w = 560, 16, 50
+    legend, legend_h = _series_legend([label for label, _ in series], x=label_w, y=6)
+    top = 6 + legend_h + 10
+    group_h = line * len(series) + 10
+    bottom = top + group_h * len(stats)
+    height = bottom + 36
+    plot_w = width - label_w - 90
+    peak = max(float(figures[stat]) for _, figures in series for stat in stats) or 1.0
+    parts = [_svg_open(title, width, height)]
+    parts.extend(legend)
+    parts.append(f'<line x1="{label_w}" y1="{top}" x2="{label_w}" y2="{bottom}" stroke="#666"/>')
+    parts.append(f'<line x1="{label_w}" y1="{bottom}" x2="{label_w + plot_w}" y2="{bottom}" stroke="#666"/>')
+    for g, stat in enumerate(stats):
+        y0 = top + g * group_h
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y0 + group_h / 2 + 2:.1f}" font-size="11" text-anchor="end">{escape(stat)}</text>'
+        )
+        for i, (label, figures) in enumerate(series):
+            value = float(figures[stat])
+            w = plot_w * value / peak
+            y = y0 + i * line
+            parts.append(
+                f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{line - 4}" fill="{PALETTE[i % len(PALETTE)]}">'
+                f"<title>{escape(label)} {escape(stat)}: {value:.2f} ms</title></rect>"
+            )
+            parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + line - 4}" font-size="10">{value:.2f} ms</text>')
+    parts.append(f'<text x="{label_w}" y="{bottom + 14}" font-size="10">0</text>')
+    parts.append(
+        f'<text x="{label_w + plot_w}" y="{bottom + 14}" font-size="10" text-anchor="end">{_fmt(peak)} ms</text>'
+    )
+    parts.append(
+        f'<text x="{label_w + plot_w / 2:.1f}" y="{height - 6}" font-size="11" text-anchor="middle">'
+        "milliseconds per request</text>"
+    )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))

@@ -246,19 +246,43 @@ class WarmupRun(AgentJob):
 
 
 class ScoringRecord(models.Model):
-    """One scoring request as the gateway saw it: the production inputs warm-up replays."""
+    """One scoring of production inputs by one version: the trace of a gateway answer.
+
+    The champion's record (``shadow`` false) is written before the caller gets its answer and
+    holds the inputs; it is what warm-up replays. Each challenger that scored the same inputs in
+    the background adds a record under the same ``trace_id`` with ``shadow`` true, its outputs
+    (or its ``error``) and no copy of the inputs.
+    """
 
     model = models.ForeignKey("registry.MLModel", on_delete=models.PROTECT, related_name="scoring_records")
     version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT, related_name="scoring_records")
     trace_id = models.CharField(max_length=64, db_index=True)
     inputs = models.JSONField()  # [{feature: value, ...}, ...]
-    outputs = models.JSONField(default=dict)
+    outputs = models.JSONField(default=dict)  # {"predictions": [...], "probabilities": [...]}
     shadow = models.BooleanField(default=False)
     at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The bytes that scored: the version's artifact digest when it scored.
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    rows = models.PositiveIntegerField(default=0)
+    # Milliseconds the model took on these rows (inputs converted, outputs checked).
+    latency_ms = models.FloatField(null=True, blank=True)
+    # Who asked (the shadow records repeat the caller of their trace), and through which token.
+    caller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    via_token = models.CharField(max_length=120, blank=True)
+    # Shadow scoring only: why the challenger gave no outputs.
+    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["model", "shadow", "-at"], name="scoring_recent_idx")]
+        constraints = [
+            # One answer per trace, and one scoring per version within a trace (a shadow task
+            # delivered twice records once).
+            models.UniqueConstraint(fields=["trace_id"], condition=Q(shadow=False), name="one_answer_per_trace"),
+            models.UniqueConstraint(fields=["trace_id", "version"], name="one_scoring_per_version_per_trace"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.trace_id} ({self.version})"

@@ -1,0 +1,261 @@
+"""The scoring gateway's decisions: who may score, which version answers, what is recorded.
+
+``prediction_make`` is the one way to score production inputs (the API's predict endpoint calls
+it). In order: the caller must see the model (else 404, as everywhere); the caller's token (or
+account) is within its rate (else 429); the body is a non-empty list of objects within the batch
+limit (else 400 or 413); the model has a champion now (else 409); every row matches the
+champion's input schema (else 400 naming the row and the feature). Only then is anything scored,
+and the answer's trace (``ScoringRecord``) is committed before the answer is returned. The
+challengers of that moment score the same inputs afterwards in a worker (``shadow_score``),
+under the same trace id; they never delay or fail the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.http import Http404
+
+from governance.access.permissions import can_view_model
+from governance.errors import ActionConflict, ActionError
+from governance.registry.models import MLModel, ModelVersion, VersionState
+from workflows.testsuites.models import ScoringRecord
+from workflows.testsuites.scoring import ModelLoadError, ModelOutputError, Predictions
+
+from . import serving
+from .validation import InputRejected, inputs_shape_check, inputs_validate
+
+logger = logging.getLogger(__name__)
+
+
+class NoChampion(ActionConflict):
+    code = "no_champion"
+
+
+class RateLimited(ActionError):
+    """Too many requests for this token in the current window (429); retry after ``retry_after`` s."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ChampionFailed(ActionError):
+    """The champion raised or returned something that is not a prediction per row."""
+
+    status = 502
+    code = "model_error"
+
+
+@dataclass(frozen=True)
+class Answer:
+    trace_id: str
+    model_version: int
+    predictions: list
+    probabilities: list | None
+
+    def as_dict(self) -> dict:
+        body = {"model_version": self.model_version, "predictions": self.predictions, "trace_id": self.trace_id}
+        if self.probabilities is not None:
+            body["probabilities"] = self.probabilities
+        return body
+
+
+def prediction_make(*, slug: str, caller, inputs, token=None) -> Answer:
+    """Score ``inputs`` with the champion of the model ``slug`` for ``caller`` (through ``token``
+    when the call came with one), record the trace and queue the challengers' shadow scoring."""
+    model = MLModel.objects.filter(slug=slug).only("pk", "slug").first()
+    if model is None or caller is None or not caller.is_authenticated or not caller.is_active or not can_view_model(caller, model):
+        raise Http404("No such model.")
+    rate_limit_consume(key=f"token:{token.pk}" if token is not None else f"user:{caller.pk}")
+    rows = inputs_shape_check(inputs, max_rows=settings.GOVERNANCE_GATEWAY_MAX_BATCH_ROWS)
+
+    # Which versions answer is read for every request (one indexed query): a promotion, rollback
+    # or retirement committed before this point is seen here, in every process.
+    current = list(
+        ModelVersion.objects.filter(model_id=model.pk, state__in=[VersionState.CHAMPION, VersionState.CHALLENGER])
+        .order_by()
+        .values_list("pk", "state", "number", "artifact_sha256")
+    )
+    found = [row for row in current if row[1] == VersionState.CHAMPION]
+    if not found:
+        raise NoChampion(f"The model '{model.slug}' has no champion: nothing can score its inputs yet.")
+    champion_id, _state, champion_number, champion_sha256 = found[0]
+    challenger_ids = sorted(row[0] for row in current if row[1] == VersionState.CHALLENGER)
+
+    try:
+        champion = serving.served_version(champion_id, champion_sha256)
+    except ModelLoadError as exc:
+        logger.error("The champion of %s cannot be loaded: %s", model.slug, exc)
+        raise ChampionFailed(f"The champion cannot be loaded: {exc}") from exc
+    values = inputs_validate(rows, champion.input_schema)
+    try:
+        predictions, latency_ms = champion.score(values)
+    except ModelOutputError as exc:
+        logger.error("The champion v%s of %s failed on a valid request: %s", champion_number, model.slug, exc)
+        raise ChampionFailed(f"The champion (version {champion_number}) could not score these inputs: {exc}") from exc
+    outputs = outputs_of(predictions)
+
+    trace_id = uuid.uuid4().hex
+    with transaction.atomic():
+        ScoringRecord.objects.create(
+            model_id=model.pk,
+            version_id=champion.pk,
+            trace_id=trace_id,
+            inputs=rows,
+            outputs=outputs,
+            artifact_sha256=champion.artifact_sha256,
+            rows=len(rows),
+            latency_ms=latency_ms,
+            caller=caller,
+            via_token=_token_label(token),
+        )
+        if challenger_ids:
+            transaction.on_commit(lambda: _shadow_enqueue(trace_id, challenger_ids))
+    return Answer(
+        trace_id=trace_id,
+        model_version=champion_number,
+        predictions=outputs["predictions"],
+        probabilities=outputs.get("probabilities"),
+    )
+
+
+def outputs_of(predictions: Predictions) -> dict:
+    outputs = {"predictions": predictions.values.tolist()}
+    if predictions.scores is not None:
+        outputs["probabilities"] = predictions.scores.tolist()
+    return outputs
+
+
+def rate_limit_consume(*, key: str) -> None:
+    """Count one request for ``key`` in the current window of the shared cache; ``RateLimited``
+    past ``GOVERNANCE_GATEWAY_RATE_LIMIT`` requests per ``GOVERNANCE_GATEWAY_RATE_WINDOW_SECONDS``
+    (a limit of 0 turns it off). Fixed windows: the cache's atomic increment counts each request
+    once across every process."""
+    limit = settings.GOVERNANCE_GATEWAY_RATE_LIMIT
+    if limit <= 0:
+        return
+    window = max(1, int(settings.GOVERNANCE_GATEWAY_RATE_WINDOW_SECONDS))
+    now = time.time()
+    slot = int(now // window)
+    cache_key = f"gateway:rate:{key}:{slot}"
+    try:
+        if cache.add(cache_key, 1, timeout=window + 5):
+            count = 1
+        else:
+            try:
+                count = cache.incr(cache_key)
+            except ValueError:  # expired between add and incr: this request opens the window
+                cache.add(cache_key, 1, timeout=window + 5)
+                count = 1
+    except Exception:  # noqa: BLE001 - an unreachable cache lets requests through, uncounted
+        logger.exception("The rate limit of %s could not be counted", key)
+        return
+    if count > limit:
+        retry_after = max(1, math.ceil((slot + 1) * window - now))
+        raise RateLimited(
+            f"More than {limit} scoring requests in {window} s with these credentials: retry in {retry_after} s.",
+            retry_after=retry_after,
+        )
+
+
+def _token_label(token) -> str:
+    if token is None:
+        return ""
+    return f"{token.label or 'token'} ({token.key_prefix}…)"[:120]
+
+
+# Shadow work is handed to the broker by one thread per process, off the request's path: a slow
+# or unreachable broker never delays an answer. Should the queue fill up (the broker down for
+# long), further shadow work is dropped and logged; the answers are unaffected.
+_outbox: queue.Queue | None = None
+_outbox_pid: int | None = None
+_outbox_lock = threading.Lock()
+
+
+def _shadow_enqueue(trace_id: str, version_ids: list[int]) -> None:
+    try:
+        _publisher().put_nowait((trace_id, version_ids))
+    except queue.Full:
+        logger.error("Shadow scoring of trace %s dropped: the broker has not taken the earlier ones.", trace_id)
+
+
+def _publisher() -> queue.Queue:
+    """This process's outbox, with its publishing thread (started on first use after a fork)."""
+    global _outbox, _outbox_pid
+    with _outbox_lock:
+        if _outbox is None or _outbox_pid != os.getpid():
+            _outbox = queue.Queue(maxsize=settings.GOVERNANCE_GATEWAY_SHADOW_BACKLOG)
+            _outbox_pid = os.getpid()
+            threading.Thread(target=_publish_forever, args=(_outbox,), name="gateway-shadow-publisher", daemon=True).start()
+        return _outbox
+
+
+def _publish_forever(outbox: queue.Queue) -> None:
+    from .tasks import shadow_score
+
+    while True:
+        trace_id, version_ids = outbox.get()
+        try:
+            shadow_score.apply_async(kwargs={"trace_id": trace_id, "version_ids": version_ids}, retry=False)
+        except Exception as exc:  # noqa: BLE001 - the answer is committed; only this shadow scoring is lost
+            logger.error("Could not queue the shadow scoring of trace %s: %s", trace_id, exc)
+
+
+def shadow_score(*, trace_id: str, version_id: int) -> ScoringRecord | None:
+    """Score the inputs of trace ``trace_id`` with version ``version_id`` (a challenger when the
+    request came) and record its outputs, or why it gave none, under the same trace id.
+
+    Safe to run twice: a second run finds the record and does nothing. Returns the record, or
+    None when the trace does not exist.
+    """
+    answer = ScoringRecord.objects.filter(trace_id=trace_id, shadow=False).first()
+    if answer is None:
+        return None
+    existing = ScoringRecord.objects.filter(trace_id=trace_id, version_id=version_id).first()
+    if existing is not None:
+        return existing
+    version = ModelVersion.objects.only("pk", "artifact_sha256").get(pk=version_id)
+    outputs: dict = {}
+    error = ""
+    latency_ms = None
+    try:
+        served = serving.served_version(version_id, version.artifact_sha256)
+        values = inputs_validate(answer.inputs, served.input_schema)
+        predictions, latency_ms = served.score(values)
+        outputs = outputs_of(predictions)
+    except InputRejected as exc:
+        error = f"The inputs do not match this version's input schema: {exc.message}"
+    except (ModelLoadError, ModelOutputError) as exc:
+        error = str(exc)
+    try:
+        with transaction.atomic():
+            return ScoringRecord.objects.create(
+                model_id=answer.model_id,
+                version_id=version_id,
+                trace_id=trace_id,
+                inputs=[],
+                outputs=outputs,
+                shadow=True,
+                artifact_sha256=version.artifact_sha256,
+                rows=answer.rows,
+                latency_ms=latency_ms,
+                caller_id=answer.caller_id,
+                via_token=answer.via_token,
+                error=error[:2000],
+            )
+    except IntegrityError:  # another delivery recorded it meanwhile
+        return ScoringRecord.objects.filter(trace_id=trace_id, version_id=version_id).first()
