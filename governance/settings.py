@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "workflows.lifecycle",
     "workflows.testsuites",
     "workflows.notifications",
+    "workflows.reports",
     "governance.demo",
 ]
 

@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("workflows.lifecycle.api_urls")),
     path("", include("workflows.testsuites.api_urls")),
     path("", include("governance.audit.api_urls")),
+    path("", include("workflows.reports.api_urls")),
 ]
 
 urlpatterns = [
@@ -25,6 +26,7 @@ urlpatterns = [
     path("", include("workflows.lifecycle.urls")),
     path("", include("workflows.testsuites.urls")),
     path("", include("governance.audit.urls")),
+    path("", include("workflows.reports.urls")),
     path("", include("governance.registry.urls")),
 ]
 
