@@ -98,9 +98,10 @@ def lineage_of(version: ModelVersion) -> list[tuple[str, object]]:
 
 
 def evidence_charts_of(run) -> list:
-    """The evidence charts of a test run (curves, confusion matrix, residuals) as inline SVG,
-    each ``{"title", "svg"}``: the one place where they join the report. A run records their
-    data in ``TestRun.charts``; no chart function draws it yet, so there are none to show."""
+    """The one place where a test run's evidence charts (curves, confusion matrix, residuals,
+    drawn from ``TestRun.charts``) join the report, each ``{"title", "svg"}`` with the SVG safe
+    to insert; the report's ``evidence_charts`` block shows them under the run's checks. None is
+    drawn here: the list is empty."""
     return []
 
 
@@ -285,6 +286,7 @@ def version_records(version: ModelVersion, anchor: ChainAnchor) -> dict:
     from workflows.testsuites.selectors import result_data, warmup_data
 
     model = version.model
+    warmup = latest_warmup_of(version)
     return {
         "model": {"slug": model.slug, "name": model.name, "description": model.description, "task": model.task,
                   "risk_tier": model.risk_tier, "risk_tier_status": model.risk_tier_status,
@@ -301,7 +303,7 @@ def version_records(version: ModelVersion, anchor: ChainAnchor) -> dict:
              "results": [result_data(result) for result in item["results"]]}
             for item in test_evidence_of(version)
         ],
-        "warmup": warmup_data(latest_warmup_of(version)) if latest_warmup_of(version) else None,
+        "warmup": warmup_data(warmup) if warmup else None,
         "signoffs": [
             {"signer": item["signoff"].signer_username, "printed_name": item["signoff"].signer_full_name,
              "at": canonical_time(item["signoff"].at), "decision": item["signoff"].decision,

@@ -179,13 +179,13 @@ def version_report_request(*, version: ModelVersion, actor) -> ChainAnchor:
     anchor = selectors.chain_anchor()
     if report_files(version, anchor).ready:
         return anchor
-    if cache.add(progress_key(version, anchor), {"status": "queued"}, PROGRESS_SECONDS) or progress_of(
-        version, anchor
-    )["status"] == "failed":
+    # cache.add claims the build for the first asker; a failed build may be asked for again.
+    claimed = cache.add(progress_key(version, anchor), {"status": "queued"}, PROGRESS_SECONDS)
+    if not claimed and progress_of(version, anchor)["status"] == "failed":
         progress_set(version, anchor, "queued")
-        transaction.on_commit(
-            lambda: build_version_report.delay(version.pk, actor.pk, anchor.seq, anchor.hash)
-        )
+        claimed = True
+    if claimed:
+        transaction.on_commit(lambda: build_version_report.delay(version.pk, actor.pk, anchor.seq, anchor.hash))
     return anchor
 
 
