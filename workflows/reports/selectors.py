@@ -18,7 +18,7 @@ from django.utils import timezone
 from governance.access.selectors import owner_users
 from governance.audit.hashing import canonical_time
 from governance.audit.models import HASHED_FIELDS, AuditEvent, EventKind
-from governance.registry.models import MLModel, ModelVersion, VersionState
+from governance.registry.models import ModelVersion, VersionState
 from governance.registry.selectors import champion_of, models_visible_to
 from workflows.lifecycle.history import version_history
 from workflows.lifecycle.models import Decision, Finding, FindingKind, FindingStatus, SignOff
@@ -49,14 +49,15 @@ class ChainAnchor:
 
 
 def chain_anchor() -> ChainAnchor:
-    head = (
-        AuditEvent.objects.filter(seq__gt=0)
-        .exclude(kind__in=NOT_ANCHORING)
-        .order_by("-seq")
-        .values_list("seq", "hash")
-        .first()
-    )
-    return ChainAnchor(*head) if head else ChainAnchor(0, "0" * 64)
+    # The newest entry of each anchoring kind, one lookup of the (kind, seq) index each: however
+    # many looks followed the last change, none of them is read.
+    heads = [
+        AuditEvent.objects.filter(kind=kind, seq__gt=0).order_by("-seq").values_list("seq", "hash").first()
+        for kind in EventKind.values
+        if kind not in NOT_ANCHORING
+    ]
+    found = [head for head in heads if head is not None]
+    return ChainAnchor(*max(found)) if found else ChainAnchor(0, "0" * 64)
 
 
 def anchor_from_key(key: str) -> ChainAnchor | None:
