@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "workflows.testsuites",
     "workflows.notifications",
     "workflows.gateway",
+    "workflows.reports",
     "governance.demo",
 ]
 

@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("workflows.testsuites.api_urls")),
     path("", include("workflows.gateway.api_urls")),
     path("", include("governance.audit.api_urls")),
+    path("", include("workflows.reports.api_urls")),
 ]
 
 urlpatterns = [
@@ -29,6 +30,7 @@ urlpatterns = [
     path("", include("workflows.testsuites.urls")),
     path("", include("workflows.gateway.urls")),
     path("", include("governance.audit.urls")),
+    path("", include("workflows.reports.urls")),
     path("", include("governance.registry.urls")),
 ]
 

@@ -245,6 +245,15 @@ ROUTES: list[Route] = [
     Route("GET", "/models/{slug}/sharing/", WRITE, "alice", 200, api=False),
     Route("POST", "/models/{slug}/sharing/", WRITE, "alice", 302, _new_grant, api=False),
     Route("POST", "/models/{slug}/sharing/{grant}/remove/", WRITE, "alice", 302, api=False),
+    # --- Reports: whoever may see the model reads them; asking for a build is a read too ---
+    Route("GET", "/api/v1/models/{slug}/versions/{number}/report.pdf", READ, "alice", 200),
+    Route("GET", "/api/v1/models/{slug}/versions/{number}/report.html", READ, "carol", 200),
+    Route("GET", "/api/v1/models/{slug}/versions/{number}/evidence-pack.zip", READ, "oscar", 200),
+    Route("GET", "/models/{slug}/versions/{number}/report/", READ, "bob", 200, api=False),
+    Route("POST", "/models/{slug}/versions/{number}/report/", READ, "alice", 302, api=False),
+    Route("GET", "/models/{slug}/versions/{number}/report.html", READ, "carol", 200, api=False),
+    Route("GET", "/models/{slug}/versions/{number}/report.pdf", READ, "dave", 200, api=False),
+    Route("GET", "/models/{slug}/versions/{number}/evidence-pack.zip", READ, "bob", 200, api=False),
 ]
 
 
