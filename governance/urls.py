@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("workflows.lifecycle.urls")),
     path("", include("workflows.testsuites.urls")),
     path("", include("governance.audit.urls")),
+    path("", include("workflows.notifications.urls")),
     path("", include("governance.registry.urls")),
 ]
 
