@@ -95,7 +95,7 @@ def notifications_write(
     to_send = list(
         Notification.objects.filter(
             recipient__in=people, event=event, occasion=occasion, email_wanted=True, sent_at__isnull=True, attempts=0
-        ).values_list("pk", flat=True)
+        ).order_by("pk").values_list("pk", flat=True)
     )
     if to_send:
         from .mail import emails_enqueue
