@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 
 from governance.access.admin import AdminRoleOnly, ReadOnlyAdmin
 
-from .mail import emails_enqueue
+from . import mail
 from .models import Notification, ReviewAlert, ReviewServiceLevel
 
 
@@ -38,7 +38,7 @@ class NotificationAdmin(ReadOnlyAdmin):
     @admin.action(description="Send the email again now")
     def send_again(self, request, queryset):
         ids = list(queryset.filter(email_wanted=True, sent_at__isnull=True).values_list("pk", flat=True))
-        queued = emails_enqueue(ids)
+        queued = mail.emails_enqueue(ids)
         self.message_user(request, f"{queued} email(s) queued to be sent again.", messages.SUCCESS)
 
     def has_change_permission(self, request, obj=None):
