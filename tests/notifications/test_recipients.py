@@ -119,3 +119,15 @@ def test_each_transition_notifies_once_even_when_its_hook_runs_again(version_in)
 
     notifications_for_transition(record)
     assert told("tests_failed", version) == ["alice"]
+
+
+def test_a_drift_flag_tells_owners_and_operators_once(version_in, bob):
+    from workflows.notifications.mail import compose
+    from workflows.notifications.services import drift_flag_notify
+
+    champion = version_in("champion")
+    drift_flag_notify(version=champion, summary="PSI 0.31 on income over the last day.", occasion="flag-7")
+    drift_flag_notify(version=champion, summary="PSI 0.31 on income over the last day.", occasion="flag-7")
+    assert told("drift_flagged", champion) == ["alice", "oscar"]
+    message = compose(Notification.objects.filter(event="drift_flagged").first())
+    assert message.subject == "Drift flagged: Credit risk v1" and message.lines == ["PSI 0.31 on income over the last day."]

@@ -129,6 +129,8 @@ def compose(notification: Notification) -> Composed:
             f"New champion: {name}", f"{actor} made {name} the champion of {c.get('model_name')}{replacing}.",
             _said(c, "Reason"),
         )
+    elif event == E.DRIFT_FLAGGED:
+        composed = Composed(f"Drift flagged: {name}", f"The drift monitor flagged {name}.", [c.get("summary", "")])
     elif event == E.PERIODIC_REVIEW_DUE:
         composed = Composed(
             f"Periodic review due: {name}",

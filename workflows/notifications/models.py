@@ -21,6 +21,7 @@ class NotificationEvent(models.TextChoices):
     WITHDRAWN = "withdrawn", "Version withdrawn"
     AWAITING_PROMOTION = "awaiting_promotion", "Approved version waiting for promotion"
     CHAMPION_CHANGED = "champion_changed", "Champion changed"
+    DRIFT_FLAGGED = "drift_flagged", "Drift flagged on a version in production"
     PERIODIC_REVIEW_DUE = "periodic_review_due", "Periodic review due"
 
 

@@ -9,7 +9,8 @@ commits and sent by a Celery task (``mail.py``). What causes them:
 - the ``review-reminders`` agent (``review_alerts_run``, beat): reviewers reminded when a version
   waits in review past its tier's service level, admins told after the second interval;
 - the ``review-scheduler`` agent (``reviews_flag_due``, beat): owners told that a champion's
-  periodic review is due.
+  periodic review is due;
+- the drift monitor (``drift_flag_notify``): owners and operators told of a drift flag.
 
 People read them in their inbox and choose which kinds also come by email
 (``email_preferences_set``); review requests cannot be switched off while they review.
@@ -195,6 +196,16 @@ def notifications_for_transition(record) -> None:
         )
 
 
+def drift_flag_notify(*, version: ModelVersion, summary: str, occasion: str) -> list[int]:
+    """Tell the model's owners and operators that the drift monitor flagged this version, once
+    per ``occasion`` (the flag's own id): for the agent that raises the flag to call in the
+    transaction that records it."""
+    return notifications_write(
+        event=E.DRIFT_FLAGGED, people=recipients.owners_and_operators(version.model), model=version.model,
+        version=version, occasion=f"drift:{occasion}", context={**version_facts(version), "summary": summary},
+    )
+
+
 # --- The periodic review of champions ---------------------------------------------------------
 
 
@@ -260,11 +271,17 @@ def service_levels() -> dict[str, dict[str, int]]:
     return table
 
 
-def review_service_levels_ensure(*, level_model=None) -> None:
-    """Create the default service-level rows where a tier has none (admins' numbers stay)."""
-    level_model = level_model or ReviewServiceLevel
-    for tier, hours in DEFAULT_REVIEW_SERVICE_LEVELS.items():
-        level_model.objects.get_or_create(risk_tier=tier, defaults=hours)
+def review_service_levels_ensure() -> None:
+    """Create the default service-level rows where a tier has none (admins' numbers stay).
+
+    Run after every ``migrate`` or test flush (``post_migrate``). Part of installing the portal,
+    not a change anyone made: auditlog is off while it runs.
+    """
+    from auditlog.context import disable_auditlog
+
+    with disable_auditlog():
+        for tier, hours in DEFAULT_REVIEW_SERVICE_LEVELS.items():
+            ReviewServiceLevel.objects.get_or_create(risk_tier=tier, defaults=hours)
 
 
 def review_alerts_run(*, now: datetime | None = None) -> list[dict]:
@@ -301,6 +318,11 @@ def _review_alert_fire(*, version: ModelVersion, kind: str, period: int, hours: 
     from workflows.lifecycle.services import approvals_that_count
     from workflows.lifecycle.models import SignOff
 
+    fired = ReviewAlert.objects.filter(
+        version=version, kind=kind, review_started_at=version.state_changed_at, period=period
+    )
+    if fired.exists():
+        return None  # the common case, checked cheaply; the unique constraint decides races
     signed = set(SignOff.objects.filter(version=version).values_list("signer_id", flat=True))
     waiting_for = [user for user in recipients.reviewers_who_may_sign(version) if user.pk not in signed]
     people = waiting_for if kind == AlertKind.REMINDER else recipients.admins()
