@@ -1,7 +1,6 @@
 """Celery tasks of the notifications: thin, by id; the periodic ones scheduled by beat."""
 
 from celery import shared_task
-from django.conf import settings
 
 from . import mail, services
 
@@ -13,8 +12,7 @@ def send_notification_email(self, notification_id: int) -> str:
     try:
         return mail.notification_email_send(notification_id=notification_id)
     except mail.EmailNotSent as exc:
-        if self.request.retries + 1 >= settings.GOVERNANCE_EMAIL_MAX_ATTEMPTS:
-            raise
+        # After max_retries the failure stands; the recovery agent takes it from there.
         raise self.retry(exc=exc, countdown=mail.retry_countdown(self.request.retries)) from exc
 
 
