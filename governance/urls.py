@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("workflows.lifecycle.api_urls")),
     path("", include("workflows.testsuites.api_urls")),
     path("", include("governance.audit.api_urls")),
+    path("", include("workflows.notifications.api_urls")),
 ]
 
 urlpatterns = [

@@ -98,3 +98,28 @@ def test_an_unknown_kind_is_refused_with_a_clear_error(alice):
     response = client_for(alice).post("/notifications/preferences/", {"email": ["approved", "gossip"]})
     assert response.status_code == 400 and "Unknown kind of event: gossip." in response.content.decode()
     assert not EmailPreference.objects.filter(user=alice).exists()
+
+
+def test_the_api_lists_only_my_notifications_and_marks_them_read(reviewed, carol, dave, eve, api_for):
+    carols = Notification.objects.get(recipient=carol)
+    listed = api_for(carol).get("/api/v1/notifications/?unread=true").json()
+    assert listed["count"] == 1
+    (item,) = listed["results"]
+    assert item["id"] == carols.pk and item["event"] == "review_requested" and item["version"] == 1
+    assert item["model"] == reviewed.model.slug and item["read_at"] is None
+    assert item["subject"] == "Review requested: Credit risk v1"
+    assert item["link"] == f"https://governance.example.com/models/{reviewed.model.slug}/versions/1/sign/"
+    assert item["message"].startswith("Credit risk v1 is in review and waits for your sign-off. Risk tier:")
+    assert api_for(eve).get("/api/v1/notifications/").json()["count"] == 0
+    assert api_for(eve).post(f"/api/v1/notifications/{carols.pk}/read/").status_code == 404
+    read = api_for(carol).post(f"/api/v1/notifications/{carols.pk}/read/")
+    assert read.status_code == 200 and read.json()["read_at"] is not None
+    assert api_for(carol).get("/api/v1/notifications/?unread=true").json()["count"] == 0
+    assert api_for(dave).post("/api/v1/notifications/read-all/").json() == {"marked_read": 1}
+    assert APIClientWithoutToken().get("/api/v1/notifications/").status_code == 401
+
+
+def APIClientWithoutToken():
+    from rest_framework.test import APIClient
+
+    return APIClient()
