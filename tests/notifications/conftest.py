@@ -7,11 +7,11 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 
-from governance.access.services import service_account_get
 from tests import factories
 from workflows.notifications import mail
 
-from ..lifecycle.conftest import PATHS, walk
+# The lifecycle tests' agent, named users and versions walked to a state (version_in).
+from ..lifecycle.conftest import agent, users, version_in  # noqa: F401 - fixtures
 
 
 @pytest.fixture(autouse=True)
@@ -21,27 +21,6 @@ def _cheap_passwords_and_fresh_limits(settings):
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def agent(db):
-    return service_account_get("test-runner")
-
-
-@pytest.fixture
-def users(alice, carol, oscar, agent):
-    return {"alice": alice, "carol": carol, "oscar": oscar, "agent": agent}
-
-
-@pytest.fixture
-def version_in(credit_model, alice, datasets, users):
-    """version_in(state) -> a new version of the credit model in that state, submitted by alice."""
-
-    def make(state: str, model=None):
-        version = factories.make_version(model or credit_model, alice, datasets=datasets)
-        return walk(version, PATHS[state], users=users)
-
-    return make
 
 
 @pytest.fixture
