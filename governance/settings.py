@@ -101,6 +101,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "workflows.notifications.context_processors.unread_notifications",
             ],
         },
     },
@@ -302,10 +303,12 @@ CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "960"))
 CELERY_BEAT_SCHEDULE: dict = {
     # Re-enqueue runs the broker never got (Redis was down) and recover runs whose worker died.
     "recover-stuck-jobs": {"task": "testsuites.recover_stuck_jobs", "schedule": 60.0},
-    # Flag champions whose periodic review is due and mail their owners (once per due date).
+    # Flag champions whose periodic review is due and tell their owners (once per due date).
     "flag-reviews-due": {"task": "notifications.flag_reviews_due", "schedule": 3600.0},
     # Record conditions open past their due date in their history and the trail (once each).
     "flag-overdue-conditions": {"task": "lifecycle.flag_overdue_conditions", "schedule": 3600.0},
+    # Remind reviewers of versions waiting past their tier's service level; tell admins later.
+    "review-alerts": {"task": "notifications.review_alerts", "schedule": 900.0},
     # Sign the audit chain head into GOVERNANCE_AUDIT_CHECKPOINT_DIR (skipped without a key).
     "audit-checkpoint": {"task": "audit.checkpoint", "schedule": GOVERNANCE_AUDIT_CHECKPOINT_SECONDS},
     # PSI of each champion's recent production inputs and scores against its training data.
@@ -376,6 +379,19 @@ if os.environ.get("EMAIL_HOST"):
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "governance@localhost")
+# Seconds an SMTP connection may hang before the send fails (and is retried later).
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "20"))
+# The address people open the portal at: links in emails start with it.
+GOVERNANCE_BASE_URL = os.environ.get("GOVERNANCE_BASE_URL", "http://127.0.0.1:8000")
+# In every email's subject.
+GOVERNANCE_PORTAL_NAME = "Model governance portal"
+# Emails (workflows.notifications.mail): the task retries a failed send after 30, 60, 120 s;
+# then the recovery agent sends again every RESEND seconds, up to MAX_ATTEMPTS in all. A sender
+# holds an email for LEASE seconds, so two deliveries of one task never both send it.
+GOVERNANCE_EMAIL_RETRY_SECONDS = int(os.environ.get("GOVERNANCE_EMAIL_RETRY_SECONDS", "30"))
+GOVERNANCE_EMAIL_RESEND_SECONDS = int(os.environ.get("GOVERNANCE_EMAIL_RESEND_SECONDS", "900"))
+GOVERNANCE_EMAIL_MAX_ATTEMPTS = int(os.environ.get("GOVERNANCE_EMAIL_MAX_ATTEMPTS", "10"))
+GOVERNANCE_EMAIL_LEASE_SECONDS = max(120, 3 * EMAIL_TIMEOUT)
 
 # --- REST framework --------------------------------------------------------------------------
 REST_FRAMEWORK = {

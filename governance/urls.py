@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("workflows.gateway.api_urls")),
     path("", include("governance.audit.api_urls")),
     path("", include("workflows.reports.api_urls")),
+    path("", include("workflows.notifications.api_urls")),
 ]
 
 urlpatterns = [
@@ -31,6 +32,7 @@ urlpatterns = [
     path("", include("workflows.gateway.urls")),
     path("", include("governance.audit.urls")),
     path("", include("workflows.reports.urls")),
+    path("", include("workflows.notifications.urls")),
     path("", include("governance.registry.urls")),
 ]
 

@@ -1,4 +1,4 @@
-"""The periodic review of a champion: flagged once per due date, its owners mailed."""
+"""The periodic review of a champion: flagged once per due date, its owners told and mailed."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.utils import timezone
 from governance.registry.models import ModelVersion
 from workflows.lifecycle.models import Annotation
 from workflows.notifications import services, tasks
+from workflows.notifications.models import Notification
 from workflows.testsuites.models import ReviewReminder
 
 from .. import factories
@@ -19,31 +20,33 @@ from ..testsuites.helpers import make_champion
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _cheap_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def champion(credit_model, alice, oscar, datasets):
     return make_champion(factories.make_version(credit_model, alice, datasets=datasets), submitter=alice, operator=oscar)
 
 
-def test_champion_due_for_review_is_flagged_once_and_its_owners_mailed(champion, alice):
+def test_champion_due_for_review_is_flagged_once_and_its_owners_mailed(
+    champion, alice, send_at_once, django_capture_on_commit_callbacks
+):
     assert services.reviews_flag_due().data == {"flagged": []}
     ModelVersion.objects.filter(pk=champion.pk).update(state_changed_at=timezone.now() - timedelta(days=400))
     mail.outbox.clear()
 
-    agent_run = services.reviews_flag_due()
+    with django_capture_on_commit_callbacks(execute=True):
+        agent_run = services.reviews_flag_due()
 
     assert len(agent_run.data["flagged"]) == 1 and agent_run.agent_name == "review-scheduler"
+    (told,) = Notification.objects.filter(event="periodic_review_due")
+    assert told.recipient == alice and told.version == champion and told.sent_at is not None
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["alice@example.com"]
-    assert mail.outbox[0].subject == f"Periodic review due: {champion.model.name} v{champion.number}"
+    assert mail.outbox[0].subject == f"[Model governance portal] Periodic review due: {champion.model.name} v{champion.number}"
     assert "due for its periodic review" in mail.outbox[0].body
     note = Annotation.objects.get(version=champion, agent_name="review-scheduler")
     assert "every 365 days" in note.text and "alice" in note.text
-    services.reviews_flag_due()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reviews_flag_due()
     assert len(mail.outbox) == 1 and ReviewReminder.objects.count() == 1
+    assert Notification.objects.filter(event="periodic_review_due").count() == 1
 
 
 def test_the_scheduled_task_calls_the_service(champion):

@@ -34,6 +34,7 @@ from governance.audit.models import ActorKind, EventKind
 from governance.audit.services import audit_append
 from governance.errors import ActionConflict, ActionError, ActionForbidden, AnnotationRequired
 from governance.registry.models import MLModel, ModelVersion, VersionState
+from workflows.notifications.services import notifications_for_transition
 
 from . import findings as findings_module
 from . import policy, promotion
@@ -192,6 +193,8 @@ def _transition_locked(locked: ModelVersion, *, name: str, actor, agent_name: st
             annotation=annotation, policy_in_force=policy_in_force, details=details or {},
         )
     )
+    # The people concerned are told in this transaction; their emails go after commit.
+    notifications_for_transition(records[-1])
     if name == "submit":
         _authors_record(locked, submitter=actor)
     # What follows each transition is declared with its rule (rules.py), run after commit.

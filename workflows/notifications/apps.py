@@ -1,7 +1,28 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class NotificationsConfig(AppConfig):
     name = "workflows.notifications"
     label = "notifications"
     verbose_name = "Notifications"
+
+    def ready(self):
+        from auditlog.registry import auditlog
+
+        from .models import ReviewServiceLevel
+
+        # Who changed which service level, when: field by field.
+        auditlog.register(ReviewServiceLevel)
+        post_migrate.connect(_levels_after_migrate, sender=self, dispatch_uid="notifications.levels")
+
+
+def _levels_after_migrate(sender, **kwargs):
+    """Recreate the default review service levels after migrate or a flush (test teardown)."""
+    from django.db import connections
+
+    from .models import ReviewServiceLevel
+    from .services import review_service_levels_ensure
+
+    if ReviewServiceLevel._meta.db_table in connections[kwargs.get("using", "default")].introspection.table_names():
+        review_service_levels_ensure()

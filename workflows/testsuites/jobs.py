@@ -246,7 +246,8 @@ def agent_run_record(*, agent_name: str, action: str, summary: str, data: dict, 
 
 
 def jobs_recover() -> AgentRun:
-    """Re-enqueue jobs the broker never got; recover jobs whose worker died (stale heartbeat).
+    """Re-enqueue jobs the broker never got; recover jobs whose worker died (stale heartbeat);
+    queue again the notification emails still unsent (``notifications.mail.emails_recover``).
 
     A dead worker's job is queued again while it has attempts left, else marked errored and
     its version moved to tests_failed / warmup_failed with an annotation.
@@ -276,9 +277,13 @@ def jobs_recover() -> AgentRun:
                     job_enqueue(job)
             elif job_error(job, _stuck_reason(job, overdue), attempt=job.attempt):
                 data["errored"].append(f"{label}:{job.pk}")
+    # Emails that were never handed to the broker, or failed, are sent again.
+    from workflows.notifications.mail import emails_recover
+
+    data["emails_resent"] = emails_recover(now=started)
     summary = (
         f"Enqueued {len(data['enqueued'])} waiting job(s), re-queued {len(data['requeued'])} and "
-        f"marked {len(data['errored'])} errored whose worker died."
+        f"marked {len(data['errored'])} errored whose worker died; {len(data['emails_resent'])} unsent email(s) queued again."
     )
     return agent_run_record(agent_name=RECOVERY_AGENT, action="recover_stuck_jobs", summary=summary, data=data, started_at=started)
 
