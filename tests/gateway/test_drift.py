@@ -7,9 +7,11 @@ import json
 import pytest
 from django.test import Client
 
+from governance.access.selectors import owner_users
 from workflows.gateway import drift
 from workflows.gateway.models import DriftCheck, DriftPolicy
 from workflows.lifecycle.models import Annotation
+from workflows.notifications.models import Notification
 from workflows.testsuites.models import AgentRun
 
 from .conftest import rows_of
@@ -44,6 +46,9 @@ def test_shifted_inputs_are_annotated_by_the_agent_and_flagged_on_the_model_page
     note = Annotation.objects.get(version=champion, agent_name="drift-monitor")
     assert note == check.annotation and note.actor_kind == "agent"
     assert shifted_feature in note.text and "“training”" in note.text
+    # The model's owners and operators hear of the flag (once), nobody else.
+    told = set(Notification.objects.filter(event="drift_flagged").values_list("recipient__username", flat=True))
+    assert told == {user.username for user in owner_users(model=credit_model)} | {"oscar"}
 
     browser = Client()
     browser.force_login(victor)
@@ -54,6 +59,7 @@ def test_shifted_inputs_are_annotated_by_the_agent_and_flagged_on_the_model_page
     drift.drift_check_all()
     assert DriftCheck.objects.filter(drifted=True).count() == 2
     assert Annotation.objects.filter(agent_name="drift-monitor").count() == 1
+    assert Notification.objects.filter(event="drift_flagged").count() == len(told)
 
 
 def test_inputs_like_the_training_data_are_not_flagged(champion, credit_model, victor, api_for, settings):

@@ -87,6 +87,22 @@ def test_an_early_promotion_is_refused_with_what_was_measured_and_what_is_needed
     assert TransitionRecord.objects.count() == before
 
 
+def test_shadow_scorings_that_failed_do_not_count(version_in, minimums, oscar, api_for):
+    from workflows.testsuites.models import ScoringRecord
+
+    version_in("champion")
+    challenger = version_in("challenger")
+    factories.shadow_for(challenger, hours=100, requests=500)
+    ScoringRecord.objects.filter(pk__in=ScoringRecord.objects.filter(version=challenger).values("pk")[:10]).update(
+        error="ValueError: input rank mismatch"
+    )
+
+    response = promote(api_for(oscar), challenger)
+
+    assert response.status_code == 409 and response.json()["code"] == "shadow_too_short"
+    assert "490 requests" in response.json()["detail"]
+
+
 @pytest.mark.parametrize(
     "hours, requests, allowed",
     [(72, 500, True), (200, 499, False), (71.9, 5000, False)],

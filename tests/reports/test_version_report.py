@@ -80,6 +80,8 @@ def test_report_holds_every_section_and_the_standards_mapping(champion, alice, a
                  "No predictions served in production"):
         assert fact in html
     assert "<svg" in html  # the warm-up charts, as vector images
+    # The test run's evidence charts, drawn by the same functions as the version page.
+    assert 'aria-label="ROC curve' in html and "Confusion matrix" in html
 
 
 def test_usage_counts_predictions_served_but_not_shadow_scoring(champion, audrey, api_for):

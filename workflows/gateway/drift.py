@@ -21,6 +21,7 @@ from django.utils import timezone
 from governance.access.services import service_account_get
 from governance.registry.models import ModelVersion, VersionState
 from workflows.lifecycle.services import agent_annotation_add
+from workflows.notifications.services import drift_flag_notify
 from workflows.testsuites import scoring
 from workflows.testsuites.checks import psi
 from workflows.testsuites.jobs import agent_run_record
@@ -93,6 +94,8 @@ def champion_drift_check(version: ModelVersion, *, now=None) -> DriftCheck | Non
                 text=drift_summary(check, version),
             )
             check.save(update_fields=["annotation"])
+            # Owners and operators hear of the flag in the same transaction, once per flag.
+            drift_flag_notify(version=version, summary=check.annotation.text, occasion=str(check.pk))
     return check
 
 

@@ -4,7 +4,7 @@ Where a model has a champion, a challenger becomes champion only after it has sc
 beside that champion for its tier's ``ApprovalPolicy.min_shadow_hours`` and
 ``min_shadow_requests`` (tier: ``policy.effective_risk_tier``). Shadow time counts from the
 moment both were in place (the later of the two versions' ``state_changed_at``); requests are the
-challenger's shadow ``ScoringRecord`` rows since then. A model without a champion has nothing to
+challenger's shadow ``ScoringRecord`` rows since then that answered (not errors). A model without a champion has nothing to
 shadow, so its first champion is not held back; a rollback is not either (the version it
 reinstates has served before).
 
@@ -110,7 +110,8 @@ def shadow_figures(version: ModelVersion, *, now: datetime | None = None) -> Sha
     # The gateway writes the scoring records; lifecycle names them by app label, as they belong
     # to the app built on this one.
     scoring_record = apps.get_model("testsuites", "ScoringRecord")
-    requests = scoring_record.objects.filter(version_id=version.pk, shadow=True, at__gte=since).count()
+    # Only shadow scorings that answered count: a challenger that errors has not shadowed.
+    requests = scoring_record.objects.filter(version_id=version.pk, shadow=True, at__gte=since, error="").count()
     tier = policy.effective_risk_tier(version.model)
     minimums = policy.shadow_minimums(tier)
     return ShadowFigures(

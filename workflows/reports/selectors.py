@@ -99,11 +99,12 @@ def lineage_of(version: ModelVersion) -> list[tuple[str, object]]:
 
 
 def evidence_charts_of(run) -> list:
-    """The one place where a test run's evidence charts (curves, confusion matrix, residuals,
-    drawn from ``TestRun.charts``) join the report, each ``{"title", "svg"}`` with the SVG safe
-    to insert; the report's ``evidence_charts`` block shows them under the run's checks. None is
-    drawn here: the list is empty."""
-    return []
+    """A test run's evidence charts (ROC and precision-recall curves, confusion matrix and
+    calibration; residuals and predicted against actual; metric per group), drawn from
+    ``TestRun.charts`` by the same functions as the version page, each ``{"title", "svg"}`` with
+    the SVG safe to insert; the report's ``evidence_charts`` block shows them under the run's
+    checks. A run without chart data has none."""
+    return [{"title": title, "svg": svg} for title, svg in charts.run_evidence_charts(run)["figures"] if svg]
 
 
 def test_evidence_of(version: ModelVersion) -> list[dict]:

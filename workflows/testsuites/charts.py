@@ -572,6 +572,8 @@ def run_evidence_charts(run) -> dict:
     if not data.get("champion") and data.get("champion_version") is None:
         notes.append("The model had no champion when this run was made, so each chart shows this version alone.")
     return {"figures": figures, "note": " ".join(notes)}
+
+
 # --- Charts of any number of series (the gateway's live comparison) -------------------------
 
 PALETTE = ["#f59e0b", "#2563eb", "#16a34a", "#dc2626", "#7c3aed", "#0891b2"]
