@@ -42,7 +42,7 @@ def test_review_request_email_has_both_parts_absolute_links_and_an_unsubscribe_h
     assert message.subject == "[Model governance portal] Review requested: Credit risk v1"
     sign = f"https://governance.example.com/models/{version.model.slug}/versions/1/sign/"
     assert f"Review and sign: {sign}" in message.body
-    assert "Risk tier: Medium risk (proposed, not yet confirmed)." in message.body
+    assert "Risk tier: Medium risk." in message.body
     assert "Approvals still needed: 1." in message.body
     assert "Evidence: Tests queued (0 of 8 checks passed, run 1); warm-up queued." in message.body
     html, mimetype = message.alternatives[0]

@@ -94,6 +94,7 @@ def test_withdrawal_tells_the_submitter_but_not_the_owner_who_withdrew(crowd, cr
 def test_champion_change_tells_owners_and_operators_but_not_the_operator_who_did_it(crowd, version_in, credit_model, oscar):
     second_operator = factories.make_user("otto", "operator")
     factories.grant(model=credit_model, user=second_operator, role="operator")
+    factories.shadow_minimums()
     first = version_in("champion")
     assert told("champion_changed", first) == ["alice", "otto"]
     second = version_in("challenger")

@@ -30,6 +30,7 @@ from governance.access.services import service_account_get
 from governance.audit.services import account_event_record, agent_event_record
 from governance.errors import ActionError, ActionForbidden
 from governance.registry.models import MLModel, ModelVersion, VersionState
+from workflows.lifecycle.policy import effective_risk_tier
 
 from . import recipients
 from .models import (
@@ -211,7 +212,7 @@ def drift_flag_notify(*, version: ModelVersion, summary: str, occasion: str) -> 
 
 def review_due_at(version: ModelVersion, now: datetime) -> datetime | None:
     """The latest due date of the champion's periodic review that has passed, or None."""
-    days = settings.GOVERNANCE_REVIEW_INTERVAL_DAYS[version.model.risk_tier]
+    days = settings.GOVERNANCE_REVIEW_INTERVAL_DAYS[effective_risk_tier(version.model)]
     since = version.state_changed_at
     periods = int((now - since) / timedelta(days=days))
     if periods < 1:
@@ -237,13 +238,14 @@ def reviews_flag_due(*, now: datetime | None = None):
         if due is None:
             continue
         owners = recipients.owners(version.model)
-        days = settings.GOVERNANCE_REVIEW_INTERVAL_DAYS[version.model.risk_tier]
+        tier = effective_risk_tier(version.model)
+        days = settings.GOVERNANCE_REVIEW_INTERVAL_DAYS[tier]
         try:
             with transaction.atomic():
                 reminder = ReviewReminder.objects.create(version=version, due_at=due, notified=[u.username for u in owners])
                 agent_annotation_add(
                     version=version, agent=agent, agent_name=REVIEW_AGENT,
-                    text=f"Periodic review due since {due:%Y-%m-%d} ({version.model.risk_tier} risk: every "
+                    text=f"Periodic review due since {due:%Y-%m-%d} ({tier} risk: every "
                     f"{days} days). Owners notified: {', '.join(u.username for u in owners) or 'none'}.",
                 )
                 notifications_write(
@@ -293,8 +295,6 @@ def review_alerts_run(*, now: datetime | None = None) -> list[dict]:
     event commit together or not at all, so a second scheduler, a retry or a late run finds
     it done. Returns what fired.
     """
-    from workflows.lifecycle.policy import effective_risk_tier
-
     now = now or timezone.now()
     levels = service_levels()
     fired = []

@@ -346,7 +346,7 @@ def inventory_rows(*, user) -> list[dict]:
         )
         next_review = None
         if champion is not None:
-            days = settings.GOVERNANCE_REVIEW_INTERVAL_DAYS[model.risk_tier]
+            days = settings.GOVERNANCE_REVIEW_INTERVAL_DAYS[effective_risk_tier(model)]
             next_review = champion.state_changed_at + timedelta(days=days)
             while next_review < now - timedelta(days=days):
                 next_review += timedelta(days=days)
