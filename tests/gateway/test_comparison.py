@@ -11,6 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from governance.errors import ActionError
 from governance.registry.models import MLModel
 from tests import factories
 from tests.testsuites.helpers import make_champion
@@ -193,7 +194,7 @@ def test_empty_cases(credit_model, versions, oscar):
 
 def test_bad_window_is_refused_with_the_choices():
     assert live.window_get(None).key == "24h" and live.window_get(" 7D ").key == "7d"
-    with pytest.raises(live.ActionError) as refused:
+    with pytest.raises(ActionError) as refused:
         live.window_get("2 weeks")
     assert "1h, 24h, 7d, 30d" in refused.value.message
 

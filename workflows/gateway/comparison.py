@@ -96,6 +96,11 @@ class Comparison:
         return self.task == Task.CLASSIFICATION
 
     @property
+    def sides(self) -> list[Side]:
+        """The champion's side (when it answered in the window), then each challenger's."""
+        return ([self.champion] if self.champion else []) + self.challengers
+
+    @property
     def scores_label(self) -> str:
         """What the distributions count, in the plural."""
         return {"probability": "probabilities", "prediction": "predictions"}.get(self.score_name, "scores")
@@ -199,7 +204,7 @@ def comparison_compute(
             challenger.within_tolerance = float(np.mean(gap <= tolerance * np.abs(both[0])))
     comparison.challengers = list(challengers.values())
 
-    sides: list[Side] = ([comparison.champion] if comparison.champion else []) + comparison.challengers
+    sides = comparison.sides
     for side in sides:
         if side.latencies:
             p50, p95, p99 = np.percentile(np.asarray(side.latencies), [50, 95, 99])

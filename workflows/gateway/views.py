@@ -100,7 +100,6 @@ def model_comparison(request, slug: str):
         error = exc.message
         window = live.WINDOWS[live.DEFAULT_WINDOW]
     result = live.comparison_compute(model=model, window=window)
-    sides = ([result.champion] if result.champion else []) + result.challengers
     context = {
         "model": model,
         "comparison": result,
@@ -109,12 +108,12 @@ def model_comparison(request, slug: str):
         "tolerance_percent": result.tolerance * 100,
         "distribution_chart": charts.distribution_chart(
             result.edges or [],
-            [(side.label, side.histogram) for side in sides],
+            [(side.label, side.histogram) for side in result.sides],
             title=f"Distribution of each version's {result.scores_label} in {window.label}",
             x_label=result.score_name or "score",
         ),
         "latency_chart": charts.percentile_chart(
-            [(side.label, side.latency) for side in sides],
+            [(side.label, side.latency) for side in result.sides],
             title=f"Latency per request in {window.label}: p50, p95 and p99",
         ),
     }
