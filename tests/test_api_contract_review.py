@@ -7,37 +7,23 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from django.core.cache import cache
 
-from governance.access.services import service_account_get
-from governance.registry.models import MLModel, ModelVersion
+from governance.registry.models import MLModel
 from tests import factories
 from tests.lifecycle.conftest import PATHS, walk
-from tests.test_api_contract import assert_error, sign, transition, vurl
+from tests.test_api_contract import (  # noqa: F401 - the contract's fixtures, shared
+    _fresh_cache,
+    agent,
+    assert_error,
+    sign,
+    transition,
+    users,
+    version_in,
+    vurl,
+)
 from workflows.lifecycle.models import ApprovalPolicy
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def users(alice, carol, oscar):
-    return {"alice": alice, "carol": carol, "oscar": oscar, "agent": service_account_get("test-runner")}
-
-
-@pytest.fixture
-def version_in(credit_model, alice, datasets, users):
-    def make(state: str, model=None) -> ModelVersion:
-        version = factories.make_version(model or credit_model, alice, datasets=datasets)
-        return walk(version, PATHS[state], users=users)
-
-    return make
 
 
 def future(days: int = 30) -> str:

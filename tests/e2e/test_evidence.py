@@ -18,7 +18,7 @@ from workflows.testsuites import services as suite_services
 
 from .. import factories
 from ..testsuites.conftest import TEST_REDIS_URL, in_thread_worker, purge, use_broker, wait_for
-from ..testsuites.helpers import make_champion, regression_version
+from ..testsuites.helpers import EVERY_KIND_CLASSIFIER, EVERY_KIND_REGRESSOR, make_champion, regression_version
 from .test_newcomer import browser_page, sign_in  # noqa: F401 - the fixture is used by name
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -76,16 +76,7 @@ def test_reviewer_sees_the_classifier_evidence_against_the_champion(live_server,
     suite_services.suite_config_set(
         actor=carol,
         model=model,
-        raw_checks=[
-            {"kind": "metric", "metric": "accuracy", "threshold": 0.8},
-            {"kind": "metric", "metric": "roc_auc", "threshold": 0.8},
-            {"kind": "no_regression", "metric": "accuracy", "tolerance": 0.05},
-            {"kind": "schema"},
-            {"kind": "fairness", "column": "mean radius", "metric": "accuracy", "threshold": 0.5},
-            {"kind": "robustness", "noise": 0.01, "threshold": 0.2},
-            {"kind": "latency", "rows": 1, "threshold": 1000},
-            {"kind": "drift", "threshold": 5},
-        ],
+        raw_checks=EVERY_KIND_CLASSIFIER,
         reason="Every kind of check, with bars this sample passes.",
     )
     version = through_tests_and_warmup(factories.make_version(model, alice, datasets=datasets), alice)
@@ -139,16 +130,7 @@ def test_reviewer_sees_the_regressor_evidence(live_server, browser_page, worker)
     suite_services.suite_config_set(
         actor=carol,
         model=model,
-        raw_checks=[
-            {"kind": "metric", "metric": "r2", "threshold": 0.2},
-            {"kind": "metric", "metric": "rmse", "threshold": 100},
-            {"kind": "no_regression", "metric": "r2", "tolerance": 0.05},
-            {"kind": "schema"},
-            {"kind": "fairness", "column": "sex", "metric": "mae", "threshold": 100},
-            {"kind": "robustness", "noise": 0.01, "threshold": 0.5},
-            {"kind": "latency", "rows": 1, "threshold": 1000},
-            {"kind": "drift", "threshold": 5},
-        ],
+        raw_checks=EVERY_KIND_REGRESSOR,
         reason="Every kind of check, with bars this sample passes.",
     )
     version = through_tests_and_warmup(regression_version(model, alice, factories.regressor_files()["onnx"]), alice)

@@ -137,3 +137,26 @@ def upload_version(model, user, artifact: bytes, datasets, fmt: str = "onnx") ->
         user=user, model=model, artifact=factories.upload(f"model.{fmt}", artifact),
         training_dataset=training, validation_dataset=validation,
     )
+
+
+# A suite with one check of every kind, with bars the sample models pass (evidence tests).
+EVERY_KIND_CLASSIFIER = [
+    {"kind": "metric", "metric": "accuracy", "threshold": 0.8},
+    {"kind": "metric", "metric": "roc_auc", "threshold": 0.8},
+    {"kind": "no_regression", "metric": "accuracy", "tolerance": 0.05},
+    {"kind": "schema"},
+    {"kind": "fairness", "column": "mean radius", "metric": "accuracy", "threshold": 0.5},
+    {"kind": "robustness", "noise": 0.01, "threshold": 0.2},
+    {"kind": "latency", "rows": 1, "threshold": 1000},
+    {"kind": "drift", "threshold": 5},
+]
+EVERY_KIND_REGRESSOR = [
+    {"kind": "metric", "metric": "r2", "threshold": 0.2},
+    {"kind": "metric", "metric": "rmse", "threshold": 100},
+    {"kind": "no_regression", "metric": "r2", "tolerance": 0.05},
+    {"kind": "schema"},
+    {"kind": "fairness", "column": "sex", "metric": "mae", "threshold": 100},
+    {"kind": "robustness", "noise": 0.01, "threshold": 0.5},
+    {"kind": "latency", "rows": 1, "threshold": 1000},
+    {"kind": "drift", "threshold": 5},
+]

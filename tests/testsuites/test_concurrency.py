@@ -4,12 +4,11 @@ Each thread has its own API client and its own database connection, as two brows
 Every decision locks the model's row first, so the second one sees what the first applied.
 """
 
-import threading
-
 import pytest
 from django.db import connection
 
 from governance.audit.models import AuditEvent
+from tests.lifecycle.test_concurrency import race
 from workflows.testsuites import selectors, services
 from workflows.testsuites.models import SuiteChangeProposal
 
@@ -21,30 +20,6 @@ pytestmark = [
 
 SCHEMA_ONLY = [{"kind": "schema"}]
 DRIFT_ONLY = [{"kind": "drift", "threshold": 0.2}]
-
-
-def race(calls):
-    """Start every call at the same moment; return their responses in call order."""
-    barrier = threading.Barrier(len(calls))
-    responses = [None] * len(calls)
-    errors = []
-
-    def run(index, call):
-        try:
-            barrier.wait()
-            responses[index] = call()
-        except Exception as exc:  # pragma: no cover - reported by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    return responses
 
 
 def _approve(client, proposal):

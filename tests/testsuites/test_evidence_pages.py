@@ -14,7 +14,7 @@ from workflows.testsuites import runs, services, warmup
 from workflows.testsuites.models import TestRun, WarmupRun
 
 from .. import factories
-from .helpers import regression_version, submit
+from .helpers import EVERY_KIND_CLASSIFIER, regression_version, submit
 
 pytestmark = pytest.mark.django_db
 
@@ -45,16 +45,7 @@ def test_classifier_run_keeps_chart_data_and_both_pages_show_the_evidence(versio
     services.suite_config_set(
         actor=carol,
         model=version.model,
-        raw_checks=[
-            {"kind": "metric", "metric": "accuracy", "threshold": 0.8},
-            {"kind": "metric", "metric": "roc_auc", "threshold": 0.8},
-            {"kind": "no_regression", "metric": "accuracy", "tolerance": 0.05},
-            {"kind": "schema"},
-            {"kind": "fairness", "column": "mean radius", "metric": "accuracy", "threshold": 0.5},
-            {"kind": "robustness", "noise": 0.01, "threshold": 0.2},
-            {"kind": "latency", "rows": 1, "threshold": 1000},
-            {"kind": "drift", "threshold": 5},
-        ],
+        raw_checks=EVERY_KIND_CLASSIFIER,
         reason="Every kind of check, with bars this sample passes.",
     )
     to_in_review(version, alice, django_capture_on_commit_callbacks)
