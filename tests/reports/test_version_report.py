@@ -75,11 +75,12 @@ def test_report_holds_every_section_and_the_standards_mapping(champion, alice, a
                        "Periodic review", "EU AI Act, Annex IV", "ISO/IEC 42001", "21 CFR Part 11"):
         assert looked_for in html
     # Identity, lineage, evidence, warm-up, history, standing.
-    for fact in ("https://git.example.com/risk/credit@3f2a1b9", "metric:accuracy", "Shadow results good.",
+    for fact in ("https://git.example.com/risk/credit@3f2a1b9", "Accuracy", "Shadow results good.",
                  "the validation data (the model had no production traffic yet)", "This version is the champion",
                  "No predictions served in production"):
         assert fact in html
     assert "<svg" in html  # the warm-up charts, as vector images
+    assert "metric:accuracy" not in html  # checks read in words, as on the version page
     # The test run's evidence charts, drawn by the same functions as the version page.
     assert 'aria-label="ROC curve' in html and "Confusion matrix" in html
 

@@ -23,7 +23,7 @@ from governance.registry.selectors import champion_of, models_visible_to
 from workflows.lifecycle.history import version_history
 from workflows.lifecycle.models import Decision, Finding, FindingKind, FindingStatus, SignOff
 from workflows.lifecycle.policy import effective_risk_tier, required_approvals
-from workflows.testsuites import charts
+from workflows.testsuites import charts, evidence
 from workflows.testsuites.models import ACTIVE_STATUSES, CheckOutcome, ScoringRecord, WarmupSource
 from workflows.testsuites.selectors import latest_warmup_of, test_runs_of
 
@@ -109,10 +109,17 @@ def evidence_charts_of(run) -> list:
 
 def test_evidence_of(version: ModelVersion) -> list[dict]:
     """Every test run, oldest first, with its checks (value, threshold, outcome)."""
-    return [
-        {"run": run, "results": list(run.results.all()), "charts": evidence_charts_of(run)}
-        for run in test_runs_of(version)
-    ]
+    evidence_runs = []
+    for run in test_runs_of(version):
+        results = list(run.results.all())
+        evidence_runs.append({
+            "run": run,
+            "results": results,
+            # Each check as the version page reads it: its name, value, threshold and outcome in words.
+            "checks": [evidence.check_view(result) for result in results],
+            "charts": evidence_charts_of(run),
+        })
+    return evidence_runs
 
 
 def warmup_of(version: ModelVersion) -> dict | None:
