@@ -1,5 +1,7 @@
 """The lifecycle in the browser: the version panel, the forms behind it, signing, the queue."""
 
+import re
+
 import pytest
 from django.db import connection
 from django.template.loader import render_to_string
@@ -52,6 +54,63 @@ def test_panel_offers_nothing_to_a_viewer(version, audrey):
     assert "Add note" in html  # everyone who sees a version may annotate it
 
 
+def timeline_text(html: str) -> str:
+    """The words of the panel's timeline, without its markup."""
+    listed = html.split('<ol class="timeline lifecycle-timeline">', 1)[1].split("</ol>", 1)[0]
+    return " ".join(re.sub(r"<[^>]+>", " ", listed).split())
+
+
+def test_version_page_timeline_speaks_in_words_not_codes(version_in, alice, oscar, client):
+    factories.shadow_minimums()
+    old = version_in("champion")
+    new = version_in("challenger")
+    services.version_transition(version=new, name="promote_to_champion", actor=oscar, annotation="AUC +0.02")
+    client.force_login(alice)
+    for version in (fresh(old), fresh(new)):
+        html = client.get(version.get_absolute_url()).content.decode()
+        # The fixture's own notes name its steps by code ("walk: submit"): people's words are
+        # theirs, so only what the portal writes is read here.
+        text = timeline_text(re.sub(r'<div class="why">walk: [a-z_]+</div>', "", html))
+        assert "Promote to challenger (shadow scoring): Approved → Challenger" in text
+        assert "Signed: Approve" in text
+        for code in ("promote_to_challenger", "promote_to_champion", "in_review", "pass_tests", "warming_up", "_"):
+            assert code not in text, code
+    assert "Replaced as champion by version 2 (promote to champion)." in timeline_text(client.get(fresh(old).get_absolute_url()).content.decode())
+
+
+def test_timeline_names_a_request_for_changes(in_review, carol, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    PASSWORD = factories.PASSWORD
+    due = (timezone.now() + timedelta(days=30)).date().isoformat()
+    services.signoff_record(
+        version=in_review, signer=carol, decision="request_changes", annotation="Fix the drift.", password=PASSWORD,
+        findings=[{"description": "Income drifts.", "severity": "high", "due": due}],
+    )
+    text = timeline_text(panel_html(fresh(in_review), alice))
+    assert "Signed: Request changes" in text
+    assert "Changes requested by a reviewer: In review → Changes requested" in text
+    assert "request_changes" not in text and "changes_requested" not in text
+
+
+def test_timeline_names_an_approval_with_conditions(in_review, carol, alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    PASSWORD = factories.PASSWORD
+    due = (timezone.now() + timedelta(days=30)).date().isoformat()
+    services.signoff_record(
+        version=in_review, signer=carol, decision="approve", annotation="With monitoring.", password=PASSWORD,
+        conditions=[{"description": "Monitor income drift weekly.", "severity": "high", "due": due}],
+    )
+    text = timeline_text(panel_html(fresh(in_review), alice))
+    assert "Signed: Approve with conditions" in text
+    assert ">Approve with conditions</span>" in panel_html(fresh(in_review), alice)  # the sign-off table
+
+
 def test_panel_links_a_reviewer_to_the_signing_form_only_while_they_may_sign(in_review, alice, carol, dave):
     assert page(in_review, "sign") in panel_html(in_review, carol)
     assert "Sign off this version" not in panel_html(in_review, alice)  # the owner and submitter
@@ -65,8 +124,8 @@ def test_panel_timeline_says_who_when_human_or_agent_and_why(version_in, alice, 
     services.version_transition(version=new, name="promote_to_champion", actor=oscar, annotation="AUC +0.02")
     services.annotation_add(version=old, author=alice, text="Kept for rollback.")
     html = panel_html(fresh(old), alice)
-    assert "submit: draft → testing" in html
-    assert "pass_tests: testing → warming_up" in html
+    assert "Send the version to its test suite: Draft → Testing" in html
+    assert "Tests passed: Testing → Warming up" in html
     assert "test-runner" in html and ">agent<" in html and ">human<" in html
     assert "Oscar Tester" in html
     assert f"Replaced by version {new.number}." in html

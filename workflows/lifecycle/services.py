@@ -222,7 +222,7 @@ def _transition_record(
     audit_append(
         kind=EventKind.TRANSITION,
         action="version.transition",
-        summary=annotation or f"{name}: {from_state} → {version.state}",
+        summary=annotation or f"{RULES[name].description}: {VersionState(from_state).label} → {VersionState(version.state).label}",
         data={
             "name": name,
             "from_state": from_state,
@@ -272,7 +272,7 @@ def _retire_current_champion(new, actor, kind, agent_name, policy_in_force, caus
             actor=actor,
             kind=kind,
             agent_name=agent_name,
-            annotation=f"Replaced as champion by version {new.number} ({cause}).",
+            annotation=f"Replaced as champion by version {new.number} ({RULES[cause].description.lower()}).",
             policy_in_force=policy_in_force,
             details={"replaced_by": new.number, "cause": cause},
         )

@@ -46,3 +46,40 @@ def lifecycle_model_findings_panel(context, model):
 def overdue_version_numbers(model) -> list[int]:
     """Numbers of the model's versions with a condition open past its due date, in order."""
     return findings.overdue_version_numbers(model)
+
+
+@register.filter
+def state_words(code) -> str:
+    """A version state's label ("In review"), or the value as given when it names none."""
+    from governance.registry.models import VersionState
+
+    return dict(VersionState.choices).get(code, code or "")
+
+
+@register.filter
+def transition_words(name) -> str:
+    """What a transition does, in the words of its rule ("Promote to champion")."""
+    from workflows.lifecycle.rules import RULES
+
+    rule = RULES.get(name)
+    return rule.description if rule else name
+
+
+@register.filter
+def decision_words(details) -> str:
+    """A sign-off's decision as the signer chose it: "Approve with conditions" when the approval
+    raised conditions, else the decision's label ("Request changes")."""
+    from workflows.lifecycle.models import Decision
+
+    decision = (details or {}).get("decision", "")
+    findings_raised = (details or {}).get("findings") or []
+    if decision == Decision.APPROVE and any(f.get("kind") == "condition" for f in findings_raised):
+        return "Approve with conditions"
+    return dict(Decision.choices).get(decision, decision)
+
+
+@register.filter
+def signoff_decision_words(signoff) -> str:
+    """The same words for a SignOff row: "Approve with conditions" when it raised conditions."""
+    findings_raised = [{"kind": finding.kind} for finding in signoff.findings.all()] if signoff.decision == "approve" else []
+    return decision_words({"decision": signoff.decision, "findings": findings_raised})
