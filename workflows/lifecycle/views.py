@@ -52,7 +52,22 @@ def review_queue(request):
             "required": decided_under["required_approvals"],
             "overdue": version.pk in flagged,
         })
-    return render(request, "lifecycle/review_queue.html", {"page": page, "rows": rows, "overdue": overdue})
+    # Test suite changes this validator may decide, in words, beside the versions to sign.
+    from workflows.testsuites.selectors import proposals_to_decide
+    from workflows.testsuites.suite_diff import suite_diff
+
+    proposals = [
+        {
+            "proposal": proposal,
+            "changes": [
+                row.summary for row in suite_diff(proposal.base_checks, proposal.proposed_checks) if row.status != "unchanged"
+            ],
+        }
+        for proposal in proposals_to_decide(request.user)
+    ]
+    return render(
+        request, "lifecycle/review_queue.html", {"page": page, "rows": rows, "overdue": overdue, "proposals": proposals}
+    )
 
 
 @login_required

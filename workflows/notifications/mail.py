@@ -57,10 +57,23 @@ def _said(context: dict, label: str) -> list[str]:
     return [f"{label}: {context['annotation']}"] if context.get("annotation") else []
 
 
+# Notifications about a change to a model's test suite: they lead to the proposal's page.
+SUITE_PROPOSAL_EVENTS = (E.SUITE_CHANGE_PROPOSED, E.SUITE_CHANGE_APPROVED, E.SUITE_CHANGE_REJECTED, E.SUITE_CHANGE_SUPERSEDED)
+
+
+def _suite_changes(context: dict) -> list[str]:
+    changes = context.get("changes") or []
+    return [f"Changes: {'; '.join(changes)}."] if changes else []
+
+
 def notification_path(notification: Notification) -> str:
     """Where the notification leads its recipient: the signing page for reviewers asked to
     sign, the version's page otherwise (the model's when there is no version)."""
     version = notification.version
+    if notification.event in SUITE_PROPOSAL_EVENTS and notification.context.get("proposal_id"):
+        return reverse(
+            "testsuites:proposal_detail", kwargs={"slug": notification.model.slug, "pk": notification.context["proposal_id"]}
+        )
     if version is None:
         return notification.model.get_absolute_url()
     if notification.event in (E.REVIEW_REQUESTED, E.REVIEW_REMINDER):
@@ -137,6 +150,34 @@ def compose(notification: Notification) -> Composed:
             f"The champion of {c.get('model_name')} (version {c.get('version_number')}, {_tier(c)}) is due for its "
             f"periodic review since {c.get('due')} (every {c.get('interval_days')} days).",
             ["Please review its recent performance and either confirm it, or submit a replacement version."],
+        )
+    elif event == E.SUITE_CHANGE_PROPOSED:
+        model_name = c.get("model_name", notification.model.name)
+        composed = Composed(
+            f"Test suite change to decide: {model_name}",
+            f"{c.get('proposed_by')} proposed a change to the test suite of {model_name}; it applies only once "
+            "a validator who does not own the model approves it.",
+            [*_suite_changes(c), f"Reason: {c.get('reason')}" if c.get("reason") else ""],
+            action="Review the proposal",
+        )
+    elif event in (E.SUITE_CHANGE_APPROVED, E.SUITE_CHANGE_REJECTED):
+        model_name = c.get("model_name", notification.model.name)
+        verdict = "approved" if event == E.SUITE_CHANGE_APPROVED else "rejected"
+        composed = Composed(
+            f"Test suite change {verdict}: {model_name}",
+            f"{c.get('decided_by')} {verdict} your change to the test suite of {model_name}"
+            + ("; it applies to the next test runs." if verdict == "approved" else "; the suite in force stays as it was."),
+            [*_suite_changes(c), f"Reason: {c.get('decision_reason')}" if c.get("decision_reason") else ""],
+            action="Open the proposal",
+        )
+    elif event == E.SUITE_CHANGE_SUPERSEDED:
+        model_name = c.get("model_name", notification.model.name)
+        composed = Composed(
+            f"Test suite change superseded: {model_name}",
+            f"Your change to the test suite of {model_name} was not applied: the suite in force changed after you "
+            "proposed it. You may propose again on the suite in force.",
+            _suite_changes(c),
+            action="Open the proposal",
         )
     else:  # pragma: no cover - every event is listed above
         composed = Composed(notification.get_event_display(), notification.get_event_display())

@@ -23,6 +23,10 @@ class NotificationEvent(models.TextChoices):
     CHAMPION_CHANGED = "champion_changed", "Champion changed"
     DRIFT_FLAGGED = "drift_flagged", "Drift flagged on a version in production"
     PERIODIC_REVIEW_DUE = "periodic_review_due", "Periodic review due"
+    SUITE_CHANGE_PROPOSED = "suite_change_proposed", "A test suite change waits for your decision"
+    SUITE_CHANGE_APPROVED = "suite_change_approved", "Your test suite change was approved"
+    SUITE_CHANGE_REJECTED = "suite_change_rejected", "Your test suite change was rejected"
+    SUITE_CHANGE_SUPERSEDED = "suite_change_superseded", "Your test suite change was superseded"
 
 
 # Mail a reviewer cannot switch off while they hold a reviewer grant: the work waits for them.

@@ -36,6 +36,20 @@ def reviewers_who_may_sign(version: ModelVersion) -> list[User]:
     return [user for user in candidates if signoff_refusal(version=version, user=user) is None]
 
 
+def suite_proposal_deciders(proposal) -> list[User]:
+    """Who may decide a test suite change: the decision rule itself decides, for each person
+    holding the reviewer grant on the model (validators who do not own it, not its author)."""
+    from workflows.testsuites.selectors import proposal_decision_refusal
+
+    candidates = _granted(proposal.model, ObjectRole.REVIEWER).order_by("username")
+    return [user for user in candidates if proposal_decision_refusal(user, proposal) is None]
+
+
+def active_person(user) -> list[User]:
+    """The person, while they may still be told of something (active, not a service account)."""
+    return list(_people().filter(pk=user.pk)) if user is not None else []
+
+
 def submitters_and_owners(version: ModelVersion) -> list[User]:
     """Who uploaded or submitted the version, and the model's owners now."""
     from workflows.lifecycle.models import AuthorRole, VersionAuthor

@@ -10,7 +10,10 @@ commits and sent by a Celery task (``mail.py``). What causes them:
   waits in review past its tier's service level, admins told after the second interval;
 - the ``review-scheduler`` agent (``reviews_flag_due``, beat): owners told that a champion's
   periodic review is due;
-- the drift monitor (``drift_flag_notify``): owners and operators told of a drift flag.
+- the drift monitor (``drift_flag_notify``): owners and operators told of a drift flag;
+- a change proposed to a model's test suite (``suite_proposal_notify``, called by the test
+  suite services in their transaction): the people who may decide it are told, and its author
+  hears when it is approved, rejected or superseded.
 
 People read them in their inbox and choose which kinds also come by email
 (``email_preferences_set``); review requests cannot be switched off while they review.
@@ -204,6 +207,43 @@ def drift_flag_notify(*, version: ModelVersion, summary: str, occasion: str) -> 
     return notifications_write(
         event=E.DRIFT_FLAGGED, people=recipients.owners_and_operators(version.model), model=version.model,
         version=version, occasion=f"drift:{occasion}", context={**version_facts(version), "summary": summary},
+    )
+
+
+# --- Test suite change proposals ------------------------------------------------------------
+
+# The event each status of a proposal sends to its author (withdrawn: the author did it).
+SUITE_DECISION_EVENTS = {
+    "approved": E.SUITE_CHANGE_APPROVED,
+    "rejected": E.SUITE_CHANGE_REJECTED,
+    "superseded": E.SUITE_CHANGE_SUPERSEDED,
+}
+
+
+def suite_proposal_notify(*, proposal, actor, changes: list[str]) -> list[int]:
+    """Tell the people concerned of a test suite proposal, in the caller's transaction: when it
+    is pending, everyone who may decide it; once approved, rejected or superseded, its author.
+    Whoever acted is not told of it. ``changes`` are the proposal's differences, in words."""
+    model = proposal.model
+    context = {
+        "model_name": model.name,
+        "proposal_id": proposal.pk,
+        "proposed_by": proposal.proposed_by.display_name,
+        "reason": proposal.reason,
+        "changes": changes,
+        "decided_by": proposal.decided_by.display_name if proposal.decided_by_id else "",
+        "decision_reason": proposal.decision_reason,
+    }
+    if proposal.status == "pending":
+        event, people = E.SUITE_CHANGE_PROPOSED, recipients.suite_proposal_deciders(proposal)
+    elif proposal.status in SUITE_DECISION_EVENTS:
+        event, people = SUITE_DECISION_EVENTS[proposal.status], recipients.active_person(proposal.proposed_by)
+    else:
+        return []
+    actor_pk = getattr(actor, "pk", None)
+    return notifications_write(
+        event=event, people=[person for person in people if person.pk != actor_pk], model=model, version=None,
+        occasion=f"suite_proposal:{proposal.pk}:{proposal.status}", context=context,
     )
 
 

@@ -97,6 +97,24 @@ def proposals_of(model, *, status: str | None = None) -> list[SuiteChangeProposa
     return list(found.order_by("-proposed_at", "-id"))
 
 
+def proposals_to_decide(user) -> list[SuiteChangeProposal]:
+    """Pending proposals on models where the user holds the reviewer grant (directly or through
+    a group) that the decision rule lets them decide, oldest first."""
+    from guardian.shortcuts import get_objects_for_user
+
+    from governance.registry.models import MLModel
+
+    if not _active_person(user) or not user.has_role("validator"):
+        return []
+    reviewed = get_objects_for_user(user, "registry.review_mlmodel", klass=MLModel, accept_global_perms=False, with_superuser=False)
+    pending = (
+        SuiteChangeProposal.objects.filter(status=ProposalStatus.PENDING, model__in=reviewed)
+        .select_related("proposed_by", "model")
+        .order_by("proposed_at", "id")
+    )
+    return [proposal for proposal in pending if proposal_decision_refusal(user, proposal) is None]
+
+
 def proposal_get(*, model, pk) -> SuiteChangeProposal:
     """A proposal of a model the caller may already see (the registry's selectors answered 404
     otherwise); a proposal of another model is 404 too."""

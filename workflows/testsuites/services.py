@@ -10,7 +10,8 @@ Each one locks the model's row first, so changes to one model's suite run one af
 of two approvals at once, the second sees the suite the first applied. A proposal records the
 suite in force when it was made (its base); once the suite in force is another, the proposal
 is superseded, never applied over a change its author did not see. Each writes its audit entry
-in its own transaction.
+and its notifications (a new proposal to those who may decide it, a decision to its author) in
+its own transaction.
 
 Runs keep the checks they were queued with (their config snapshot); a pending proposal changes
 nothing that runs. The agents' work is elsewhere: jobs.py, runs.py and warmup.py.
@@ -27,6 +28,7 @@ from governance.audit.services import audit_append
 from governance.errors import ActionConflict, ActionError, ActionForbidden
 from governance.registry.models import MLModel
 from workflows.lifecycle.policy import effective_risk_tier
+from workflows.notifications.services import suite_proposal_notify
 
 from . import checks, selectors, suite_diff
 from .models import ProposalStatus, SuiteChangeProposal, TestSuiteConfig
@@ -93,6 +95,9 @@ def _mark_superseded(proposal: SuiteChangeProposal, now, actor) -> None:
 
 
 def _proposal_event(action: str, proposal: SuiteChangeProposal, actor, summary: str, **extra) -> None:
+    """The proposal's step in the audit trail, and the notifications it sends (those who may
+    decide a new proposal; its author of a decision), in the step's transaction."""
+    suite_proposal_notify(proposal=proposal, actor=actor, changes=_differences(proposal.base_checks, proposal.proposed_checks))
     audit_append(
         kind=EventKind.CHANGE,
         action=action,
