@@ -240,3 +240,21 @@ def test_version_page_offers_the_report(champion, alice, client):
     html = client.get(champion.get_absolute_url()).content.decode()
     assert 'id="compliance-report"' in html
     assert reverse("reports:version_report", args=[champion.model.slug, champion.number]) in html
+
+
+def test_an_approval_with_conditions_reads_so_in_the_signature_manifest(credit_model, alice, carol, datasets, api_for):
+    from governance.access.services import service_account_get
+    from workflows.lifecycle.services import signoff_record
+
+    from ..lifecycle.conftest import PATHS, walk
+
+    users = {"alice": alice, "carol": carol, "oscar": None, "agent": service_account_get("test-runner")}
+    version = walk(factories.make_version(credit_model, alice, datasets=datasets), PATHS["in_review"], users=users)
+    signoff_record(
+        version=version, signer=carol, decision="approve", annotation="With a monitor.", password=factories.PASSWORD,
+        conditions=[{"description": "Monitor the income feature", "severity": "medium", "due": "2999-01-01"}],
+    )
+
+    html = api_for(alice).get(api_url(version, "html")).content.decode()
+
+    assert "Approve with conditions" in html and "Monitor the income feature" in html

@@ -146,7 +146,7 @@ def findings_of(version: ModelVersion) -> list[Finding]:
 def signature_manifest_of(version: ModelVersion) -> list[dict]:
     """Each sign-off as 21 CFR Part 11 §11.50 asks: printed name, date and time, meaning; with
     the decision, the artifact hash signed (and whether it is the version's) and the annotation."""
-    signoffs = SignOff.objects.filter(version=version).order_by("at", "id")
+    signoffs = SignOff.objects.filter(version=version).prefetch_related("findings").order_by("at", "id")
     return [
         {
             "signoff": signoff,
@@ -415,9 +415,12 @@ def period_report_context(*, user, since: datetime, until: datetime) -> dict:
     )
     promoted = transitions.filter(to_state=VersionState.CHAMPION).order_by("at", "id")
     retired = transitions.filter(to_state=VersionState.RETIRED).order_by("at", "id")
-    signoffs = SignOff.objects.filter(version__model__in=models, at__gte=since, at__lt=until).select_related(
-        "version__model"
-    ).order_by("at", "id")
+    signoffs = (
+        SignOff.objects.filter(version__model__in=models, at__gte=since, at__lt=until)
+        .select_related("version__model")
+        .prefetch_related("findings")
+        .order_by("at", "id")
+    )
     overdue = ReviewReminder.objects.filter(version__model__in=models, due_at__lt=until).select_related(
         "version__model"
     ).order_by("due_at")
