@@ -26,21 +26,18 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         except UnicodeError:
             _token_refused(request, "malformed_token")
             raise exceptions.AuthenticationFailed("Malformed token.")
-        token = (
-            ApiToken.objects.usable()
-            .select_related("user")
-            # Role checks read the user's groups on most requests: load them with the token.
-            .prefetch_related("user__groups")
-            .filter(key_hash=hash_token(raw))
-            .first()
-        )
-        if token is None:
+        # One query by the indexed hash; whether the token still works (not revoked, not
+        # expired, its user active) is decided on the row read, as ``ApiTokenQuerySet.usable``.
+        token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
+        if token is None or not token.is_usable:
             _token_refused(request, raw=raw)
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         request.api_token = token
+        # This user serves this request only: its role checks read its groups once.
+        token.user.roles_read_once = True
         return token.user, token
 
     def authenticate_header(self, request):

@@ -26,6 +26,9 @@ class ActiveUserMiddleware:
         # clears the session itself so nothing of it lingers.
         if user is not None and user.is_authenticated and not user.is_active:
             logout(request)
+        elif user is not None and user.is_authenticated:
+            # This instance serves this request only: its role checks read its groups once.
+            user.roles_read_once = True
         return self.get_response(request)
 
 

@@ -24,12 +24,27 @@ class User(AbstractUser):
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
 
+    # Set on the user a request acts as (``ActiveUserMiddleware``, the API's token check): the
+    # names of its role groups are then read once for the request instead of on every role
+    # check. The instance lives for one request only, and adding or removing its groups through
+    # it (``user.groups.add``...) drops what was read (``receivers.role_names_forget``).
+    roles_read_once = False
+
     @property
     def role_names(self) -> list[str]:
-        names = {group.name for group in self.groups.all() if group.name in GlobalRole.values}
+        if self.roles_read_once:
+            groups = self.__dict__.get("_role_group_names")
+            if groups is None:
+                groups = self.__dict__["_role_group_names"] = self._role_group_names()
+        else:
+            groups = self._role_group_names()
+        names = set(groups)
         if self.is_superuser:
             names.add(GlobalRole.ADMIN)
         return sorted(names)
+
+    def _role_group_names(self) -> frozenset[str]:
+        return frozenset(name for name in self.groups.values_list("name", flat=True) if name in GlobalRole.values)
 
     def has_role(self, role: str) -> bool:
         if role == GlobalRole.ADMIN and self.is_superuser:

@@ -82,6 +82,26 @@ def can_view_model(user, model, checker: ObjectPermissionChecker | None = None) 
     return sees_all_models(user) or VIEW in model_perms(user, model, checker)
 
 
+def view_granted(user, model_ref="pk"):
+    """A boolean expression, true on the models whose ``model_ref`` the user holds the view grant
+    on (directly or through a group): what ``can_view_model`` decides from grants, inside one
+    query, for the paths that read a model and the caller's right to it together. Callers check
+    ``sees_all_models`` first; superusers and inactive users are decided there and here alike."""
+    from django.db.models import Exists, OuterRef, Value
+
+    from governance.registry.models import MLModelGroupObjectPermission, MLModelUserObjectPermission
+
+    if _is_inactive(user):
+        return Value(False)
+    direct = MLModelUserObjectPermission.objects.filter(
+        user_id=user.pk, content_object_id=OuterRef(model_ref), permission__codename=VIEW
+    )
+    via_groups = MLModelGroupObjectPermission.objects.filter(
+        group__user=user.pk, content_object_id=OuterRef(model_ref), permission__codename=VIEW
+    )
+    return Exists(direct) | Exists(via_groups)
+
+
 def can_contribute(user, model, checker: ObjectPermissionChecker | None = None) -> bool:
     return not _is_inactive(user) and CONTRIBUTE in model_perms(user, model, checker)
 

@@ -29,10 +29,21 @@ def session_activity_start(sender, request, user, **kwargs) -> None:
         session[IdleSessionMiddleware.LAST_SEEN] = int(time.time())
 
 
+def role_names_forget(sender, instance, action, reverse, **kwargs) -> None:
+    """A user's groups changed through this instance: its role checks read them afresh."""
+    if not reverse and action.startswith("post_"):
+        instance.__dict__.pop("_role_group_names", None)
+
+
 def connect() -> None:
     from allauth.account import signals
+    from django.contrib.auth import get_user_model
     from django.contrib.auth.signals import user_logged_in
+    from django.db.models.signals import m2m_changed
 
+    m2m_changed.connect(
+        role_names_forget, sender=get_user_model().groups.through, dispatch_uid="access.role_names_forget"
+    )
     user_logged_in.connect(session_activity_start, dispatch_uid="access.session_activity_start")
 
     for signal, name in (

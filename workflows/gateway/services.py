@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import FilteredRelation, Q, Value
 from django.http import Http404
 
-from governance.access.permissions import can_view_model
+from governance.access.permissions import sees_all_models, view_granted
 from governance.errors import ActionConflict, ActionError
 from governance.registry.models import MLModel, ModelVersion, VersionState
 from workflows.testsuites.models import ScoringRecord
@@ -77,54 +78,65 @@ class Answer:
 def prediction_make(*, slug: str, caller, inputs, token=None) -> Answer:
     """Score ``inputs`` with the champion of the model ``slug`` for ``caller`` (through ``token``
     when the call came with one), record the trace and queue the challengers' shadow scoring."""
-    model = MLModel.objects.filter(slug=slug).only("pk", "slug").first()
-    if model is None or caller is None or not caller.is_authenticated or not caller.is_active or not can_view_model(caller, model):
+    if caller is None or not caller.is_authenticated or not caller.is_active:
         raise Http404("No such model.")
+    # One query reads the model, whether the caller sees it and which versions answer (a row per
+    # champion or challenger, or one row without a version). It runs for every request: a grant
+    # removed, or a promotion, rollback or retirement committed before this point is seen here,
+    # in every process.
+    visible = Value(True) if sees_all_models(caller) else view_granted(caller)
+    found = list(
+        MLModel.objects.filter(slug=slug)
+        .annotate(
+            visible=visible,
+            live=FilteredRelation("versions", condition=Q(versions__state__in=[VersionState.CHAMPION, VersionState.CHALLENGER])),
+        )
+        .order_by()
+        .values_list("pk", "visible", "live__pk", "live__state", "live__number", "live__artifact_sha256")
+    )
+    if not found or not found[0][1]:
+        raise Http404("No such model.")
+    model_id = found[0][0]
     rate_limit_consume(key=f"token:{token.pk}" if token is not None else f"user:{caller.pk}")
     rows = inputs_shape_check(inputs, max_rows=settings.GOVERNANCE_GATEWAY_MAX_BATCH_ROWS)
 
-    # Which versions answer is read for every request (one indexed query): a promotion, rollback
-    # or retirement committed before this point is seen here, in every process.
-    current = list(
-        ModelVersion.objects.filter(model_id=model.pk, state__in=[VersionState.CHAMPION, VersionState.CHALLENGER])
-        .order_by()
-        .values_list("pk", "state", "number", "artifact_sha256")
-    )
-    found = [row for row in current if row[1] == VersionState.CHAMPION]
-    if not found:
-        raise NoChampion(f"The model '{model.slug}' has no champion: nothing can score its inputs yet.")
-    champion_id, _state, champion_number, champion_sha256 = found[0]
-    challenger_ids = sorted(row[0] for row in current if row[1] == VersionState.CHALLENGER)
+    champions = [row for row in found if row[3] == VersionState.CHAMPION]
+    if not champions:
+        raise NoChampion(f"The model '{slug}' has no champion: nothing can score its inputs yet.")
+    _pk, _visible, champion_id, _state, champion_number, champion_sha256 = champions[0]
+    challenger_ids = sorted(row[2] for row in found if row[3] == VersionState.CHALLENGER)
 
     try:
         champion = serving.served_version(champion_id, champion_sha256)
     except ModelLoadError as exc:
-        logger.error("The champion of %s cannot be loaded: %s", model.slug, exc)
+        logger.error("The champion of %s cannot be loaded: %s", slug, exc)
         raise ChampionFailed(f"The champion cannot be loaded: {exc}") from exc
     values = inputs_validate(rows, champion.input_schema)
     try:
         predictions, latency_ms = champion.score(values)
     except ModelOutputError as exc:
-        logger.error("The champion v%s of %s failed on a valid request: %s", champion_number, model.slug, exc)
+        logger.error("The champion v%s of %s failed on a valid request: %s", champion_number, slug, exc)
         raise ChampionFailed(f"The champion (version {champion_number}) could not score these inputs: {exc}") from exc
     outputs = outputs_of(predictions)
 
     trace_id = uuid.uuid4().hex
-    with transaction.atomic():
-        ScoringRecord.objects.create(
-            model_id=model.pk,
-            version_id=champion.pk,
-            trace_id=trace_id,
-            inputs=rows,
-            outputs=outputs,
-            artifact_sha256=champion.artifact_sha256,
-            rows=len(rows),
-            latency_ms=latency_ms,
-            caller=caller,
-            via_token=_token_label(token),
-        )
-        if challenger_ids:
-            transaction.on_commit(lambda: _shadow_enqueue(trace_id, challenger_ids))
+    # One INSERT, committed on its own (autocommit) unless the caller runs inside a transaction:
+    # no savepoint around it. The shadow work is queued once the trace is committed (at once in
+    # autocommit, at the outer commit otherwise).
+    ScoringRecord.objects.create(
+        model_id=model_id,
+        version_id=champion.pk,
+        trace_id=trace_id,
+        inputs=rows,
+        outputs=outputs,
+        artifact_sha256=champion.artifact_sha256,
+        rows=len(rows),
+        latency_ms=latency_ms,
+        caller=caller,
+        via_token=_token_label(token),
+    )
+    if challenger_ids:
+        transaction.on_commit(lambda: _shadow_enqueue(trace_id, challenger_ids))
     return Answer(
         trace_id=trace_id,
         model_version=champion_number,
@@ -153,14 +165,14 @@ def rate_limit_consume(*, key: str) -> None:
     slot = int(now // window)
     cache_key = f"gateway:rate:{key}:{slot}"
     try:
-        if cache.add(cache_key, 1, timeout=window + 5):
-            count = 1
-        else:
-            try:
-                count = cache.incr(cache_key)
-            except ValueError:  # expired between add and incr: this request opens the window
-                cache.add(cache_key, 1, timeout=window + 5)
+        # Every request but the window's first finds the counter: increment it first.
+        try:
+            count = cache.incr(cache_key)
+        except ValueError:  # the window's first request opens it (or another one just did)
+            if cache.add(cache_key, 1, timeout=window + 5):
                 count = 1
+            else:
+                count = cache.incr(cache_key)
     except Exception:  # noqa: BLE001 - an unreachable cache lets requests through, uncounted
         logger.exception("The rate limit of %s could not be counted", key)
         return
