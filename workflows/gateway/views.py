@@ -14,7 +14,7 @@ from governance.registry import selectors as registry_selectors
 from workflows.testsuites import charts
 
 from . import comparison as live
-from . import representation, selectors
+from . import selectors
 from .api import TracePagination, time_param
 
 
@@ -56,12 +56,12 @@ def model_traces(request, slug: str):
 def trace_detail(request, trace_id: str):
     record = selectors.trace_get(user=request.user, trace_id=trace_id)
     access_record(request, "trace.viewed", record, summary=f"Trace {record.trace_id} viewed.")
-    trace = representation.trace_detail(record)
+    shadow = selectors.shadow_of(record)
     features = [feature["name"] for feature in record.version.input_schema]
     rows = []
     predictions = record.outputs.get("predictions", [])
     probabilities = record.outputs.get("probabilities") or []
-    shadow_predictions = [item["outputs"].get("predictions") or [] for item in trace["shadow"]]
+    shadow_predictions = [item.outputs.get("predictions") or [] for item in shadow]
     for index, row in enumerate(record.inputs):
         rows.append(
             {
@@ -75,12 +75,11 @@ def trace_detail(request, trace_id: str):
     context = {
         "model": record.model,
         "record": record,
-        "trace": trace,
         "features": features,
         "rows": rows,
         "approvals": selectors.approvals_of(record.version),
         "history": selectors.champion_history_around(record.model, record.at),
-        "shadow": selectors.shadow_of(record),
+        "shadow": shadow,
     }
     return render(request, "gateway/trace_detail.html", context)
 
