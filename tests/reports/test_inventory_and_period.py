@@ -116,3 +116,20 @@ def test_period_report_refuses_bad_dates_with_a_clear_message(audrey, client):
     response = client.get(reverse("reports:period_pdf"), {"since": "2026-02-01", "until": "2026-01-01"})
     assert response.status_code == 400
     assert "The first day comes after the last day." in response.content.decode()
+
+
+def test_inventory_next_review_is_the_latest_passed_due_date_else_the_first_to_come(champion, audrey):
+    """High risk: every 180 days from the day the version became champion."""
+    from workflows.reports.selectors import inventory_rows, utc
+
+    since = timezone.now() - timedelta(days=10)
+    type(champion).objects.filter(pk=champion.pk).update(state_changed_at=since)
+    (row,) = [row for row in inventory_rows(user=audrey) if row["model"].pk == champion.model_id]
+    assert row["next_review"] == utc(since + timedelta(days=180))
+    assert row["review_overdue"] is False
+
+    since = timezone.now() - timedelta(days=400)
+    type(champion).objects.filter(pk=champion.pk).update(state_changed_at=since)
+    (row,) = [row for row in inventory_rows(user=audrey) if row["model"].pk == champion.model_id]
+    assert row["next_review"] == utc(since + timedelta(days=360))
+    assert row["review_overdue"] is True

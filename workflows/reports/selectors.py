@@ -23,6 +23,7 @@ from governance.registry.selectors import champion_of, models_visible_to
 from workflows.lifecycle.history import version_history
 from workflows.lifecycle.models import Decision, Finding, FindingKind, FindingStatus, SignOff
 from workflows.lifecycle.policy import effective_risk_tier, required_approvals
+from workflows.notifications.services import review_due_at
 from workflows.testsuites import charts, evidence
 from workflows.testsuites.models import ACTIVE_STATUSES, CheckOutcome, ScoringRecord, WarmupSource
 from workflows.testsuites.selectors import latest_warmup_of, test_runs_of
@@ -353,10 +354,9 @@ def inventory_rows(*, user) -> list[dict]:
         )
         next_review = None
         if champion is not None:
+            # The latest due date that has passed, else the first one to come.
             days = settings.GOVERNANCE_REVIEW_INTERVAL_DAYS[effective_risk_tier(model)]
-            next_review = champion.state_changed_at + timedelta(days=days)
-            while next_review < now - timedelta(days=days):
-                next_review += timedelta(days=days)
+            next_review = review_due_at(champion, now) or champion.state_changed_at + timedelta(days=days)
         drift = []
         if champion is not None:
             latest = champion.test_runs.order_by("-sequence").first()
