@@ -186,7 +186,7 @@ class Holder:
             return False
         if self.lacks_perm and self.lacks_perm in perms:
             return False
-        if self.sees_model and VIEW not in perms and not set(roles) & set(SEE_ALL_ROLES):
+        if self.sees_model and VIEW not in perms and not roles & set(SEE_ALL_ROLES):
             return False
         return True
 

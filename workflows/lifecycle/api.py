@@ -11,6 +11,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.api import validated
 from governance.registry import selectors as registry_selectors
 from governance.registry.serializers import VersionSerializer
 
@@ -36,18 +37,16 @@ def _version_response(request, slug, number, status_code=status.HTTP_200_OK) -> 
 class VersionTransition(APIView):
     def post(self, request, slug, number):
         version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
-        data = TransitionRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        services.version_transition(version=version, actor=request.user, **data.validated_data)
+        data = validated(TransitionRequestSerializer, request)
+        services.version_transition(version=version, actor=request.user, **data)
         return _version_response(request, slug, number)
 
 
 class VersionSignOff(APIView):
     def post(self, request, slug, number):
         version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
-        data = SignOffRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        signoff = services.signoff_record(version=version, signer=request.user, request=request, **data.validated_data)
+        data = validated(SignOffRequestSerializer, request)
+        signoff = services.signoff_record(version=version, signer=request.user, request=request, **data)
         body = SignOffSerializer(signoff).data
         version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
         body["state"] = version.state
@@ -57,9 +56,8 @@ class VersionSignOff(APIView):
 class VersionAnnotations(APIView):
     def post(self, request, slug, number):
         version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
-        data = AnnotationRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        note = services.annotation_add(version=version, author=request.user, text=data.validated_data["text"])
+        text = validated(AnnotationRequestSerializer, request)["text"]
+        note = services.annotation_add(version=version, author=request.user, text=text)
         return Response(AnnotationSerializer(note).data, status=status.HTTP_201_CREATED)
 
 
@@ -82,7 +80,6 @@ class FindingClose(APIView):
     def post(self, request, slug, number, pk):
         version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
         finding = findings.finding_get(version=version, pk=pk)
-        data = FindingCloseRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        closed = findings.finding_close(finding=finding, actor=request.user, annotation=data.validated_data["annotation"])
+        annotation = validated(FindingCloseRequestSerializer, request)["annotation"]
+        closed = findings.finding_close(finding=finding, actor=request.user, annotation=annotation)
         return Response(FindingSerializer(findings.finding_get(version=version, pk=closed.pk)).data)

@@ -16,7 +16,6 @@ from django.views.decorators.http import require_POST
 from django_fsm import can_proceed
 
 from governance.access import selectors as access_selectors
-from governance.access.selectors import is_admin
 from governance.errors import ActionError, show_refusal
 from governance.registry import selectors as registry_selectors
 
@@ -120,7 +119,7 @@ def version_transition(request, slug, number):
             "rule": rule,
             "preview": preview,
             # Admins alone are offered the override, and only when the guardrail would refuse.
-            "offer_override": preview is not None and preview.held_back and is_admin(request.user),
+            "offer_override": preview is not None and preview.held_back and access_selectors.is_admin(request.user),
         },
         status=status,
     )
@@ -265,6 +264,8 @@ def permission_grid(request):
         raise PermissionDenied("Only admins see the permission grid.")
     context = {**admin.site.each_context(request), "title": "Permission grid", **grid.grid()}
     return render(request, "admin/permission_grid.html", context)
+
+
 def _rows(formset_class, data, *, prefix: str):
     """The signing form's rows of conditions or findings: bound to what was posted, or blank
     rows when the post has none of them (a form posted without its rows raises none)."""
