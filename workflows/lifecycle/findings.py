@@ -279,12 +279,13 @@ def _event(finding: Finding, *, action: str, actor, annotation: str = "", agent_
 # --- Promotion --------------------------------------------------------------------------------
 
 
-def champion_conditions_check(version: ModelVersion) -> None:
+def champion_conditions_check(version: ModelVersion, **_context) -> dict:
     """409 (``open_conditions``) naming the version's open conditions, if it has any: a version
-    becomes champion only once a validator has closed them. Called under the version's lock."""
+    becomes champion only once a validator has closed them. A check of ``promote_to_champion``'s
+    rule, run under the version's lock; it records nothing."""
     open_ = list(open_conditions(version))
     if not open_:
-        return
+        return {}
     named = "; ".join(f"“{c.description}” (due {c.due:%Y-%m-%d})" if c.due else f"“{c.description}”" for c in open_)
     raise ActionConflict(
         f"Version {version.number} cannot become champion while {len(open_)} condition"

@@ -33,6 +33,9 @@ class Rule:
     # Run once the transition has committed, as f(version_id=..., record_id=...): dotted paths,
     # imported when the transition runs (the apps they name are built on this one).
     after_commit: tuple[str, ...] = ()
+    # Checked under the version's lock before the step, as f(version, actor=..., override=...,
+    # annotation=...) -> facts to record with the transition (or an ActionError): dotted paths.
+    checks: tuple[str, ...] = ()
 
     def holders_for(self, state: str) -> tuple[str, ...]:
         """Who may take the transition from ``state``."""
@@ -89,6 +92,9 @@ def holders_allow(holders: tuple[str, ...], user, model, cache: dict | None = No
 # A committed submit or rerun_tests queues a test run; a committed pass_tests queues the warm-up.
 QUEUE_TEST_RUN = "workflows.testsuites.runs.test_run_request"
 QUEUE_WARMUP = "workflows.testsuites.warmup.warmup_request"
+# A version becomes champion only with its conditions closed and after shadowing the champion.
+OPEN_CONDITIONS_CHECK = "workflows.lifecycle.findings.champion_conditions_check"
+SHADOW_GUARD = "workflows.lifecycle.promotion.promotion_guard"
 
 RULES: dict[str, Rule] = {
     "submit": Rule(("contributor",), False, "Send the version to its test suite", after_commit=(QUEUE_TEST_RUN,)),
@@ -103,7 +109,9 @@ RULES: dict[str, Rule] = {
     "rerun_tests": Rule(("reviewer",), True, "Run the tests again", after_commit=(QUEUE_TEST_RUN,)),
     "withdraw": Rule(("owner",), True, "Withdraw the version"),
     "promote_to_challenger": Rule(("operator",), True, "Promote to challenger (shadow scoring)"),
-    "promote_to_champion": Rule(("operator",), True, "Promote to champion"),
+    "promote_to_champion": Rule(
+        ("operator",), True, "Promote to champion", checks=(OPEN_CONDITIONS_CHECK, SHADOW_GUARD)
+    ),
     # Owners retire what does not serve; a serving version (challenger, champion) only operators.
     "retire": Rule(("operator",), True, "Retire the version", holders_from={"approved": ("operator", "owner")}),
     "rollback": Rule(("operator",), True, "Roll back to this former champion"),

@@ -145,15 +145,16 @@ def _transition(
             wrong_state = not can_proceed(getattr(locked, name))
             if not (wrong_state and holders_allow(rule.all_holders, actor, locked.model)):
                 raise ActionForbidden(_refusal(name, locked.state))
-        if name == promotion.GUARDED_TRANSITION:
-            details = promotion.promotion_guard(locked, actor=actor, override=override, annotation=annotation)
         _transition_locked(
-            locked, name=name, actor=actor, agent_name=agent_name, annotation=annotation, details=details
+            locked, name=name, actor=actor, agent_name=agent_name, annotation=annotation, details=details,
+            override=override,
         )
     return locked
 
 
-def _transition_locked(locked: ModelVersion, *, name: str, actor, agent_name: str, annotation: str, details) -> None:
+def _transition_locked(
+    locked: ModelVersion, *, name: str, actor, agent_name: str, annotation: str, details, override: bool = False
+) -> None:
     """The step itself, on a version its caller has locked and allowed, in the caller's
     transaction: state check, the FSM transition, save, the record and its audit entry, and
     the effects to run after commit."""
@@ -163,8 +164,11 @@ def _transition_locked(locked: ModelVersion, *, name: str, actor, agent_name: st
     annotation = (annotation or "").strip()
     if RULES[name].annotation_required and not annotation:
         raise AnnotationRequired(f"'{name}' needs an annotation that says why.")
-    if name == "promote_to_champion":
-        findings_module.champion_conditions_check(locked)
+    # The rule's own checks (open conditions, the shadow guardrails), each adding what it found.
+    for path in RULES[name].checks:
+        found = import_string(path)(locked, actor=actor, override=override, annotation=annotation)
+        if found:
+            details = {**(details or {}), **found}
     records = []
     # A submit fixes the tier the version is decided under; every later step records that
     # tier's policy (a change of the model's tier applies to versions submitted after it).
