@@ -276,3 +276,25 @@ def test_a_proposed_tier_runs_the_defaults_of_the_tier_it_counts_as(alice, admin
 
     model = model_risk_tier_confirm(model=model, actor=admin_user, risk_tier="low", reason="Small internal book.")
     assert selectors.suite_config_of(model) == (checks.default_checks(task=model.task, risk_tier="low"), False)
+
+
+
+def test_the_model_panel_reads_the_users_grants_once_however_many_proposals_wait(credit_model, alice, carol):
+    from types import SimpleNamespace
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    request = SimpleNamespace(user=carol)
+    propose(credit_model, alice)
+
+    def grant_reads() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            panel = selectors.model_suite_panel_context(request, credit_model)
+        assert panel["may_set_suite"] and all(p["can_decide"] for p in panel["pending"])
+        return sum("auth_permission" in q["sql"] for q in ctx.captured_queries)
+
+    with_one = grant_reads()
+    propose(credit_model, alice, raw=OTHER, reason="Or rather schema only.")
+    propose(credit_model, alice, raw=[{"kind": "metric", "metric": "accuracy", "threshold": 0.6}], reason="Lower still.")
+    assert grant_reads() == with_one

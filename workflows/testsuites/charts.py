@@ -16,6 +16,8 @@ import math
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from .evidence import METRIC_NAMES, SHARE_METRICS
+
 WIDTH, HEIGHT = 480, 200
 PAD_LEFT, PAD_BOTTOM, PAD_TOP = 40, 28, 16
 COLOURS = {"new": "#2563eb", "champion": "#f59e0b"}
@@ -462,18 +464,6 @@ def predicted_actual_chart(new: dict | None, champion: dict | None = None, *, ch
     return _figure(_svg(title, body), caption, css="chart-predicted-actual")
 
 
-FAIRNESS_METRIC_NAMES = {
-    "selection_rate": "Selection rate",
-    "accuracy": "Accuracy",
-    "recall": "Recall",
-    "precision": "Precision",
-    "f1": "F1 score",
-    "mae": "Mean absolute error",
-    "rmse": "Root mean squared error",
-}
-SHARE_METRICS = {"selection_rate", "accuracy", "recall", "precision", "f1"}
-
-
 def fairness_value(metric: str, value: float) -> str:
     return _percent(value) if metric in SHARE_METRICS else f"{_num(value)} (target units)"
 
@@ -483,7 +473,7 @@ def fairness_chart(entry: dict | None, *, champion_label: str = "champion") -> S
     if not entry or not entry.get("new"):
         return empty_chart("No chart of the metric per group: the run recorded no groups.")
     metric = entry["metric"]
-    metric_name = FAIRNESS_METRIC_NAMES.get(metric, metric)
+    metric_name = METRIC_NAMES.get(metric, metric)
     groups = list(entry["new"])
     series = [(NEW_LABEL, entry["new"], COLOURS["new"])]
     if entry.get("champion"):

@@ -58,28 +58,26 @@ def _active_person(user) -> bool:
     return bool(user.is_authenticated and user.is_active and not getattr(user, "is_service_account", False))
 
 
-def may_set_suite(user, model) -> bool:
-    """Validators with the reviewer grant and admins, unless they own the model."""
-    if not _active_person(user) or permissions.is_owner(user, model):
+def may_set_suite(user, model, checker=None) -> bool:
+    """Validators with the reviewer grant and admins, unless they own the model.
+
+    ``checker`` (a ``permissions.ModelPermissionChecker`` of the user) lets several questions
+    about the same model share one read of the user's grants."""
+    if not _active_person(user) or permissions.is_owner(user, model, checker):
         return False
-    return user.has_role("admin") or permissions.is_reviewer(user, model)
+    return user.has_role("admin") or permissions.is_reviewer(user, model, checker)
 
 
-def may_propose_suite(user, model) -> bool:
+def may_propose_suite(user, model, checker=None) -> bool:
     """Owners propose changes; so may whoever could make the change directly."""
     if not user.is_authenticated or not user.is_active:
         return False
-    return permissions.is_owner(user, model) or may_set_suite(user, model)
+    return permissions.is_owner(user, model, checker) or may_set_suite(user, model, checker)
 
 
-def can_edit_suite(user, model) -> bool:
-    """Whether the suite page offers the user a form (to propose or to save)."""
-    return may_propose_suite(user, model)
-
-
-def proposal_decision_refusal(user, proposal) -> str | None:
+def proposal_decision_refusal(user, proposal, checker=None) -> str | None:
     """Why the user may not approve or reject the proposal, or None when they may."""
-    if not _active_person(user) or not may_set_suite(user, proposal.model):
+    if not may_set_suite(user, proposal.model, checker):
         return "Only a validator with the reviewer grant on the model, or an admin, who does not own the model decides a change to its test suite."
     if proposal.proposed_by_id == user.pk:
         return "Nobody decides their own proposal: another validator or an admin does."
@@ -124,13 +122,13 @@ def proposal_get(*, model, pk) -> SuiteChangeProposal:
         raise Http404("No such proposal.") from None
 
 
-def proposal_context(user, proposal) -> dict:
+def proposal_context(user, proposal, checker=None) -> dict:
     """What a page shows of one proposal: its diff and what the user may do with it."""
     pending = proposal.status == ProposalStatus.PENDING
     return {
         "proposal": proposal,
         "diff": suite_diff.suite_diff(proposal.base_checks, proposal.proposed_checks),
-        "can_decide": pending and proposal_decision_refusal(user, proposal) is None,
+        "can_decide": pending and proposal_decision_refusal(user, proposal, checker) is None,
         "can_withdraw": pending and may_withdraw_proposal(user, proposal),
     }
 
@@ -160,13 +158,15 @@ def model_suite_panel_context(request, model) -> dict:
     """The model page's panel: the suite in force in words and the pending proposals."""
     current, customised = suite_config_of(model)
     user = request.user
+    # One read of the user's grants on the model answers every question below.
+    checker = permissions.ModelPermissionChecker(user) if user.is_authenticated else None
     return {
         "model": model,
         "suite_lines": suite_diff.suite_lines(current),
         "customised": customised,
-        "pending": [proposal_context(user, p) for p in proposals_of(model, status=ProposalStatus.PENDING)],
-        "can_edit_suite": can_edit_suite(user, model),
-        "may_set_suite": may_set_suite(user, model),
+        "pending": [proposal_context(user, p, checker) for p in proposals_of(model, status=ProposalStatus.PENDING)],
+        "can_edit_suite": may_propose_suite(user, model, checker),
+        "may_set_suite": may_set_suite(user, model, checker),
     }
 
 
@@ -274,7 +274,7 @@ def version_panel_context(request, version) -> dict:
         "warmup_charts": charts.warmup_charts(warmup) if finished_warmup else None,
         "warmup_words": evidence.warmup_view(finished_warmup) if finished_warmup else None,
         "active": progress["active"],
-        "can_edit_suite": can_edit_suite(request.user, version.model) if request is not None else False,
+        "can_edit_suite": may_propose_suite(request.user, version.model) if request is not None else False,
     }
 
 

@@ -9,6 +9,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from governance.access import permissions
 from governance.errors import ActionError, show_refusal
 from governance.registry import selectors as registry_selectors
 from workflows.lifecycle.policy import effective_risk_tier
@@ -32,8 +33,9 @@ def suite_edit(request, slug: str):
     admins independent of the model save one."""
     model = registry_selectors.model_get(user=request.user, slug=slug)
     current, customised = selectors.suite_config_of(model)
-    may_set = selectors.may_set_suite(request.user, model)
-    may_propose = selectors.may_propose_suite(request.user, model)
+    checker = permissions.ModelPermissionChecker(request.user)  # one read of the user's grants
+    may_set = selectors.may_set_suite(request.user, model, checker)
+    may_propose = selectors.may_propose_suite(request.user, model, checker)
     form, status = None, 200
     if request.method == "POST":
         if not may_propose:
@@ -66,7 +68,7 @@ def suite_edit(request, slug: str):
         "may_set": may_set,
         "suite_lines": suite_diff.suite_lines(current),
         "customised": customised,
-        "proposals": [selectors.proposal_context(request.user, p) for p in selectors.proposals_of(model)],
+        "proposals": [selectors.proposal_context(request.user, p, checker) for p in selectors.proposals_of(model)],
         "defaults": json.dumps(checks.default_checks(task=model.task, risk_tier=effective_risk_tier(model)), indent=2),
         "kinds": checks.KINDS,
         "metrics": checks.CLASSIFICATION_METRICS if model.task == "classification" else checks.REGRESSION_METRICS,
