@@ -2,6 +2,7 @@ import pytest
 from django.db import connection
 
 from governance.access.services import service_account_get
+from governance.audit.access_queue import access_drain
 from governance.audit.models import GENESIS_HASH, AuditEvent, ChainHead
 
 
@@ -12,10 +13,14 @@ def test_runner(db):
 
 
 def events(**filters):
+    """The trail's entries matching ``filters``, the access events queued so far appended first."""
+    access_drain()
     return list(AuditEvent.objects.filter(**filters).order_by("seq"))
 
 
 def last_event(**filters) -> AuditEvent:
+    """The last entry matching ``filters``, the access events queued so far appended first."""
+    access_drain()
     event = AuditEvent.objects.filter(**filters).order_by("-seq").first()
     assert event is not None, f"no audit event with {filters}"
     return event
