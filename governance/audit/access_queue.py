@@ -159,6 +159,12 @@ def decode(raw: bytes) -> dict:
         raise ValueError(f"bad time or identifier: {error}") from error
     if payload["at"].tzinfo is None:
         raise ValueError("time without a time zone")
+    for name in QUEUED_FIELDS - {"at", "event_id", "actor_id", "version_number"}:
+        if not isinstance(payload[name], str):
+            raise ValueError(f"{name} is not text")
+    for name in ("actor_id", "version_number"):
+        if payload[name] is not None and (not isinstance(payload[name], int) or isinstance(payload[name], bool)):
+            raise ValueError(f"{name} is not a number")
     return payload
 
 

@@ -169,12 +169,21 @@ def test_without_redis_a_read_appends_its_event_directly_and_warns(client, audre
 
 def test_an_entry_that_is_not_an_event_is_set_aside_and_the_others_appended(audrey, drain_access, caplog):
     queue_reads(1, audrey)
-    redis_client().rpush(access_queue.queue_key(), b"not an event", json.dumps({"kind": "access"}))
+    fields = services.event_fields(kind=EventKind.ACCESS, action="model.viewed", actor=audrey)
+    fields["event_id"] = uuid.uuid4()
+    wrong_type = {**json.loads(access_queue.encode(fields)), "data": {"not": "text"}}
+    redis_client().rpush(
+        access_queue.queue_key(), b"not an event", json.dumps({"kind": "access"}), json.dumps(wrong_type)
+    )
     queue_reads(1, audrey)
     with caplog.at_level(logging.ERROR, logger="governance.audit.access_queue"):
         assert drain_access() == 2
     assert [event.object_id for event in access_events()] == ["0", "0"]
-    assert redis_client().lrange(access_queue.rejected_key(), 0, -1) == [b"not an event", b'{"kind": "access"}']
+    assert redis_client().lrange(access_queue.rejected_key(), 0, -1) == [
+        b"not an event",
+        b'{"kind": "access"}',
+        json.dumps(wrong_type).encode(),
+    ]
     assert queued_count() == 0
     assert "set aside" in caplog.text
 
