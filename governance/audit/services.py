@@ -244,8 +244,9 @@ def _append_one(fields: dict) -> AuditEvent:
 
 
 def audit_append_batch(batch: list[dict]) -> int:
-    """Append queued access events (``event_fields`` with ``actor_id`` for the user and an
+    """Append access events (``event_fields``, the user as ``actor`` or by its ``actor_id``, and an
     ``event_id``) in one transaction, each identifier at most once; return how many were new.
+    The drain calls it with a queued batch, a read without Redis with its one event.
 
     The chain head is taken once for the whole batch: on SQLite it is locked once and moved once;
     on PostgreSQL the seal numbers the batch's entries at its one commit. An identifier already
@@ -280,6 +281,9 @@ def audit_append_batch(batch: list[dict]) -> int:
 
 
 def _append_batch_postgresql(batch: list[dict]) -> int:
+    """One INSERT of the batch's entries, unsealed (the seal numbers them at commit); an entry
+    whose identifier is in the trail already, or being appended by a transaction that then
+    commits, is left out (the unique index makes the second writer wait for the first)."""
     events = [_new_event(dict(fields)) for fields in batch]
     row = "(-nextval('audit_auditevent_pending'), '', '', {})".format(", ".join(["%s"] * len(_PG_QUEUED)))
     sql = "INSERT INTO {} (seq, prev_hash, hash, {}) VALUES {} ON CONFLICT (event_id) WHERE event_id IS NOT NULL DO NOTHING".format(
