@@ -230,6 +230,16 @@ GOVERNANCE_AUDIT_CHECKPOINT_DIR = Path(
     os.environ.get("GOVERNANCE_AUDIT_CHECKPOINT_DIR", BASE_DIR / ".run" / "audit-checkpoints")
 )
 GOVERNANCE_AUDIT_CHECKPOINT_SECONDS = float(os.environ.get("GOVERNANCE_AUDIT_CHECKPOINT_SECONDS", "3600"))
+# Access events (reads) are queued in Redis and appended in batches by a drain task
+# (governance/audit/access_queue.py): the list's key (the drain's guard and the set-aside
+# entries use it as prefix), the events appended per transaction, how long after the first read
+# of a burst the drain runs, beat's backstop drain, and how long a read waits for Redis before
+# it appends its event directly. The queue's Redis is GOVERNANCE_AUDIT_ACCESS_REDIS_URL below.
+GOVERNANCE_AUDIT_ACCESS_QUEUE_KEY = os.environ.get("GOVERNANCE_AUDIT_ACCESS_QUEUE_KEY", "governance:audit:access-events")
+GOVERNANCE_AUDIT_ACCESS_BATCH_SIZE = int(os.environ.get("GOVERNANCE_AUDIT_ACCESS_BATCH_SIZE", "500"))
+GOVERNANCE_AUDIT_ACCESS_DRAIN_SECONDS = float(os.environ.get("GOVERNANCE_AUDIT_ACCESS_DRAIN_SECONDS", "1"))
+GOVERNANCE_AUDIT_ACCESS_BACKSTOP_SECONDS = float(os.environ.get("GOVERNANCE_AUDIT_ACCESS_BACKSTOP_SECONDS", "30"))
+GOVERNANCE_AUDIT_ACCESS_REDIS_TIMEOUT = float(os.environ.get("GOVERNANCE_AUDIT_ACCESS_REDIS_TIMEOUT", "1"))
 
 # --- Internationalisation --------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -268,6 +278,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- Redis, cache and Celery -----------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The Redis that queues access events (REDIS_URL unless set): durable and non-evicting, as the
+# broker's, since a queued event lost there is lost from the trail.
+GOVERNANCE_AUDIT_ACCESS_REDIS_URL = os.environ.get("GOVERNANCE_AUDIT_ACCESS_REDIS_URL") or REDIS_URL
 
 if TESTING or env_bool("GOVERNANCE_LOCAL_CACHE"):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -311,6 +324,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "review-alerts": {"task": "notifications.review_alerts", "schedule": 900.0},
     # Sign the audit chain head into GOVERNANCE_AUDIT_CHECKPOINT_DIR (skipped without a key).
     "audit-checkpoint": {"task": "audit.checkpoint", "schedule": GOVERNANCE_AUDIT_CHECKPOINT_SECONDS},
+    # Append queued access events even if no read scheduled a drain (a lost task message).
+    "audit-access-drain": {"task": "audit.access_drain", "schedule": GOVERNANCE_AUDIT_ACCESS_BACKSTOP_SECONDS},
     # PSI of each champion's recent production inputs and scores against its training data.
     "gateway-drift-check": {"task": "gateway.drift_check", "schedule": 3600.0},
 }

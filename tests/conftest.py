@@ -113,6 +113,35 @@ def _media_root(settings, tmp_path):
     settings.CELERY_TASK_ALWAYS_EAGER = False
 
 
+@pytest.fixture(autouse=True)
+def _access_queue(settings):
+    """Each test queues its access events under keys of its own in the test Redis, removed after
+    it: no test appends another's reads. Tests read them in the trail after ``drain_access()``."""
+    import uuid
+
+    import redis
+
+    from governance.audit import access_queue
+
+    settings.GOVERNANCE_AUDIT_ACCESS_QUEUE_KEY = f"governance:test:{uuid.uuid4().hex}:access-events"
+    yield
+    try:
+        access_queue.redis_client().delete(
+            access_queue.queue_key(), access_queue.guard_key(), access_queue.rejected_key()
+        )
+    except redis.RedisError:
+        pass
+
+
+@pytest.fixture
+def drain_access():
+    """drain_access() appends the access events queued so far to the trail, now, with the drain
+    the task runs (``governance.audit.access_queue.access_drain``); returns how many were new."""
+    from governance.audit.access_queue import access_drain
+
+    return access_drain
+
+
 @pytest.fixture
 def alice(db):
     return factories.make_user("alice", "data_scientist")

@@ -98,6 +98,10 @@ class AuditEvent(models.Model):
     # Details (old and new values for changes), stored as canonical JSON text: the hash covers
     # exactly these bytes, whatever the database would do to a JSON column (jsonb reorders keys).
     data = models.TextField(default="{}")
+    # Access events only: the identifier the request gave the event when it queued it, so that
+    # an event delivered twice (a drain that died after its commit) is appended once. Not part
+    # of the hash: it says how the event arrived, not what happened.
+    event_id = models.UUIDField(null=True, blank=True, editable=False)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -109,6 +113,12 @@ class AuditEvent(models.Model):
             models.Index(fields=["kind", "seq"], name="audit_kind_seq"),
             # Exact matches only: no extra pattern index, each index is paid on every append.
             models.Index(fields=["correlation_id"], name="audit_correlation"),
+        ]
+        constraints = [
+            # Partial: the other events have no identifier and pay nothing for this index.
+            models.UniqueConstraint(
+                fields=["event_id"], condition=models.Q(event_id__isnull=False), name="audit_event_id_unique"
+            ),
         ]
 
     def __str__(self) -> str:

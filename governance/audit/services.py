@@ -10,10 +10,16 @@ locks the chain head row: concurrent writers queue, and the chain never forks or
   locked only while a transaction commits. ``audit_flush`` seals the transaction's events now.
 - On SQLite, which runs one writer at a time, the event is numbered and hashed here, under the
   write lock the transaction holds already.
+
+Access events (reads) are the exception: a read changes nothing, so its event need not share a
+transaction, and it must not wait for the head. ``access_append`` takes its fields now and
+queues them in Redis; the drain appends queued events in batches, one head lock per batch
+(``audit_append_batch``, ``access_queue``).
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -147,6 +153,47 @@ def audit_append(
     On PostgreSQL the database numbers and hashes the event when its transaction commits: the
     returned event's ``seq`` is None and its hashes are empty.
     """
+    return _append_one(
+        event_fields(
+            kind=kind,
+            action=action,
+            summary=summary,
+            data=data,
+            obj=obj,
+            actor=actor,
+            agent_name=agent_name,
+            model_slug=model_slug,
+            version_number=version_number,
+            object_type=object_type,
+            object_id=object_id,
+            object_repr=object_repr,
+            request=request,
+            remote_addr=remote_addr,
+            correlation_id=correlation_id,
+        )
+    )
+
+
+def event_fields(
+    *,
+    kind: str,
+    action: str,
+    summary: str = "",
+    data: dict | None = None,
+    obj=None,
+    actor=_UNSET,
+    agent_name: str | None = None,
+    model_slug: str | None = None,
+    version_number: int | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    object_repr: str | None = None,
+    request=None,
+    remote_addr: str | None = None,
+    correlation_id: str | None = None,
+) -> dict:
+    """The fields of an event as ``audit_append`` records it, taken now: who (``actor`` is the
+    user), when, from where, under which correlation id, about what. No database access."""
     request = request if request is not None else current_request()
     fields = {
         "kind": kind,
@@ -175,7 +222,11 @@ def audit_append(
         fields["object_repr"] = object_repr[:300]
     fields.update(_actor_fields(actor, agent_name))
     fields["at"] = timezone.now()
+    return fields
 
+
+def _append_one(fields: dict) -> AuditEvent:
+    """Append the event of ``fields`` (see ``event_fields``) in the caller's transaction."""
     if connection.vendor == "postgresql":
         event = _new_event(fields)
         with connection.cursor() as cursor:
@@ -190,6 +241,64 @@ def audit_append(
         event.save(force_insert=True)
         ChainHead.objects.filter(pk=head.pk).update(seq=event.seq, hash=event.hash)
     return event
+
+
+def audit_append_batch(batch: list[dict]) -> int:
+    """Append access events (``event_fields``, the user as ``actor`` or by its ``actor_id``, and an
+    ``event_id``) in one transaction, each identifier at most once; return how many were new.
+    The drain calls it with a queued batch, a read without Redis with its one event.
+
+    The chain head is taken once for the whole batch: on SQLite it is locked once and moved once;
+    on PostgreSQL the seal numbers the batch's entries at its one commit. An identifier already
+    in the trail (a batch delivered again after a drain died past its commit) is skipped; two
+    drains of the same events queue on the head (SQLite) or on the identifier's unique index
+    (PostgreSQL), and the second finds them appended.
+    """
+    unique: dict[uuid.UUID, dict] = {}
+    for fields in batch:
+        event_id = fields["event_id"] if isinstance(fields["event_id"], uuid.UUID) else uuid.UUID(fields["event_id"])
+        unique.setdefault(event_id, {**fields, "event_id": event_id})
+    if not unique:
+        return 0
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            return _append_batch_postgresql(list(unique.values()))
+        head = _lock_head()
+        present = set(AuditEvent.objects.filter(event_id__in=list(unique)).values_list("event_id", flat=True))
+        events = []
+        seq, prev_hash = head.seq, head.hash
+        for event_id, fields in unique.items():
+            if event_id in present:
+                continue
+            seq += 1
+            event = _new_event({**fields, "seq": seq, "prev_hash": prev_hash})
+            event.hash = prev_hash = event_hash(event)
+            events.append(event)
+        if events:
+            AuditEvent.objects.bulk_create(events)
+            ChainHead.objects.filter(pk=head.pk).update(seq=seq, hash=prev_hash)
+    return len(events)
+
+
+def _append_batch_postgresql(batch: list[dict]) -> int:
+    """One INSERT of the batch's entries, unsealed (the seal numbers them at commit); an entry
+    whose identifier is in the trail already, or being appended by a transaction that then
+    commits, is left out (the unique index makes the second writer wait for the first)."""
+    events = [_new_event(dict(fields)) for fields in batch]
+    row = "(-nextval('audit_auditevent_pending'), '', '', {})".format(", ".join(["%s"] * len(_PG_QUEUED)))
+    sql = "INSERT INTO {} (seq, prev_hash, hash, {}) VALUES {} ON CONFLICT (event_id) WHERE event_id IS NOT NULL DO NOTHING".format(
+        AuditEvent._meta.db_table,
+        ", ".join(AuditEvent._meta.get_field(name).column for name in _PG_QUEUED),
+        ", ".join([row] * len(events)),
+    )
+    params = [
+        AuditEvent._meta.get_field(name).get_db_prep_value(getattr(event, name), connection)
+        for event in events
+        for name in _PG_QUEUED
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 _EVENT_ATTNAMES: list[str] = []
@@ -218,6 +327,8 @@ _PG_INSERT = "INSERT INTO {} (seq, prev_hash, hash, {}) VALUES (-nextval('audit_
     ", ".join(AuditEvent._meta.get_field(name).column for name in _PG_INSERTED),
     ", ".join(["%s"] * len(_PG_INSERTED)),
 )
+# Queued access events also carry their identifier.
+_PG_QUEUED = [*_PG_INSERTED, "event_id"]
 
 
 def audit_flush() -> None:
@@ -254,17 +365,52 @@ def _lock_head() -> ChainHead:
 # --- Helpers for each kind of event -------------------------------------------------------------
 
 
-def access_record(request, action: str, obj=None, *, summary: str = "", data: dict | None = None) -> AuditEvent:
-    """Someone looked at or downloaded something: "model.viewed", "artifact.downloaded", ..."""
+def access_record(request, action: str, obj=None, *, summary: str = "", data: dict | None = None) -> None:
+    """Someone looked at or downloaded something: "model.viewed", "artifact.downloaded", ...
+
+    Recorded off the request path (``access_append``)."""
     user = getattr(request, "user", None)
-    return audit_append(
-        kind=EventKind.ACCESS,
+    access_append(
         action=action,
         obj=obj,
         summary=summary,
         data=data,
         actor=user if user is not None and user.is_authenticated else None,
         request=request,
+    )
+
+
+def access_append(
+    *,
+    action: str,
+    obj=None,
+    summary: str = "",
+    data: dict | None = None,
+    actor=_UNSET,
+    request=None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    object_repr: str | None = None,
+) -> None:
+    """An access event (kind "access"), taken now and appended off the request path: queued in
+    Redis and appended by the drain with others in one transaction, so that a read never waits
+    for the chain head (``access_queue``). Without Redis it is appended here, as
+    ``audit_append`` would. The event's time is the time of this call."""
+    from .access_queue import access_event_queue
+
+    access_event_queue(
+        event_fields(
+            kind=EventKind.ACCESS,
+            action=action,
+            obj=obj,
+            summary=summary,
+            data=data,
+            actor=actor,
+            request=request,
+            object_type=object_type,
+            object_id=object_id,
+            object_repr=object_repr,
+        )
     )
 
 

@@ -2,7 +2,8 @@ import pytest
 from django.db import connection
 
 from governance.access.services import service_account_get
-from governance.audit.models import AuditEvent
+from governance.audit.access_queue import access_drain
+from governance.audit.models import GENESIS_HASH, AuditEvent, ChainHead
 
 
 @pytest.fixture
@@ -12,10 +13,14 @@ def test_runner(db):
 
 
 def events(**filters):
+    """The trail's entries matching ``filters``, the access events queued so far appended first."""
+    access_drain()
     return list(AuditEvent.objects.filter(**filters).order_by("seq"))
 
 
 def last_event(**filters) -> AuditEvent:
+    """The last entry matching ``filters``, the access events queued so far appended first."""
+    access_drain()
     event = AuditEvent.objects.filter(**filters).order_by("-seq").first()
     assert event is not None, f"no audit event with {filters}"
     return event
@@ -42,3 +47,26 @@ def tamper(sql: str, params=()):
             cursor.execute("SET LOCAL session_replication_role = DEFAULT")
             if role is not None:
                 cursor.execute(connection.ops.compose_sql("SET ROLE %s", [role]))
+
+
+@pytest.fixture
+def committed_db(django_db_setup, django_db_blocker):
+    """Real commits from several threads, without pytest-django's transactional flush, which
+    would also empty the role groups that a data migration made for the tests after this one.
+    Only the trail is written here, and it is emptied afterwards."""
+    with django_db_blocker.unblock():
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                # TRUNCATE, because the triggers refuse DELETE and moving the head back on PostgreSQL;
+                # as the tests' own user (the owner) when the suite runs as the app role.
+                role = connection.settings_dict["OPTIONS"].get("assume_role")
+                if connection.vendor == "postgresql" and role:
+                    cursor.execute("RESET ROLE")
+                verb = "TRUNCATE" if connection.vendor == "postgresql" else "DELETE FROM"
+                cursor.execute(f"{verb} {AuditEvent._meta.db_table}")
+                cursor.execute(f"{verb} {ChainHead._meta.db_table}")
+                ChainHead.objects.create(pk=1, seq=0, hash=GENESIS_HASH, base_seq=1, base_prev_hash=GENESIS_HASH)
+                if connection.vendor == "postgresql" and role:
+                    cursor.execute(connection.ops.compose_sql("SET ROLE %s", [role]))

@@ -18,8 +18,6 @@ from governance.audit.models import AuditEvent, ChainHead
 from governance.audit.services import agent_event_record, audit_flush
 from governance.audit.verification import chain_verify
 
-from .test_concurrency import committed_db  # noqa: F401 - fixture
-
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.skipif(connection.vendor != "postgresql", reason="entries are sealed at commit on PostgreSQL"),

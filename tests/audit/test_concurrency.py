@@ -2,10 +2,9 @@
 
 import threading
 
-import pytest
 from django.db import connection, transaction
 
-from governance.audit.models import GENESIS_HASH, AuditEvent, ChainHead
+from governance.audit.models import AuditEvent
 from governance.audit.services import agent_event_record
 from governance.audit.verification import chain_verify
 
@@ -15,29 +14,6 @@ APPENDS = 25
 
 class Abandoned(Exception):
     pass
-
-
-@pytest.fixture
-def committed_db(django_db_setup, django_db_blocker):
-    """Real commits from several threads, without pytest-django's transactional flush, which
-    would also empty the role groups that a data migration made for the tests after this one.
-    Only the trail is written here, and it is emptied afterwards."""
-    with django_db_blocker.unblock():
-        try:
-            yield
-        finally:
-            with connection.cursor() as cursor:
-                # TRUNCATE, because the triggers refuse DELETE and moving the head back on PostgreSQL;
-                # as the tests' own user (the owner) when the suite runs as the app role.
-                role = connection.settings_dict["OPTIONS"].get("assume_role")
-                if connection.vendor == "postgresql" and role:
-                    cursor.execute("RESET ROLE")
-                verb = "TRUNCATE" if connection.vendor == "postgresql" else "DELETE FROM"
-                cursor.execute(f"{verb} {AuditEvent._meta.db_table}")
-                cursor.execute(f"{verb} {ChainHead._meta.db_table}")
-                ChainHead.objects.create(pk=1, seq=0, hash=GENESIS_HASH, base_seq=1, base_prev_hash=GENESIS_HASH)
-                if connection.vendor == "postgresql" and role:
-                    cursor.execute(connection.ops.compose_sql("SET ROLE %s", [role]))
 
 
 def test_simultaneous_writers_keep_one_gapless_chain(committed_db):

@@ -20,7 +20,7 @@ def _browser(user) -> Client:
 
 
 @pytest.mark.django_db
-def test_pages_and_downloads_are_access_events(version, datasets, audrey):
+def test_pages_and_downloads_are_access_events(version, datasets, audrey, drain_access):
     client = _browser(audrey)
     slug, number = version.model.slug, version.number
     for url in (
@@ -32,6 +32,7 @@ def test_pages_and_downloads_are_access_events(version, datasets, audrey):
     ):
         assert client.get(url).status_code == 200, url
     expected = ["model.viewed", "version.viewed", "artifact.downloaded", "dataset.viewed", "dataset.downloaded"]
+    drain_access()
     seen = list(AuditEvent.objects.filter(kind=EventKind.ACCESS).order_by("seq"))
     assert [event.action for event in seen] == expected
     assert {(event.actor_username, event.user_agent) for event in seen} == {("audrey", "pytest-browser/2.0")}
@@ -41,9 +42,10 @@ def test_pages_and_downloads_are_access_events(version, datasets, audrey):
 
 
 @pytest.mark.django_db
-def test_outsider_refused_a_download_leaves_no_access_event(version, eve):
+def test_outsider_refused_a_download_leaves_no_access_event(version, eve, drain_access):
     response = _browser(eve).get(f"/models/{version.model.slug}/versions/{version.number}/artifact")
     assert response.status_code == 404
+    drain_access()
     assert not AuditEvent.objects.filter(kind=EventKind.ACCESS).exists()
 
 

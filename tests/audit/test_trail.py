@@ -110,8 +110,9 @@ def test_viewing_a_model_version_and_dataset_are_access_events(version, datasets
 
 
 @pytest.mark.django_db
-def test_outsider_refused_a_model_leaves_no_access_event(credit_model, eve, api_for):
+def test_outsider_refused_a_model_leaves_no_access_event(credit_model, eve, api_for, drain_access):
     assert api_for(eve).get(f"/api/v1/models/{credit_model.slug}/").status_code == 404
+    drain_access()
     assert not AuditEvent.objects.filter(action="model.viewed").exists()
 
 

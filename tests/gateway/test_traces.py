@@ -28,7 +28,7 @@ def score(client, model, rows) -> str:
     return response.json()["trace_id"]
 
 
-def test_trace_names_the_version_its_bytes_data_and_approvers(champion, credit_model, victor, api_for, datasets):
+def test_trace_names_the_version_its_bytes_data_and_approvers(champion, credit_model, victor, api_for, datasets, drain_access):
     client = api_for(victor)
     rows = rows_of(champion, 2)
     trace_id = score(client, credit_model, rows)
@@ -47,15 +47,17 @@ def test_trace_names_the_version_its_bytes_data_and_approvers(champion, credit_m
     assert [p["model_version"] for p in trace["champion_history"]] == [champion.number]
     assert trace["champion_history"][0]["until"] is None and trace["champion_history"][0]["promoted_by"] == "oscar"
     # Looking at a trace is an access event of the trail, with who looked.
+    drain_access()
     event = AuditEvent.objects.filter(action="trace.viewed").get()
     assert event.actor_username == "victor" and event.model_slug == credit_model.slug
     assert event.version_number == champion.number and trace_id in event.summary
 
 
-def test_trace_of_a_model_the_caller_cannot_see_is_404(champion, credit_model, victor, eve, api_for):
+def test_trace_of_a_model_the_caller_cannot_see_is_404(champion, credit_model, victor, eve, api_for, drain_access):
     trace_id = score(api_for(victor), credit_model, rows_of(champion))
     assert api_for(eve).get(f"/api/v1/traces/{trace_id}/").status_code == 404
     assert api_for(victor).get("/api/v1/traces/not-a-trace/").status_code == 404
+    drain_access()
     assert not AuditEvent.objects.filter(action="trace.viewed").exists()
 
 
@@ -96,7 +98,7 @@ def test_model_traces_are_cursor_paginated_newest_first_within_a_range(champion,
     assert api_for(eve).get(f"/api/v1/models/{credit_model.slug}/traces/").status_code == 404
 
 
-def test_trace_page_answers_which_version_decided_for_this_input(champion, credit_model, victor, eve, datasets, api_for):
+def test_trace_page_answers_which_version_decided_for_this_input(champion, credit_model, victor, eve, datasets, api_for, drain_access):
     rows = rows_of(champion, 2)
     trace_id = score(api_for(victor), credit_model, rows)
     browser = Client()
@@ -109,6 +111,7 @@ def test_trace_page_answers_which_version_decided_for_this_input(champion, credi
     assert "helper-reviewer" in html and "still champion" in html
     assert champion.feature_names[0] in html and str(rows[1][champion.feature_names[0]]) in html
     assert "{'" not in html and "[{" not in html  # people read values, not Python or JSON structures
+    drain_access()
     assert AuditEvent.objects.filter(action="trace.viewed", actor_username="victor").count() == 1
     outsider = Client()
     outsider.force_login(eve)

@@ -47,7 +47,7 @@ def rewritten(data: bytes, name: str, change) -> bytes:
     return buffer.getvalue()
 
 
-def test_pack_holds_the_report_the_records_and_a_manifest_of_their_hashes(champion, audrey, api_for, tmp_path):
+def test_pack_holds_the_report_the_records_and_a_manifest_of_their_hashes(champion, audrey, api_for, tmp_path, drain_access):
     data = pack_of(champion, audrey, api_for)
     archive = zipfile.ZipFile(io.BytesIO(data))
     assert sorted(archive.namelist()) == ["manifest.json", "records.json", "report.pdf"]
@@ -63,6 +63,7 @@ def test_pack_holds_the_report_the_records_and_a_manifest_of_their_hashes(champi
     assert records["evidence"][0]["results"] and records["history"]
     actions = {entry["action"] for entry in records["audit_entries"]}
     assert "version.transition" in actions
+    drain_access()
     assert AuditEvent.objects.filter(action="report.evidence_pack.downloaded", actor_username="audrey").exists()
 
     code, out = verify(tmp_path, data)
@@ -124,7 +125,8 @@ def test_a_file_that_is_not_a_pack_is_named(tmp_path):
     assert code == 1 and "not a readable zip archive" in out
 
 
-def test_outsider_gets_no_pack(champion, eve, api_for):
+def test_outsider_gets_no_pack(champion, eve, api_for, drain_access):
     response = api_for(eve).get(f"/api/v1/models/{champion.model.slug}/versions/1/evidence-pack.zip")
     assert response.status_code == 404
+    drain_access()
     assert not AuditEvent.objects.filter(action__startswith="report.", actor_username="eve").exists()

@@ -31,7 +31,7 @@ def csv_rows(response) -> list[dict]:
 
 
 def test_inventory_lists_every_model_the_auditor_may_see_with_its_facts(
-    champion, other_model, audrey, client
+    champion, other_model, audrey, client, drain_access,
 ):
     client.force_login(audrey)
     page = client.get(reverse("reports:inventory"))
@@ -53,6 +53,7 @@ def test_inventory_lists_every_model_the_auditor_may_see_with_its_facts(
     text = pdf_text(pdf.content)
     assert "Credit risk" in text and "Fraud <alerts>" in text and "Page 1 of" in text
 
+    drain_access()
     actions = list(
         AuditEvent.objects.filter(action__startswith="report.inventory", actor_username="audrey")
         .order_by("seq").values_list("action", flat=True)
@@ -67,14 +68,15 @@ def test_inventory_shows_an_admin_the_same_models(champion, other_model, admin_u
 
 
 @pytest.mark.parametrize("name", ["inventory", "inventory_csv", "inventory_pdf", "period", "period_pdf"])
-def test_owner_validator_and_outsider_are_refused(name, credit_model, alice, carol, eve, client):
+def test_owner_validator_and_outsider_are_refused(name, credit_model, alice, carol, eve, client, drain_access):
     for user in (alice, carol, eve):
         client.force_login(user)
         assert client.get(reverse(f"reports:{name}")).status_code == 403
+    drain_access()
     assert not AuditEvent.objects.filter(action__startswith="report.").exists()
 
 
-def test_period_report_lists_what_happened_in_the_range(champion, audrey, client):
+def test_period_report_lists_what_happened_in_the_range(champion, audrey, client, drain_access):
     client.force_login(audrey)
     today = timezone.now().date()
     page = client.get(reverse("reports:period"), {"since": today.isoformat(), "until": today.isoformat()})
@@ -85,6 +87,7 @@ def test_period_report_lists_what_happened_in_the_range(champion, audrey, client
     assert "Shadow results good." in html  # the promotion, with its annotation
     assert html.count("Reviewed and approved for production use") == 2
     assert "Carol Tester" in html and "Dave Tester" in html
+    drain_access()
     assert AuditEvent.objects.filter(action="report.period.viewed", actor_username="audrey").exists()
 
     before = today - timedelta(days=10)

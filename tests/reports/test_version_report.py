@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from governance.audit.access_queue import access_drain
 from governance.audit.models import AuditEvent
 from tests import factories
 from workflows.lifecycle.models import SignOff
@@ -26,6 +27,8 @@ def body(response) -> bytes:
 
 
 def report_events(version, action: str | None = None):
+    """The version's report entries, the access events queued so far appended first."""
+    access_drain()
     events = AuditEvent.objects.filter(model_slug=version.model.slug, version_number=version.number, action__startswith="report.")
     return events.filter(action=action) if action else events
 

@@ -26,5 +26,11 @@ def test_page_asks_a_worker_for_the_report_and_offers_it_when_built(celery_worke
     assert "Ready. Generated" in page and "Audrey Tester" in page
     pdf = client.get(reverse("reports:version_report_pdf", args=[version.model.slug, version.number]) + "?" + followed.split("?")[1])
     assert pdf.status_code == 200 and b"".join(pdf.streaming_content).startswith(b"%PDF")
-    generated = AuditEvent.objects.get(action="report.generated")
+    # The worker's access drain appends the build's entry (queued in the worker) a moment later.
+    generated = wait_for(
+        lambda: AuditEvent.objects.filter(action="report.generated").first(),
+        timeout=30,
+        message="the worker to drain the build's access entry",
+    )
+    assert AuditEvent.objects.filter(action="report.generated").count() == 1
     assert generated.actor_username == "audrey" and generated.version_number == version.number

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from django.utils import timezone
 
-from governance.audit.models import HASHED_FIELDS, EventKind
-from governance.audit.services import audit_append
+from governance.audit.models import HASHED_FIELDS
+from governance.audit.services import access_append
 from governance.registry.models import ModelVersion
 
 from . import selectors, services
@@ -96,8 +96,7 @@ def evidence_pack_build(*, version: ModelVersion, actor) -> Path:
 def evidence_pack_open(*, version: ModelVersion, actor, request=None) -> Path:
     """The pack for download, the download an access entry of the trail."""
     path = evidence_pack_build(version=version, actor=actor)
-    audit_append(
-        kind=EventKind.ACCESS,
+    access_append(
         action="report.evidence_pack.downloaded",
         obj=version,
         actor=actor,

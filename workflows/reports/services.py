@@ -23,8 +23,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from governance.access.permissions import can_view_model, sees_all_models
-from governance.audit.models import EventKind
-from governance.audit.services import audit_append
+from governance.audit.services import access_append
 from governance.errors import ActionForbidden
 from governance.registry.models import ModelVersion
 
@@ -114,8 +113,7 @@ def version_report_build(*, version: ModelVersion, actor, anchor: ChainAnchor | 
         "anchor_hash": anchor.hash,
     }
     write_atomically(files.meta, json.dumps(made, sort_keys=True).encode("utf-8"))
-    audit_append(
-        kind=EventKind.ACCESS,
+    access_append(
         action="report.generated",
         obj=version,
         actor=actor,
@@ -135,8 +133,7 @@ def version_report_open(*, version: ModelVersion, actor, fmt: str, key: str = ""
     if files is None or not files.ready:
         files = version_report_build(version=version, actor=actor)
     made = files.made()
-    audit_append(
-        kind=EventKind.ACCESS,
+    access_append(
         action="report.viewed" if fmt == "html" else "report.downloaded",
         obj=version,
         actor=actor,
@@ -216,8 +213,7 @@ def refuse_unless_auditor(actor) -> None:
 
 def inventory_opened(*, actor, fmt: str, request=None, row_count: int) -> None:
     refuse_unless_auditor(actor)
-    audit_append(
-        kind=EventKind.ACCESS,
+    access_append(
         action="report.inventory.viewed" if fmt == "html" else "report.inventory.downloaded",
         actor=actor,
         request=request,
@@ -230,8 +226,7 @@ def inventory_opened(*, actor, fmt: str, request=None, row_count: int) -> None:
 
 def period_report_opened(*, actor, fmt: str, since: datetime, until: datetime, request=None) -> None:
     refuse_unless_auditor(actor)
-    audit_append(
-        kind=EventKind.ACCESS,
+    access_append(
         action="report.period.viewed" if fmt == "html" else "report.period.downloaded",
         actor=actor,
         request=request,
