@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import queue
+import re
 import threading
 import time
 import uuid
@@ -165,14 +166,7 @@ def rate_limit_consume(*, key: str) -> None:
     slot = int(now // window)
     cache_key = f"gateway:rate:{key}:{slot}"
     try:
-        # Every request but the window's first finds the counter: increment it first.
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # the window's first request opens it (or another one just did)
-            if cache.add(cache_key, 1, timeout=window + 5):
-                count = 1
-            else:
-                count = cache.incr(cache_key)
+        count = _count(cache_key, timeout=window + 5)
     except Exception:  # noqa: BLE001 - an unreachable cache lets requests through, uncounted
         logger.exception("The rate limit of %s could not be counted", key)
         return
@@ -182,6 +176,42 @@ def rate_limit_consume(*, key: str) -> None:
             f"More than {limit} scoring requests in {window} s with these credentials: retry in {retry_after} s.",
             retry_after=retry_after,
         )
+
+
+_REDIS_CACHE_BACKEND = "django.core.cache.backends.redis.RedisCache"
+_counter_clients: dict[str, object] = {}
+
+
+def _count(cache_key: str, *, timeout: int) -> int:
+    """Add one to the counter ``cache_key`` of the default cache (made with ``timeout`` seconds
+    to live by the window's first request) and return its new value.
+
+    On Redis (the shared cache of a deployment) one round trip does it: SET NX with the expiry,
+    then INCR, pipelined, on the cache's own key (its ``KEY_PREFIX`` and version), where Django's
+    ``cache.incr`` takes two (EXISTS, then INCR). Other caches use ``cache.incr`` and ``cache.add``.
+    """
+    config = settings.CACHES["default"]
+    if config.get("BACKEND") == _REDIS_CACHE_BACKEND:
+        location = config["LOCATION"]
+        # The first server is the primary, which takes the writes (as Django's RedisCache does).
+        location = re.split("[;,]", location)[0] if isinstance(location, str) else location[0]
+        client = _counter_clients.get(location)
+        if client is None:
+            import redis
+
+            client = _counter_clients.setdefault(location, redis.Redis.from_url(location))
+        pipe = client.pipeline(transaction=False)
+        key = cache.make_key(cache_key)
+        pipe.set(key, 0, ex=timeout, nx=True)
+        pipe.incr(key)
+        return pipe.execute()[1]
+    # Every request but the window's first finds the counter: increment it first.
+    try:
+        return cache.incr(cache_key)
+    except ValueError:  # the window's first request opens it (or another one just did)
+        if cache.add(cache_key, 1, timeout=timeout):
+            return 1
+        return cache.incr(cache_key)
 
 
 def _token_label(token) -> str:
