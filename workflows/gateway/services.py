@@ -199,7 +199,10 @@ def _count(cache_key: str, *, timeout: int) -> int:
         if client is None:
             import redis
 
-            client = _counter_clients.setdefault(location, redis.Redis.from_url(location))
+            # The cache's connection options (timeouts...) as Django's RedisCache passes them to its pool.
+            options = {k: v for k, v in config.get("OPTIONS", {}).items() if k not in {"parser_class", "pool_class", "serializer"}}
+            pool = redis.ConnectionPool.from_url(location, **options)
+            client = _counter_clients.setdefault(location, redis.Redis(connection_pool=pool))
         pipe = client.pipeline(transaction=False)
         key = cache.make_key(cache_key)
         pipe.set(key, 0, ex=timeout, nx=True)
