@@ -40,7 +40,8 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 MLFLOW_VENV = BASE_DIR / ".run" / "mlflow-venv"
-MLFLOW_REQUIREMENTS = ["mlflow==2.19.0", "onnx>=1.16", "onnxruntime>=1.18"]
+MLFLOW_VERSION = "3.17.2"
+MLFLOW_REQUIREMENTS = [f"mlflow[auth]=={MLFLOW_VERSION}", "onnx>=1.16", "onnxruntime>=1.18"]
 
 
 def free_port() -> int:
@@ -66,7 +67,10 @@ def mlflow_python() -> Path:
     python = MLFLOW_VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
-    check = subprocess.run([str(python), "-c", "import mlflow, onnx, onnxruntime"], capture_output=True)
+    check = subprocess.run(
+        [str(python), "-c", f"import mlflow, onnx, onnxruntime; assert mlflow.__version__ == {MLFLOW_VERSION!r}"],
+        capture_output=True,
+    )
     if check.returncode != 0:
         subprocess.run([str(python), "-m", "pip", "install", "-q", *MLFLOW_REQUIREMENTS], check=True)
     return python
@@ -176,7 +180,7 @@ def main() -> int:
             "gunicorn.log", cwd=str(BASE_DIR), env=env,
         )
         mlflow_env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE", "GOVERNANCE"))}
-        # MLflow starts its own gunicorn by name: the one of its virtual environment.
+        # MLflow starts its own uvicorn by name: the one of its virtual environment.
         mlflow_env["PATH"] = f"{MLFLOW_VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
         mlflow, mlflow_log = spawn(
             [str(python), "-m", "mlflow", "models", "serve", "-m", str(workdir / "mlflow-model"), "--env-manager",

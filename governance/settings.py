@@ -369,6 +369,11 @@ GOVERNANCE_GATEWAY_RATE_WINDOW_SECONDS = int(os.environ.get("GOVERNANCE_GATEWAY_
 # Answered requests whose shadow scoring may wait, per web process, while the broker is slow or
 # down; past it, shadow scoring is dropped (and logged), never the answer.
 GOVERNANCE_GATEWAY_SHADOW_BACKLOG = int(os.environ.get("GOVERNANCE_GATEWAY_SHADOW_BACKLOG", "10000"))
+# Each web process sends its queued shadow work to the workers as one task at most this often
+# (seconds), with at most this many rows of inputs per task: a worker then scores many answered
+# requests per task instead of paying a task's overhead for each one.
+GOVERNANCE_GATEWAY_SHADOW_BATCH_SECONDS = float(os.environ.get("GOVERNANCE_GATEWAY_SHADOW_BATCH_SECONDS", "0.5"))
+GOVERNANCE_GATEWAY_SHADOW_BATCH_ROWS = int(os.environ.get("GOVERNANCE_GATEWAY_SHADOW_BATCH_ROWS", "5000"))
 # The drift agent: the window of recent production it looks at, the rows it needs to judge and
 # reads at most, and the PSI over which a model is flagged (admins set it per model).
 GOVERNANCE_DRIFT_WINDOW_HOURS = float(os.environ.get("GOVERNANCE_DRIFT_WINDOW_HOURS", "24"))

@@ -242,6 +242,33 @@ def test_rate_limit_counts_on_the_shared_redis_cache(champion, credit_model, vic
     cache.clear()
 
 
+def test_the_redis_rate_counter_is_the_caches_own_key_and_expires_after_its_window(
+    champion, credit_model, victor, api_for, settings
+):
+    import time
+
+    import redis
+    from django.core.cache import cache
+
+    from governance.access.models import ApiToken
+    from tests.testsuites.conftest import TEST_REDIS_URL
+
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": TEST_REDIS_URL, "KEY_PREFIX": "gateway-test"}
+    }
+    cache.clear()
+    settings.GOVERNANCE_GATEWAY_RATE_LIMIT = 100
+    window = 10**9  # one window for the whole test, whenever it runs
+    settings.GOVERNANCE_GATEWAY_RATE_WINDOW_SECONDS = window
+    client = api_for(victor)
+    body = {"inputs": rows_of(champion)}
+    assert [predict(client, credit_model, body).status_code for _ in range(3)] == [200, 200, 200]
+    key = f"gateway:rate:token:{ApiToken.objects.get(user=victor).pk}:{int(time.time() // window)}"
+    assert cache.get(key) == 3  # under the cache's prefix and version, readable through the cache
+    assert window - 60 < redis.Redis.from_url(TEST_REDIS_URL).ttl(cache.make_key(key)) <= window + 5
+    cache.clear()
+
+
 def test_an_unreachable_cache_does_not_refuse_answers(champion, credit_model, victor, api_for, settings, monkeypatch):
     from django.core.cache import cache
 
@@ -250,6 +277,17 @@ def test_an_unreachable_cache_does_not_refuse_answers(champion, credit_model, vi
 
     monkeypatch.setattr(cache, "add", down)
     monkeypatch.setattr(cache, "incr", down)
+    settings.GOVERNANCE_GATEWAY_RATE_LIMIT = 1
+    client = api_for(victor)
+    assert [predict(client, credit_model, {"inputs": rows_of(champion)}).status_code for _ in range(2)] == [200, 200]
+
+
+def test_an_unreachable_redis_cache_does_not_refuse_answers(champion, credit_model, victor, api_for, settings):
+    from tests.testsuites.conftest import free_port
+
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}
+    }
     settings.GOVERNANCE_GATEWAY_RATE_LIMIT = 1
     client = api_for(victor)
     assert [predict(client, credit_model, {"inputs": rows_of(champion)}).status_code for _ in range(2)] == [200, 200]

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import queue
+import re
 import threading
 import time
 import uuid
@@ -136,7 +137,7 @@ def prediction_make(*, slug: str, caller, inputs, token=None) -> Answer:
         via_token=_token_label(token),
     )
     if challenger_ids:
-        transaction.on_commit(lambda: _shadow_enqueue(trace_id, challenger_ids))
+        transaction.on_commit(lambda: _shadow_enqueue(trace_id, challenger_ids, len(rows)))
     return Answer(
         trace_id=trace_id,
         model_version=champion_number,
@@ -165,14 +166,7 @@ def rate_limit_consume(*, key: str) -> None:
     slot = int(now // window)
     cache_key = f"gateway:rate:{key}:{slot}"
     try:
-        # Every request but the window's first finds the counter: increment it first.
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # the window's first request opens it (or another one just did)
-            if cache.add(cache_key, 1, timeout=window + 5):
-                count = 1
-            else:
-                count = cache.incr(cache_key)
+        count = _count(cache_key, timeout=window + 5)
     except Exception:  # noqa: BLE001 - an unreachable cache lets requests through, uncounted
         logger.exception("The rate limit of %s could not be counted", key)
         return
@@ -184,6 +178,45 @@ def rate_limit_consume(*, key: str) -> None:
         )
 
 
+_REDIS_CACHE_BACKEND = "django.core.cache.backends.redis.RedisCache"
+_counter_clients: dict[str, object] = {}
+
+
+def _count(cache_key: str, *, timeout: int) -> int:
+    """Add one to the counter ``cache_key`` of the default cache (made with ``timeout`` seconds
+    to live by the window's first request) and return its new value.
+
+    On Redis (the shared cache of a deployment) one round trip does it: SET NX with the expiry,
+    then INCR, pipelined, on the cache's own key (its ``KEY_PREFIX`` and version), where Django's
+    ``cache.incr`` takes two (EXISTS, then INCR). Other caches use ``cache.incr`` and ``cache.add``.
+    """
+    config = settings.CACHES["default"]
+    if config.get("BACKEND") == _REDIS_CACHE_BACKEND:
+        location = config["LOCATION"]
+        # The first server is the primary, which takes the writes (as Django's RedisCache does).
+        location = re.split("[;,]", location)[0] if isinstance(location, str) else location[0]
+        client = _counter_clients.get(location)
+        if client is None:
+            import redis
+
+            # The cache's connection options (timeouts...) as Django's RedisCache passes them to its pool.
+            options = {k: v for k, v in config.get("OPTIONS", {}).items() if k not in {"parser_class", "pool_class", "serializer"}}
+            pool = redis.ConnectionPool.from_url(location, **options)
+            client = _counter_clients.setdefault(location, redis.Redis(connection_pool=pool))
+        pipe = client.pipeline(transaction=False)
+        key = cache.make_key(cache_key)
+        pipe.set(key, 0, ex=timeout, nx=True)
+        pipe.incr(key)
+        return pipe.execute()[1]
+    # Every request but the window's first finds the counter: increment it first.
+    try:
+        return cache.incr(cache_key)
+    except ValueError:  # the window's first request opens it (or another one just did)
+        if cache.add(cache_key, 1, timeout=timeout):
+            return 1
+        return cache.incr(cache_key)
+
+
 def _token_label(token) -> str:
     if token is None:
         return ""
@@ -191,16 +224,19 @@ def _token_label(token) -> str:
 
 
 # Shadow work is handed to the broker by one thread per process, off the request's path: a slow
-# or unreachable broker never delays an answer. Should the queue fill up (the broker down for
-# long), further shadow work is dropped and logged; the answers are unaffected.
+# or unreachable broker never delays an answer. The thread sends what has queued up as one task
+# (``gateway.shadow_score_batch``), at most one every ``GOVERNANCE_GATEWAY_SHADOW_BATCH_SECONDS``:
+# under load a worker scores many traces per task instead of paying a task's overhead for each
+# one. Should the queue fill up (the broker down for long), further shadow work is dropped and
+# logged; the answers are unaffected.
 _outbox: queue.Queue | None = None
 _outbox_pid: int | None = None
 _outbox_lock = threading.Lock()
 
 
-def _shadow_enqueue(trace_id: str, version_ids: list[int]) -> None:
+def _shadow_enqueue(trace_id: str, version_ids: list[int], rows: int = 1) -> None:
     try:
-        _publisher().put_nowait((trace_id, version_ids))
+        _publisher().put_nowait((trace_id, version_ids, rows))
     except queue.Full:
         logger.error("Shadow scoring of trace %s dropped: the broker has not taken the earlier ones.", trace_id)
 
@@ -216,15 +252,36 @@ def _publisher() -> queue.Queue:
         return _outbox
 
 
+def _outbox_batch(outbox: queue.Queue, *, max_rows: int) -> list[tuple[str, list[int], int]]:
+    """The next batch of queued shadow work: the first item (waiting for it), then whatever else
+    is queued, until the batch holds ``max_rows`` rows of inputs or more."""
+    batch = [outbox.get()]
+    rows = batch[0][2]
+    while rows < max_rows:
+        try:
+            item = outbox.get_nowait()
+        except queue.Empty:
+            break
+        batch.append(item)
+        rows += item[2]
+    return batch
+
+
 def _publish_forever(outbox: queue.Queue) -> None:
-    from .tasks import shadow_score
+    from .tasks import shadow_score_batch
 
     while True:
-        trace_id, version_ids = outbox.get()
+        batch = _outbox_batch(outbox, max_rows=max(1, settings.GOVERNANCE_GATEWAY_SHADOW_BATCH_ROWS))
+        sent = time.monotonic()
+        traces = [[trace_id, version_ids] for trace_id, version_ids, _rows in batch]
         try:
-            shadow_score.apply_async(kwargs={"trace_id": trace_id, "version_ids": version_ids}, retry=False)
-        except Exception as exc:  # noqa: BLE001 - the answer is committed; only this shadow scoring is lost
-            logger.error("Could not queue the shadow scoring of trace %s: %s", trace_id, exc)
+            shadow_score_batch.apply_async(kwargs={"traces": traces}, retry=False)
+        except Exception as exc:  # noqa: BLE001 - the answers are committed; only this shadow scoring is lost
+            logger.error("Could not queue the shadow scoring of %d traces (first %s): %s", len(traces), traces[0][0], exc)
+        # At most one task per interval: what arrives meanwhile waits in the outbox for the next.
+        pause = settings.GOVERNANCE_GATEWAY_SHADOW_BATCH_SECONDS - (time.monotonic() - sent)
+        if pause > 0:
+            time.sleep(pause)
 
 
 def shadow_score(*, trace_id: str, version_id: int) -> ScoringRecord | None:
@@ -241,11 +298,55 @@ def shadow_score(*, trace_id: str, version_id: int) -> ScoringRecord | None:
     if existing is not None:
         return existing
     version = ModelVersion.objects.only("pk", "artifact_sha256").get(pk=version_id)
+    record = _shadow_record(answer, version)
+    try:
+        with transaction.atomic():
+            record.save(force_insert=True)
+            return record
+    except IntegrityError:  # another delivery recorded it meanwhile
+        return ScoringRecord.objects.filter(trace_id=trace_id, version_id=version_id).first()
+
+
+def shadow_score_batch(traces: list[tuple[str, list[int]]]) -> int:
+    """``shadow_score`` for many traces at once, each with its own challengers: three reads (the
+    answers, the scorings already recorded, the versions) and one insert for the whole batch.
+
+    Safe to run twice: what is already recorded is skipped, and a record another delivery adds
+    meanwhile is left as it is. Unknown traces are skipped. Returns how many records were added.
+    """
+    wanted = {trace_id: [int(v) for v in version_ids] for trace_id, version_ids in traces}
+    if not wanted:
+        return 0
+    answers = {
+        record.trace_id: record
+        for record in ScoringRecord.objects.filter(trace_id__in=list(wanted), shadow=False).order_by()
+    }
+    done = set(
+        ScoringRecord.objects.filter(trace_id__in=list(answers), shadow=True).order_by().values_list("trace_id", "version_id")
+    )
+    version_ids = {version_id for trace_id in answers for version_id in wanted[trace_id]}
+    versions = ModelVersion.objects.only("pk", "artifact_sha256").in_bulk(list(version_ids))
+    records = [
+        _shadow_record(answers[trace_id], versions[version_id])
+        for trace_id, answer in answers.items()
+        for version_id in wanted[trace_id]
+        if (trace_id, version_id) not in done and version_id in versions
+    ]
+    if not records:
+        return 0
+    with transaction.atomic():
+        # A record another delivery added since the read above stays; this one is dropped.
+        ScoringRecord.objects.bulk_create(records, ignore_conflicts=True)
+    return len(records)
+
+
+def _shadow_record(answer: ScoringRecord, version: ModelVersion) -> ScoringRecord:
+    """The (unsaved) shadow record of ``version`` scoring the inputs of ``answer``."""
     outputs: dict = {}
     error = ""
     latency_ms = None
     try:
-        served = serving.served_version(version_id, version.artifact_sha256)
+        served = serving.served_version(version.pk, version.artifact_sha256)
         values = inputs_validate(answer.inputs, served.input_schema)
         predictions, latency_ms = served.score(values)
         outputs = outputs_of(predictions)
@@ -253,21 +354,17 @@ def shadow_score(*, trace_id: str, version_id: int) -> ScoringRecord | None:
         error = f"The inputs do not match this version's input schema: {exc.message}"
     except (ModelLoadError, ModelOutputError) as exc:
         error = str(exc)
-    try:
-        with transaction.atomic():
-            return ScoringRecord.objects.create(
-                model_id=answer.model_id,
-                version_id=version_id,
-                trace_id=trace_id,
-                inputs=[],
-                outputs=outputs,
-                shadow=True,
-                artifact_sha256=version.artifact_sha256,
-                rows=answer.rows,
-                latency_ms=latency_ms,
-                caller_id=answer.caller_id,
-                via_token=answer.via_token,
-                error=error[:2000],
-            )
-    except IntegrityError:  # another delivery recorded it meanwhile
-        return ScoringRecord.objects.filter(trace_id=trace_id, version_id=version_id).first()
+    return ScoringRecord(
+        model_id=answer.model_id,
+        version_id=version.pk,
+        trace_id=answer.trace_id,
+        inputs=[],
+        outputs=outputs,
+        shadow=True,
+        artifact_sha256=version.artifact_sha256,
+        rows=answer.rows,
+        latency_ms=latency_ms,
+        caller_id=answer.caller_id,
+        via_token=answer.via_token,
+        error=error[:2000],
+    )
