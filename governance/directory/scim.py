@@ -144,8 +144,9 @@ def _as_scim_errors():
     try:
         yield
     except ActionError as exc:
-        scim_type = "uniqueness" if exc.code in ("duplicate", "uniqueness") else None
-        raise scim_errors.SCIMException(exc.message, status=exc.status, scim_type=scim_type)
+        if exc.code in ("duplicate", "uniqueness"):
+            raise scim_errors.SCIMException(exc.message, status=409, scim_type="uniqueness")
+        raise scim_errors.SCIMException(exc.message, status=exc.status)
 
 
 def _bool(value, name: str) -> bool:

@@ -105,7 +105,12 @@ def scim_token_revoke(*, actor, token: ScimToken) -> ScimToken:
 
 
 def _directory_event(action: str, summary: str, *, actor, obj=None, data: dict | None = None) -> None:
-    agent_event_record(agent_name=DIRECTORY_AGENT, action=action, summary=summary, data=data, obj=obj, actor=actor)
+    """What the directory did, as its agent's event; the same change made by an admin (a
+    mapping edited) is the admin's change."""
+    if is_directory(actor):
+        agent_event_record(agent_name=DIRECTORY_AGENT, action=action, summary=summary, data=data, obj=obj, actor=actor)
+    else:
+        audit_append(kind=EventKind.CHANGE, action=action, summary=summary, data=data, obj=obj, actor=actor)
 
 
 def _refuse_agents(user: User) -> None:

@@ -22,31 +22,39 @@ def _fresh_cache():
     cache.clear()
 
 
-@pytest.fixture(autouse=True)
-def _connections_kept_across_requests():
-    """Django closes the database connection when a request ends; the test's transaction lives
-    on that connection, so calls through the WSGI application keep it open, as Django's own test
-    client does."""
-    from django.core.signals import request_finished, request_started
-    from django.db import close_old_connections
-
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
-
-
 @pytest.fixture
 def scim_token(db):
     """(token, raw secret) of a SCIM token, made as the console makes it."""
     return scim_token_create(actor=console_actor(), label="Entra ID (tests)")
 
 
+def portal_app(environ, start_response):
+    """The portal's WSGI application, keeping the test's database connection open.
+
+    Django closes the connection when a request starts and ends; the test's transaction lives on
+    it, so these calls keep it, as Django's own test client does. The response is read and closed
+    (which ends the request) before the signal is connected again.
+    """
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        response = get_wsgi_application()(environ, start_response)
+        try:
+            return [b"".join(response)]
+        finally:
+            response.close()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
 def make_scim_client(raw: str | None) -> WSGISCIMClient:
     headers = {"Authorization": f"Bearer {raw}"} if raw is not None else {}
     client = WSGISCIMClient(
-        get_wsgi_application(),
+        portal_app,
         base_url=BASE_URL,
         headers=headers,
         provider=ScimProvider(models=[User, Group]),
@@ -58,3 +66,16 @@ def make_scim_client(raw: str | None) -> WSGISCIMClient:
 def scim(scim_token):
     """A SCIM client authenticated with the SCIM token."""
     return make_scim_client(scim_token[1])
+
+
+@pytest.fixture
+def agent_account(db):
+    """A service account (an automated agent), which is not the directory's to manage."""
+    from governance.access.services import service_account_get
+
+    return service_account_get("ci-pipeline")
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
