@@ -173,3 +173,33 @@ def test_the_directory_may_switch_off_a_superuser_but_not_back_on(scim, admin_us
     assert response.status == 403
     admin_user.refresh_from_db()
     assert not admin_user.is_active
+
+
+def test_discovery_endpoints_describe_the_service(scim):
+    scim.discover()
+    config = scim.provider.config
+    assert config.patch.supported and config.filter.supported and not config.bulk.supported
+    assert config.authentication_schemes[0].type == "oauthbearertoken"
+    assert {resource_type.name for resource_type in scim.provider.resource_types} == {"User", "Group"}
+
+
+def test_put_replaces_the_person_as_the_directory_has_them(scim):
+    created = new_person(scim)
+    replaced = scim.replace(
+        User(
+            id=created.id,
+            user_name="zoe.quinn@corp.example",
+            name=Name(given_name="Zoé", family_name="Quinn"),
+            emails=[Email(value="zoe.quinn@corp.example", primary=True)],
+            active=False,
+        )
+    )
+    assert replaced.user_name == "zoe.quinn@corp.example" and replaced.active is False
+    zoe = PortalUser.objects.get(pk=created.id)
+    assert (zoe.username, zoe.first_name, zoe.email, zoe.is_active) == (
+        "zoe.quinn@corp.example", "Zoé", "zoe.quinn@corp.example", False,
+    )
+    from auditlog.models import LogEntry
+
+    renamed = LogEntry.objects.get_for_object(zoe).filter(changes__icontains="username").latest("timestamp")
+    assert renamed.actor.username == DIRECTORY_AGENT
