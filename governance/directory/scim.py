@@ -25,7 +25,6 @@ import re
 from datetime import timedelta
 
 from django.http import HttpResponse
-from django.urls import reverse
 from django.utils import timezone
 from django_scim import constants
 from django_scim import exceptions as scim_errors
@@ -39,7 +38,7 @@ from governance.audit.context import audit_context, correlation_id_get
 from governance.errors import ActionError
 
 from . import services
-from .models import DirectoryAccount, DirectoryGroup, ScimToken
+from .models import DirectoryAccount, ScimToken
 from .scim_filters import DirectoryGroupFilter, PortalUserFilter
 
 # last_used_at of a SCIM token is written at most this often.
@@ -99,6 +98,15 @@ class ScimTokenAuthCheck(SCIMAuthCheckMiddleware):
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ScimToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        resource_id = kwargs.get("uuid")
+        match = getattr(request, "resolver_match", None)
+        if resource_id and match is not None and match.url_name in ("users", "groups") and not resource_id.isdigit():
+            # A SCIM id here is a primary key: anything else names no resource.
+            return HttpResponse(
+                json.dumps(scim_errors.NotFoundError(resource_id).to_dict()),
+                content_type=constants.SCIM_CONTENT_TYPE,
+                status=404,
+            )
         # Whoever the session says, this request is the directory's.
         request.user = agent
         request.scim_token = token
@@ -117,12 +125,12 @@ def base_location(request=None, *args, **kwargs) -> str:
 
 def extra_filter_kwargs_getter(model):
     """People only: service accounts are not the directory's and are not shown to it."""
+    from django.contrib.auth import get_user_model
+
+    people_only = model is get_user_model()
 
     def extra_filter_kwargs(request, *args, **kwargs):
-        if model is not None and model is not DirectoryGroup and getattr(model, "_meta", None) is not None:
-            if model._meta.label_lower == "access.user":
-                return {"is_service_account": False}
-        return {}
+        return {"is_service_account": False} if people_only else {}
 
     return extra_filter_kwargs
 
@@ -471,9 +479,3 @@ class ScimGroup(SCIMGroup):
             pass  # Okta repeats the id in a replace; it is read-only
         else:
             raise scim_errors.BadRequestError(f'Groups have no attribute "{path}".', scim_type="invalidPath")
-
-    @classmethod
-    def resource_type_dict(cls, request=None):
-        found = super().resource_type_dict(request)
-        found["endpoint"] = reverse("scim:groups")
-        return found

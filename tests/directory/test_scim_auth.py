@@ -111,3 +111,12 @@ def test_the_token_commands_create_and_revoke(capsys):
     call_command("revoke_scim_token", raw[:14])
     assert refused(client) == 401
     assert AuditEvent.objects.get(action="scim_token.revoked").actor_username == "console"
+
+
+def test_an_id_that_is_not_ours_is_not_found(scim_token):
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {scim_token[1]}")
+    for path in ("/scim/v2/Users/not-a-number", "/scim/v2/Groups/abc", "/scim/v2/Users/999999"):
+        response = api.get(path)
+        assert response.status_code == 404, path
+        assert response.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert api.get("/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User").status_code == 200
