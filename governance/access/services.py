@@ -220,7 +220,11 @@ def user_roles_change(
 
 def user_profile_update(*, actor: User, user: User, **fields) -> User:
     """Change a person's username, email or names (admins, and the directory's agent, which
-    keeps them as the directory has them). Field changes are recorded by django-auditlog."""
+    keeps them as the directory has them). Field changes are recorded by django-auditlog.
+
+    An account's e-mail address is where its password resets go, so only the directory (which
+    owns the person's identity) changes it: an admin could otherwise send a reset to themself.
+    """
     _require_admin_or_directory(actor)
     _require_may_change(actor, user)
     allowed = {"username", "email", "first_name", "last_name"}
@@ -230,6 +234,8 @@ def user_profile_update(*, actor: User, user: User, **fields) -> User:
     changed = [name for name, value in fields.items() if getattr(user, name) != value]
     if not changed:
         return user
+    if "email" in changed and not is_directory(actor):
+        raise ActionForbidden("An account's e-mail address is changed by the company directory only.", field="email")
     for name in changed:
         setattr(user, name, fields[name])
     with audit_actor(actor):

@@ -165,3 +165,24 @@ def test_concurrent_group_changes_leave_the_roles_the_groups_give():
     assert directory_roles(eve) == ["validator"]
     assert list(Group.objects.get(name="validator").user_set.values_list("username", flat=True)) == ["eve"]
     assert list(DirectoryGroup.objects.get(pk=new.pk).members.values_list("username", flat=True)) == ["eve"]
+
+
+def test_profile_and_role_changes_are_refused_to_people_without_the_right(directory, alice, carol, eve, admin_user):
+    from governance.access.services import user_profile_update, user_roles_change
+
+    for actor in (alice, carol):
+        with pytest.raises(ActionForbidden):
+            user_roles_change(actor=actor, user=eve, add=["admin"])
+        with pytest.raises(ActionForbidden):
+            user_profile_update(actor=actor, user=eve, first_name="Mallory")
+    # Admins change names and roles, but not the address password resets go to.
+    user_profile_update(actor=admin_user, user=eve, first_name="Evelyn")
+    with pytest.raises(ActionForbidden):
+        user_profile_update(actor=admin_user, user=eve, email="admin-inbox@example.com")
+    # Nobody but a superuser changes a superuser, the directory included.
+    with pytest.raises(ActionForbidden):
+        user_profile_update(actor=directory, user=admin_user, first_name="Root")
+    eve.refresh_from_db()
+    admin_user.refresh_from_db()
+    assert (eve.first_name, eve.email, eve.role_names) == ("Evelyn", "eve@example.com", ["data_scientist"])
+    assert admin_user.first_name == "Admin"
