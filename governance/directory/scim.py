@@ -98,9 +98,10 @@ class ScimTokenAuthCheck(SCIMAuthCheckMiddleware):
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ScimToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        resource_id = kwargs.get("uuid")
+        resource_id = kwargs.get("uuid") or ""
         match = getattr(request, "resolver_match", None)
-        if resource_id and match is not None and match.url_name in ("users", "groups") and not resource_id.isdigit():
+        a_resource = match is not None and match.url_name in ("users", "groups")
+        if resource_id and a_resource and not (resource_id.isascii() and resource_id.isdigit()):
             # A SCIM id here is a primary key: anything else names no resource.
             return HttpResponse(
                 json.dumps(scim_errors.NotFoundError(resource_id).to_dict()),

@@ -257,7 +257,7 @@ def _people(ids: Iterable) -> list[User]:
         return []
     numbers = []
     for value in ids:
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):
             raise ActionError(f"No user has the id '{value}'.", field="members")
         numbers.append(int(value))
     people = list(User.objects.filter(pk__in=numbers, is_service_account=False))
