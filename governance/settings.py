@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "governance.access",
     "governance.registry",
     "governance.audit",
+    "governance.directory",
+    "django_scim",
     "workflows.lifecycle",
     "workflows.testsuites",
     "workflows.notifications",
@@ -204,6 +206,32 @@ SOCIALACCOUNT_ONLY = False
 # allauth's own matching by e-mail stays off.
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = False
+
+# The company directory provisions and deprovisions people over SCIM 2.0 at /scim/v2/
+# (django-scim2, wired in governance.directory.scim). The identity provider authenticates with a
+# SCIM token made by `manage.py create_scim_token` or in the admin; nothing else is accepted there.
+SCIM_SERVICE_PROVIDER = {
+    "USER_ADAPTER": "governance.directory.scim.ScimUser",
+    "GROUP_MODEL": "governance.directory.models.DirectoryGroup",
+    "GROUP_ADAPTER": "governance.directory.scim.ScimGroup",
+    "USER_FILTER_PARSER": "governance.directory.scim_filters.PortalUserFilter",
+    "GROUP_FILTER_PARSER": "governance.directory.scim_filters.DirectoryGroupFilter",
+    "SERVICE_PROVIDER_CONFIG_MODEL": "governance.directory.scim.ServiceProviderConfig",
+    "BASE_LOCATION_GETTER": "governance.directory.scim.base_location",
+    "GET_EXTRA_MODEL_FILTER_KWARGS_GETTER": "governance.directory.scim.extra_filter_kwargs_getter",
+    "AUTH_CHECK_MIDDLEWARE": "governance.directory.scim.ScimTokenAuthCheck",
+    "WWW_AUTHENTICATE_HEADER": 'Bearer realm="scim"',
+    "AUTHENTICATION_SCHEMES": [
+        {
+            "type": "oauthbearertoken",
+            "name": "SCIM token",
+            "description": "A bearer token made for the identity provider by an admin (manage.py create_scim_token).",
+            "primary": True,
+        }
+    ],
+    # Never tell the caller what went wrong inside (a SCIM refusal says why by itself).
+    "EXPOSE_SCIM_EXCEPTIONS": False,
+}
 
 # django-guardian: no anonymous user; object permissions only for signed-in people.
 ANONYMOUS_USER_NAME = None

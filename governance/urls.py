@@ -1,4 +1,5 @@
-"""URLs: browser pages, the API v1 under /api/v1/, allauth under /accounts/, the admin."""
+"""URLs: browser pages, the API v1 under /api/v1/, allauth under /accounts/, the admin, and the
+SCIM 2.0 service provider for the company directory under /scim/v2/."""
 
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
@@ -26,6 +27,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include(api_v1)),
+    # Identity providers provision people here, with a SCIM token (governance.directory.scim).
+    path("scim/v2/", include("django_scim.urls", namespace="scim")),
     path("", include("governance.access.urls")),
     path("", include("workflows.lifecycle.urls")),
     path("", include("workflows.testsuites.urls")),

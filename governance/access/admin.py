@@ -102,10 +102,14 @@ class UserAdmin(AdminRoleOnly, DjangoUserAdmin):
         (
             "Roles and status",
             {
-                "fields": ("groups", "is_active", "is_service_account", "is_staff", "is_superuser"),
+                "fields": (
+                    "groups", "roles_from_directory", "is_active", "is_service_account", "is_staff", "is_superuser",
+                ),
                 "description": "Roles are the groups data_scientist, validator, operator, auditor and admin. "
-                "Deactivating takes effect at once: the person's sessions and tokens are refused on their "
-                "next request, and nothing they did is changed.",
+                "Roles from the directory are given by the company directory's groups (see Group-to-role "
+                "mappings): the directory takes them away when the person leaves the group, even if they "
+                "are kept here. Deactivating takes effect at once: the person's sessions and tokens are "
+                "refused on their next request, and nothing they did is changed.",
             },
         ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
@@ -117,13 +121,13 @@ class UserAdmin(AdminRoleOnly, DjangoUserAdmin):
     actions = ["deactivate_users", "send_password_reset"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("groups")
+        return super().get_queryset(request).prefetch_related("groups", "directory_roles")
 
     def get_readonly_fields(self, request, obj=None):
         # is_staff follows the admin role; only superusers make superusers. An existing
         # account's email is where its password resets go: changing it from here would let an
         # admin reset someone's password into their own mailbox.
-        readonly = ["is_staff", "last_login", "date_joined"]
+        readonly = ["is_staff", "last_login", "date_joined", "roles_from_directory"]
         if not request.user.is_superuser:
             readonly.append("is_superuser")
         if obj is not None:
@@ -146,7 +150,14 @@ class UserAdmin(AdminRoleOnly, DjangoUserAdmin):
 
     @admin.display(description="roles")
     def roles(self, user):
-        return ", ".join(user.role_names) or "—"
+        directory = {assignment.role for assignment in user.directory_roles.all()}
+        return ", ".join(f"{role} (directory)" if role in directory else role for role in user.role_names) or "—"
+
+    @admin.display(description="roles from the directory")
+    def roles_from_directory(self, user):
+        if user.pk is None:
+            return "—"
+        return ", ".join(sorted(assignment.role for assignment in user.directory_roles.all())) or "—"
 
     def save_model(self, request, obj, form, change):
         switching = change and "is_active" in form.changed_data

@@ -33,6 +33,9 @@ from .roles import OBJECT_ROLE_PERMISSIONS, GlobalRole, ObjectRole
 
 # The agent that acts for whoever runs a management command on the server.
 CONSOLE_AGENT = "console"
+# The agent that acts for the company directory (the identity provider calling /scim/v2/ with a
+# SCIM token): it provisions and deprovisions people and gives the roles its groups map to.
+DIRECTORY_AGENT = "directory"
 
 
 class GrantError(ActionError):
@@ -79,6 +82,13 @@ def _require_admin(actor, message: str = "Only admins manage users.") -> None:
         raise ActionForbidden(message)
 
 
+def _require_admin_or_directory(actor, message: str = "Only admins manage users.") -> None:
+    """Admins manage people; so does the company directory, through its agent."""
+    if is_directory(actor):
+        return
+    _require_admin(actor, message)
+
+
 def _require_may_change(actor, user: User) -> None:
     """Only a superuser changes a superuser: an admin cannot take over the accounts above theirs."""
     if user.is_superuser and not actor.is_superuser:
@@ -92,6 +102,21 @@ def is_console(actor) -> bool:
 def console_actor() -> User:
     """The agent a management command acts as: the person at the server's console."""
     return service_account_get(CONSOLE_AGENT)
+
+
+def is_directory(actor) -> bool:
+    """The company directory's agent (an active service account of that name)."""
+    return (
+        actor is not None
+        and getattr(actor, "is_service_account", False)
+        and actor.is_active
+        and actor.get_username() == DIRECTORY_AGENT
+    )
+
+
+def directory_actor() -> User:
+    """The agent the company directory acts as (SCIM requests)."""
+    return service_account_get(DIRECTORY_AGENT)
 
 
 # --- People ----------------------------------------------------------------------------------
@@ -121,13 +146,16 @@ def user_create(
     password: str | None = None,
     is_service_account: bool = False,
 ) -> User:
-    """Create a person or a service account with global roles (admins only).
+    """Create a person or a service account with global roles (admins, and the directory's
+    agent for people).
 
     A service account never has a usable password (it signs in with API tokens only), so a
     password given for one is refused rather than silently dropped. A person created without
     a password signs in through the company directory (OIDC) or after an admin sets one.
     """
-    _require_admin(actor)
+    _require_admin_or_directory(actor)
+    if is_directory(actor) and is_service_account:
+        raise ActionForbidden("The company directory provisions people, not service accounts.")
     groups = _role_groups(roles)
     if is_service_account and password:
         raise ActionError("A service account has no password; it uses API tokens.", field="password")
@@ -170,6 +198,57 @@ def user_set_roles(*, actor: User, user: User, roles: Iterable[str]) -> User:
     return user
 
 
+def user_roles_change(
+    *, actor: User, user: User, add: Iterable[str] = (), remove: Iterable[str] = ()
+) -> list[str]:
+    """Give and take away some global roles, leaving the others (admins, and the directory's
+    agent, which gives the roles its groups map to). Returns the user's roles afterwards.
+
+    The role groups' changes are recorded by django-auditlog, naming the actor.
+    """
+    _require_admin_or_directory(actor)
+    _require_may_change(actor, user)
+    to_add, to_remove = _role_groups(add), _role_groups(remove)
+    with audit_actor(actor), transaction.atomic():
+        if to_remove:
+            user.groups.remove(*to_remove)
+        if to_add:
+            user.groups.add(*to_add)
+        user_sync_staff(user=user)
+    return user.role_names
+
+
+def user_profile_update(*, actor: User, user: User, **fields) -> User:
+    """Change a person's username, email or names (admins, and the directory's agent, which
+    keeps them as the directory has them). Field changes are recorded by django-auditlog.
+
+    An account's e-mail address is where its password resets go, so only the directory (which
+    owns the person's identity) changes it: an admin could otherwise send a reset to themself.
+    """
+    _require_admin_or_directory(actor)
+    _require_may_change(actor, user)
+    allowed = {"username", "email", "first_name", "last_name"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ActionError(f"Unknown field(s): {', '.join(sorted(unknown))}.")
+    changed = [name for name, value in fields.items() if getattr(user, name) != value]
+    if not changed:
+        return user
+    if "email" in changed and not is_directory(actor):
+        raise ActionForbidden("An account's e-mail address is changed by the company directory only.", field="email")
+    for name in changed:
+        setattr(user, name, fields[name])
+    with audit_actor(actor):
+        try:
+            with transaction.atomic():
+                user.save(update_fields=changed)
+        except IntegrityError:
+            raise ActionError(
+                f"A user called '{fields.get('username')}' already exists.", code="duplicate", field="username"
+            )
+    return user
+
+
 def user_sync_staff(*, user: User) -> None:
     """Admin-role holders are staff (they use the admin site); nobody else is, bar superusers.
 
@@ -182,39 +261,54 @@ def user_sync_staff(*, user: User) -> None:
 
 
 def user_deactivate(*, actor: User, user: User) -> User:
-    """Switch an account off at once (admins only); nothing the user did is deleted or changed.
+    """Switch an account off at once (admins, and the directory's agent when the directory
+    removes the person); nothing the user did is deleted or changed.
 
     One audit entry records the deactivation. The user's tokens are revoked (each revocation its
     own entry), so that switching the account back on later does not bring old credentials back
     to life; a token is refused anyway while its user is inactive (``ApiToken.objects.usable``).
     Their browser sessions are deleted here, and any session that survives (another session
     engine, a race with a login) is refused because Django's backends do not load inactive users
-    (and ActiveUserMiddleware signs it out).
+    (and ActiveUserMiddleware signs it out). Their sign-offs stop counting towards a quorum, as
+    only an active signer's do. ``signals.user_deactivated`` is sent in the same transaction, so
+    that the workflows act on it (reviews waiting for the person are flagged to the owners).
+
+    The directory removes whoever it removes, superusers included: switching an account off
+    gives nobody anything. Only a superuser switches a superuser back on.
     """
-    _require_admin(actor)
+    from .signals import user_deactivated
+
+    _require_admin_or_directory(actor)
     if actor.pk == user.pk:
         raise ActionConflict("You cannot deactivate your own account.", code="self_deactivation")
-    _require_may_change(actor, user)
+    if not is_directory(actor):
+        _require_may_change(actor, user)
+    if user.is_service_account and user.get_username() in (CONSOLE_AGENT, DIRECTORY_AGENT):
+        raise ActionConflict(f"The {user.get_username()} agent cannot be deactivated.", code="agent_account")
     with transaction.atomic():
         switched = User.objects.filter(pk=user.pk, is_active=True).update(is_active=False)
         user.is_active = False
         if switched:
             account_event_record(
-                action="user.deactivated", user=user, actor=actor, summary=f"Deactivated {user.username}."
+                action="user.deactivated", user=user, actor=actor, summary=f"Deactivated {user.username}.",
+                data={"by_directory": is_directory(actor)},
             )
         tokens_revoke_for(actor=actor, user=user)
+        if switched:
+            user_deactivated.send(sender=User, user=user, actor=actor)
     sessions_delete_for(user=user)
     return user
 
 
 def user_reactivate(*, actor: User, user: User) -> User:
-    """Switch an account back on (admins only). Its old tokens stay revoked."""
-    _require_admin(actor)
+    """Switch an account back on (admins, and the directory's agent). Its old tokens stay revoked."""
+    _require_admin_or_directory(actor)
     _require_may_change(actor, user)
     with transaction.atomic():
         if User.objects.filter(pk=user.pk, is_active=False).update(is_active=True):
             account_event_record(
-                action="user.reactivated", user=user, actor=actor, summary=f"Reactivated {user.username}."
+                action="user.reactivated", user=user, actor=actor, summary=f"Reactivated {user.username}.",
+                data={"by_directory": is_directory(actor)},
             )
     user.is_active = True
     return user
@@ -263,8 +357,9 @@ def sessions_delete_for(*, user: User) -> int:
 
 
 def _may_manage_tokens_of(actor, user: User) -> bool:
-    """People manage their own tokens; admins and the console manage anyone's."""
-    if is_console(actor):
+    """People manage their own tokens; admins and the console manage anyone's (the directory's
+    agent revokes them when it deactivates someone, and makes none)."""
+    if is_console(actor) or is_directory(actor):
         return actor.is_active
     if actor is None or not actor.is_authenticated or not actor.is_active:
         return False
@@ -289,8 +384,12 @@ def token_create(
     Without ``expires_at`` the token expires after GOVERNANCE_TOKEN_DEFAULT_DAYS (0: never), so
     that a forgotten token does not stay a way in for ever.
     """
-    if not _may_manage_tokens_of(actor, user):
+    if not _may_manage_tokens_of(actor, user) or is_directory(actor):
         raise ActionForbidden("Only the account's owner or an admin makes its API tokens.")
+    if user.is_service_account and user.get_username() == DIRECTORY_AGENT:
+        raise ActionForbidden(
+            "The directory agent has no API tokens: the identity provider uses a SCIM token.", code="directory_agent"
+        )
     if not user.is_active:
         raise ActionConflict("The account is deactivated; its tokens would be refused.", code="user_inactive")
     if expires_at is not None and expires_at <= timezone.now():

@@ -14,6 +14,12 @@ class NotificationsConfig(AppConfig):
 
         # Who changed which service level, when: field by field.
         auditlog.register(ReviewServiceLevel)
+
+        from governance.access.signals import user_deactivated
+
+        from .services import reviews_flag_on_deactivation
+
+        user_deactivated.connect(reviews_flag_on_deactivation, dispatch_uid="notifications.reviews_flag_on_deactivation")
         post_migrate.connect(_levels_after_migrate, sender=self, dispatch_uid="notifications.levels")
 
 

@@ -179,6 +179,18 @@ def compose(notification: Notification) -> Composed:
             _suite_changes(c),
             action="Open the proposal",
         )
+    elif event == E.REVIEWER_DEACTIVATED:
+        composed = Composed(
+            f"Reviewer gone: {name}",
+            f"{c.get('reviewer')} was deactivated{' by the company directory' if c.get('by_directory') else ''} "
+            f"and can no longer sign {name}: the review needs another reviewer.",
+            [
+                f"Approvals that count now: {c.get('approvals')} of {c.get('approvals_needed')}."
+                if c.get("approvals_needed") is not None else "",
+                "Their signatures stay in the record; an approval of theirs no longer counts towards the quorum.",
+            ],
+            action="Open the version",
+        )
     else:  # pragma: no cover - every event is listed above
         composed = Composed(notification.get_event_display(), notification.get_event_display())
     composed.lines = [line for line in composed.lines if line]

@@ -27,6 +27,7 @@ class NotificationEvent(models.TextChoices):
     SUITE_CHANGE_APPROVED = "suite_change_approved", "Your test suite change was approved"
     SUITE_CHANGE_REJECTED = "suite_change_rejected", "Your test suite change was rejected"
     SUITE_CHANGE_SUPERSEDED = "suite_change_superseded", "Your test suite change was superseded"
+    REVIEWER_DEACTIVATED = "reviewer_deactivated", "A reviewer of a version in review was deactivated"
 
 
 # Mail a reviewer cannot switch off while they hold a reviewer grant: the work waits for them.

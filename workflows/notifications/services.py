@@ -11,6 +11,9 @@ commits and sent by a Celery task (``mail.py``). What causes them:
 - the ``review-scheduler`` agent (``reviews_flag_due``, beat): owners told that a champion's
   periodic review is due;
 - the drift monitor (``drift_flag_notify``): owners and operators told of a drift flag;
+- a deactivated person who held a reviewer grant (``reviews_flag_for_reassignment``, on the
+  access services' ``user_deactivated`` signal): the owners of each model with a version in
+  review are told that the review needs another reviewer;
 - a change proposed to a model's test suite (``suite_proposal_notify``, called by the test
   suite services in their transaction): the people who may decide it are told, and its author
   hears when it is approved, rejected or superseded.
@@ -208,6 +211,70 @@ def drift_flag_notify(*, version: ModelVersion, summary: str, occasion: str) -> 
         event=E.DRIFT_FLAGGED, people=recipients.owners_and_operators(version.model), model=version.model,
         version=version, occasion=f"drift:{occasion}", context={**version_facts(version), "summary": summary},
     )
+
+
+# --- Deactivated reviewers ------------------------------------------------------------------
+
+REASSIGNMENT_AGENT = "review-reassignment"
+
+
+def reviews_flag_for_reassignment(*, user, actor) -> list[int]:
+    """Flag the reviews a deactivated person can no longer sign, in the deactivation's transaction.
+
+    For each version in review on a model where the person holds the reviewer grant (their own
+    or through a team), one audit entry ``version.review_reassignment_needed`` names the version
+    and the person, and the model's owners are told (``REVIEWER_DEACTIVATED``). Nothing of the
+    review is changed: the person's sign-offs stay, and no longer count because only an active
+    signer's do (``approvals_that_count``). Returns the ids of the notifications to email.
+    """
+    from django.db.models import Q
+
+    from governance.access.models import ModelGrant
+    from governance.access.roles import ObjectRole
+    from governance.access.services import is_directory
+    from workflows.lifecycle.policy import version_policy
+    from workflows.lifecycle.services import approvals_that_count
+
+    grants = ModelGrant.objects.filter(role=ObjectRole.REVIEWER).filter(
+        Q(user=user) | Q(group__in=user.groups.all())
+    )
+    versions = (
+        ModelVersion.objects.filter(state=VersionState.IN_REVIEW, model__in=grants.values("model"))
+        .select_related("model")
+        .order_by("model__name", "number")
+    )
+    by_directory = is_directory(actor)
+    to_send: list[int] = []
+    occasion_time = timezone.now().isoformat(timespec="seconds")
+    for version in versions:
+        approvals = len(approvals_that_count(version))
+        needed = version_policy(version)["required_approvals"]
+        facts = {
+            **version_facts(version),
+            "reviewer": user.display_name,
+            "reviewer_username": user.username,
+            "by_directory": by_directory,
+            "approvals": approvals,
+            "approvals_needed": needed,
+        }
+        agent_event_record(
+            agent_name=REASSIGNMENT_AGENT,
+            action="version.review_reassignment_needed",
+            summary=f"{user.username} was deactivated and can no longer sign {version}; the owners are told.",
+            data={"reviewer": user.username, "approvals": approvals, "approvals_needed": needed},
+            obj=version,
+            actor=actor,
+        )
+        to_send += notifications_write(
+            event=E.REVIEWER_DEACTIVATED, people=recipients.owners(version.model), model=version.model,
+            version=version, occasion=f"reviewer_deactivated:{user.pk}:{version.pk}:{occasion_time}", context=facts,
+        )
+    return to_send
+
+
+def reviews_flag_on_deactivation(sender, user, actor, **kwargs) -> None:
+    """Receiver of ``governance.access.signals.user_deactivated``."""
+    reviews_flag_for_reassignment(user=user, actor=actor)
 
 
 # --- Test suite change proposals ------------------------------------------------------------
