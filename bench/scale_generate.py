@@ -298,6 +298,7 @@ def generate(sizes: dict, seed: int) -> dict:
     )
     from workflows.lifecycle.models import ApprovalPolicy, SignOff, TransitionRecord, VersionAuthor
     from workflows.notifications.models import Notification, NotificationEvent
+    from workflows.testsuites.checks import check_name, default_checks
     from workflows.testsuites.models import CheckResult, ScoringRecord, TestRun, WarmupRun
 
     rng = random.Random(seed)
@@ -392,6 +393,8 @@ def generate(sizes: dict, seed: int) -> dict:
         model["last_version_number"] = count
     load.insert_model(MLModel, models)
 
+    suites = {(task, tier): default_checks(task=task, risk_tier=tier)
+              for task in ("classification", "regression") for tier in tiers}
     policies = dict(ApprovalPolicy.objects.values_list("risk_tier", "required_approvals")) or {t: 2 for t in tiers}
     input_schema = columns[:4]
     version_rows, transitions, authors, signoffs, test_runs, check_rows, warmups = [], [], [], [], [], [], []
@@ -406,6 +409,7 @@ def generate(sizes: dict, seed: int) -> dict:
         states = plan_states(rng, count, champion=traced or rng.random() < 0.7, challenger=traced or rng.random() < 0.2)
         owner = model["created_by_id"]
         at = model["created_at"] + timedelta(hours=1)
+        suite = suites[(model["task"], model["risk_tier"])]
         span = (NOW - timedelta(days=2) - at) / max(count, 1)
         for number, planned in enumerate(states, start=1):
             version_id += 1
@@ -455,17 +459,21 @@ def generate(sizes: dict, seed: int) -> dict:
                     "id": run_id, "version_id": version_id, "sequence": 1, "trigger_record_id": submit_record,
                     "status": status, "attempt": 1, "queued_at": submitted_at, "enqueued_at": submitted_at,
                     "started_at": submitted_at, "finished_at": None if status == "running" else submitted_at + timedelta(minutes=3),
-                    "heartbeat_at": submitted_at, "worker": "worker-1", "config_snapshot": [{"kind": "schema"}, {"kind": "metric", "metric": "accuracy", "threshold": 0.8}],
-                    "checks_total": 2, "checks_done": 0 if status == "running" else 2,
+                    "heartbeat_at": submitted_at, "worker": "worker-1", "config_snapshot": suite,
+                    "checks_total": len(suite), "checks_done": 0 if status == "running" else len(suite),
                 })
                 if status != "running":
                     failed = status == "failed"
-                    check_rows.append({"run_id": run_id, "position": 0, "name": "Input schema", "kind": "schema",
-                                       "outcome": "passed", "duration_ms": 3.0, "details": {}})
-                    check_rows.append({"run_id": run_id, "position": 1, "name": "accuracy at least 0.8", "kind": "metric",
-                                       "measured": 0.71 if failed else round(0.8 + rng.random() * 0.15, 4), "threshold": 0.8,
-                                       "comparison": ">=", "outcome": "failed" if failed else "passed",
-                                       "duration_ms": 40.0, "details": {}})
+                    for position, spec in enumerate(suite):
+                        threshold = spec.get("threshold")
+                        miss = failed and position == 0
+                        measured = None if threshold is None else (
+                            threshold * (0.9 if miss else 1.1) if spec.get("comparison", ">=") == ">=" else threshold * 0.5)
+                        check_rows.append({
+                            "run_id": run_id, "position": position, "name": check_name(spec), "kind": spec["kind"],
+                            "measured": measured, "threshold": threshold, "comparison": spec.get("comparison", ""),
+                            "outcome": "failed" if miss else "passed", "duration_ms": 12.5, "details": {},
+                        })
             if warm_record is not None:
                 status = "running" if state == "warming_up" else ("failed" if "fail_warmup" in path else "passed")
                 warmups.append({
