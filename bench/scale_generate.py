@@ -174,6 +174,7 @@ class Loader:
         label = label or table
         self.counts[label] = self.counts.get(label, 0) + count
         self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - started
+        print(f"    {label}: {count:,} rows in {time.perf_counter() - started:.1f} s", flush=True)
         return count
 
     def insert_model(self, model, dicts, label: str | None = None) -> int:
@@ -721,8 +722,12 @@ def generate(sizes: dict, seed: int) -> dict:
             cursor.execute(sql)
         if connection.vendor == "sqlite":
             cursor.execute("PRAGMA analysis_limit = 2000")
-        cursor.execute("ANALYZE")
-    load.seconds["sequences and ANALYZE"] = time.perf_counter() - analyze_started
+            cursor.execute("ANALYZE")
+        else:
+            # As autovacuum would leave it: statistics, and the visibility map that lets
+            # index-only scans skip the table.
+            cursor.execute("VACUUM ANALYZE")
+    load.seconds["sequences, ANALYZE / VACUUM"] = time.perf_counter() - analyze_started
     elapsed = time.perf_counter() - started
     return {
         "seconds": elapsed,
@@ -768,7 +773,7 @@ def main(argv=None) -> int:
     result = generate(sizes, args.seed)
     for label, count in result["counts"].items():
         print(f"  {label:<40} {count:>12,} rows {result['table_seconds'][label]:8.1f} s")
-    print(f"  {'sequences and ANALYZE':<40} {'':>17} {result['table_seconds']['sequences and ANALYZE']:8.1f} s")
+    print(f"  {'sequences, ANALYZE / VACUUM':<40} {'':>17} {result['table_seconds']['sequences, ANALYZE / VACUUM']:8.1f} s")
     print(f"generated in {result['seconds']:.1f} s", flush=True)
     code, verify_seconds, said = (0, 0.0, "skipped")
     if not args.no_verify:
@@ -778,7 +783,7 @@ def main(argv=None) -> int:
         database = "PostgreSQL" if connection.vendor == "postgresql" else "SQLite"
         rows = [["migrate", "", round(migrate_seconds, 1)]]
         rows += [[label, count, round(result["table_seconds"][label], 1)] for label, count in result["counts"].items()]
-        rows.append(["sequences and ANALYZE", "", round(result["table_seconds"]["sequences and ANALYZE"], 1)])
+        rows.append(["sequences, ANALYZE / VACUUM", "", round(result["table_seconds"]["sequences, ANALYZE / VACUUM"], 1)])
         rows.append(["all generation", sum(result["counts"].values()), round(result["seconds"], 1)])
         if not args.no_verify:
             rows.append([f"manage.py verify_audit (exit {code})", result["summary"]["audit"], round(verify_seconds, 1)])
