@@ -84,6 +84,33 @@ def test_events_pages_by_cursor_with_the_count_and_the_filters_kept(credit_model
 
 
 @pytest.mark.django_db
+def test_events_pages_cost_the_same_queries_however_deep_and_long_the_trail(credit_model, audrey, api_for):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = api_for(audrey)
+    client.get("/api/v1/audit/events/")  # the token's first use is written once
+
+    def queries_of(url, params=None) -> tuple[int, dict]:
+        with CaptureQueriesContext(connection) as queries:
+            body = client.get(url, params).json()
+        return len(queries), body
+
+    for number in range(60):
+        agent_event_record(agent_name="drift-monitor", action="drift.checked", obj=credit_model, data={"n": number})
+    first, body = queries_of("/api/v1/audit/events/", {"model": credit_model.slug, "page_size": 20})
+    deeper, body = queries_of(body["next"])
+    deepest, _ = queries_of(body["next"])
+    unfiltered, _ = queries_of("/api/v1/audit/events/")
+    for number in range(120):
+        agent_event_record(agent_name="drift-monitor", action="drift.checked", obj=credit_model, data={"n": number})
+    longer, _ = queries_of("/api/v1/audit/events/", {"model": credit_model.slug, "page_size": 20})
+    assert first == deeper == deepest == longer
+    # Unfiltered, the count is the chain head's range plus the entries not sealed yet.
+    assert unfiltered == first + 1
+
+
+@pytest.mark.django_db
 def test_unfiltered_events_count_is_every_entry_of_the_trail(credit_model, audrey, api_for):
     for number in range(3):
         agent_event_record(agent_name="drift-monitor", action="drift.checked", obj=credit_model, data={"n": number})
