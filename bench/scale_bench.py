@@ -66,7 +66,11 @@ def cases(people: dict) -> list[dict]:
 
     big = "model-00000"
     champion = ModelVersion.objects.filter(model__slug=big, state="champion").values_list("number", flat=True).first()
-    middle = ModelVersion.objects.filter(model__slug="model-00007").order_by("-number").values_list("number", flat=True).first()
+    # A version of a model the scientist sees through a grant (not one they see all of).
+    from governance.registry.selectors import models_visible_to
+
+    granted = models_visible_to(people["scientist"]).exclude(slug=big).order_by("slug").first()
+    middle = ModelVersion.objects.filter(model=granted).order_by("-number").values_list("number", flat=True).first()
     audited = "model-00042"
     page = []
 
@@ -79,7 +83,7 @@ def cases(people: dict) -> list[dict]:
     add("model search", "scientist", "page", "/models/?q=fraud")
     add("model page, 50 versions", "auditor", "page", f"/models/{big}/")
     add("version page (champion)", "auditor", "page", f"/models/{big}/versions/{champion}/")
-    add("version page", "scientist", "page", f"/models/model-00007/versions/{middle}/")
+    add("version page", "scientist", "page", f"/models/{granted.slug}/versions/{middle}/")
     add("review queue", "validator", "page", "/review/")
     add("audit page, by model", "auditor", "page", f"/audit/?model={audited}")
     add("audit page", "auditor", "page", "/audit/")
