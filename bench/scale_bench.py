@@ -1,6 +1,7 @@
 """Benchmark: the portal's pages and API lists against a large generated installation.
 
-Run ``bench/scale_generate.py`` first (same ``--quick`` / ``--database-url``). Then, with the
+Run ``bench/scale_generate.py`` first (same ``--quick`` / ``--database-url``; with ``--quick``
+and no quick-size database yet, this script makes it). Then, with the
 real Django stack in-process (the test Client: middleware, sessions, templates, the access
 records every page writes), each case is requested in interleaved rounds (one request per case
 per round) after a warm-up: the median and min–max time per request, and the SQL queries of one
@@ -218,7 +219,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     url = args.database_url or default_url(args.scale)
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        raise SystemExit(f"no generated database at {url}: run bench/scale_generate.py first")
+        if not args.quick:
+            raise SystemExit(f"no generated database at {url}: run bench/scale_generate.py first")
+        # The quick size takes seconds: made here when missing.
+        subprocess.run([sys.executable, str(ROOT / "bench" / "scale_generate.py"), "--quick"], check=True)
     configure(url)
     from django.core.management import call_command
     from django.db import connection
