@@ -9,7 +9,8 @@ for five champion models. ``--quick`` is ``--scale 0.01``.
     python bench/scale_generate.py --quick                      # /work/scale-data/scale-0.01.sqlite3
     python bench/scale_generate.py --database-url postgres://postgres@127.0.0.1:5432/gov_scale_big
 
-The target database is wiped first (SQLite: the file is deleted; PostgreSQL: the public schema is
+SQLite files go to ``$SCALE_DATA_DIR`` (default ``/work/scale-data``), outside the repository: the
+full size takes about 5 GB on SQLite. The target database is wiped first (SQLite: the file is deleted; PostgreSQL: the public schema is
 dropped), then migrated. On PostgreSQL, give a URL whose user owns the tables (the migrating
 user): audit entries are inserted already numbered and hashed, which only the owner may do; the
 portal's own role inserts them unsealed for the seal trigger. The audit hash chain is computed
