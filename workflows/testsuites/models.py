@@ -279,11 +279,15 @@ class ScoringRecord(models.Model):
         indexes = [
             # A model's answers newest first (the traces list, warm-up's replay, the traffic of
             # the last hours): partial, so that the planner matches ``shadow = false`` exactly
-            # and the order needs no sort.
-            models.Index(fields=["model", "-at", "-id"], condition=Q(shadow=False), name="scoring_answers_idx"),
-            # The shadow scorings' summary per version, from the index alone, for any window.
+            # and the order needs no sort. ``shadow`` is repeated as the last column so that
+            # SQLite counts from the index alone (PostgreSQL needs no predicate column).
             models.Index(
-                fields=["model", "at", "version", "error"], condition=Q(shadow=True), name="scoring_shadow_idx"
+                fields=["model", "-at", "-id", "shadow"], condition=Q(shadow=False), name="scoring_answers_idx"
+            ),
+            # The shadow scorings' summary per version and the challenger's count, from the index
+            # alone, for any window.
+            models.Index(
+                fields=["model", "at", "version", "error", "shadow"], condition=Q(shadow=True), name="scoring_shadow_idx"
             ),
         ]
         constraints = [

@@ -19,10 +19,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='scoringrecord',
-            index=models.Index(condition=models.Q(('shadow', False)), fields=['model', '-at', '-id'], name='scoring_answers_idx'),
+            index=models.Index(condition=models.Q(('shadow', False)), fields=['model', '-at', '-id', 'shadow'], name='scoring_answers_idx'),
         ),
         migrations.AddIndex(
             model_name='scoringrecord',
-            index=models.Index(condition=models.Q(('shadow', True)), fields=['model', 'at', 'version', 'error'], name='scoring_shadow_idx'),
+            index=models.Index(condition=models.Q(('shadow', True)), fields=['model', 'at', 'version', 'error', 'shadow'], name='scoring_shadow_idx'),
         ),
     ]
