@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 from rest_framework import exceptions
+from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
-
-from governance.api import Pagination
 
 from . import selectors
 from .forms import EventFilterForm
@@ -47,14 +46,33 @@ class AuditorOnly(APIView):
             raise exceptions.PermissionDenied(selectors.TRAIL_REFUSED)
 
 
+class EventPagination(CursorPagination):
+    """Pages by key on ``seq`` (``next`` and ``previous`` carry a cursor), so that a page deep in
+    a long trail costs what the first one does; ``count`` is the number of matching events."""
+
+    ordering = "-seq"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def __init__(self, count: int):
+        self.count = count
+
+    def get_paginated_response(self, data):
+        return Response(
+            {"count": self.count, "next": self.get_next_link(), "previous": self.get_previous_link(), "results": data}
+        )
+
+
 class EventList(AuditorOnly):
     def get(self, request):
         form = EventFilterForm(request.query_params)
         if not form.is_valid():
             errors = form.errors.get_json_data()
             raise exceptions.ValidationError({field: [e["message"] for e in items] for field, items in errors.items()})
-        paginator = Pagination()
-        page = paginator.paginate_queryset(selectors.events_filter(**form.filters()), request, view=self)
+        filters = form.filters()
+        paginator = EventPagination(selectors.events_count(**filters))
+        page = paginator.paginate_queryset(selectors.events_filter(**filters), request, view=self)
         access_record(request, "audit.viewed", data={"filters": form.active_filters(), "via": "api"})
         return paginator.get_paginated_response([event_json(event) for event in page])
 

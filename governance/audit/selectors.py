@@ -10,7 +10,7 @@ from django.db.models import Q, QuerySet
 
 from governance.access.permissions import sees_all_models
 
-from .models import AuditEvent, EventKind
+from .models import AuditEvent, ChainHead, EventKind
 
 # The filters the page, the API and the exports accept.
 FILTERS = ("model", "version", "actor", "kind", "action", "since", "until", "correlation_id")
@@ -60,6 +60,19 @@ def events_filter(
     if before_seq is not None:
         events = events.filter(seq__lt=before_seq)
     return events.order_by("-seq")
+
+
+def events_count(**filters) -> int:
+    """How many events ``events_filter(**filters)`` gives. Unfiltered, the chain head says it
+    without reading the trail: the sealed entries are numbered without gaps from the chain start
+    (``base_seq``, after purges) to the head, which verification checks; on PostgreSQL the
+    entries the current transaction appended and the seal has not numbered yet (negative
+    numbers, seen by this transaction only) are added."""
+    if any(value not in (None, "") for value in filters.values()):
+        return events_filter(**filters).count()
+    head = ChainHead.objects.filter(pk=1).values_list("seq", "base_seq").first()
+    sealed = max(head[0] - head[1] + 1, 0) if head else 0
+    return sealed + AuditEvent.objects.filter(seq__lt=0).count()
 
 
 def event_kinds() -> list[tuple[str, str]]:

@@ -61,6 +61,9 @@ class MLModel(models.Model):
     class Meta:
         verbose_name = "model"
         ordering = ["name"]
+        # The model list's order (name, then id): a page is read in order and stops at its end,
+        # instead of sorting every model with its version columns.
+        indexes = [models.Index(fields=["name", "id"], name="mlmodel_name_idx")]
         permissions = [
             ("contribute_mlmodel", "Upload and submit versions of the model"),
             ("review_mlmodel", "Sign off versions of the model"),

@@ -56,6 +56,73 @@ def test_events_filter_by_actor_kind_and_time(alice, audrey, api_for):
 
 
 @pytest.mark.django_db
+def test_events_pages_by_cursor_with_the_count_and_the_filters_kept(credit_model, audrey, api_for):
+    for number in range(7):
+        agent_event_record(agent_name="drift-monitor", action="drift.checked", obj=credit_model, data={"n": number})
+    agent_event_record(agent_name="drift-monitor", action="drift.checked", summary="another model's")
+    client = api_for(audrey)
+    expected = list(AuditEvent.objects.filter(model_slug=credit_model.slug).order_by("-seq").values_list("seq", flat=True))
+    assert len(expected) >= 7
+
+    first = client.get("/api/v1/audit/events/", {"model": credit_model.slug, "page_size": 3}).json()
+    assert set(first) == {"count", "next", "previous", "results"}
+    assert first["count"] == len(expected) and first["previous"] is None
+    seen, body = [], first
+    while True:
+        seen += [event["seq"] for event in body["results"]]
+        assert body["count"] == len(expected)
+        if body["next"] is None:
+            break
+        assert "cursor=" in body["next"] and f"model={credit_model.slug}" in body["next"]
+        assert "page=" not in body["next"].replace("page_size=", "")
+        last = body
+        body = client.get(body["next"]).json()
+    assert seen == expected  # newest first, each event once, none of the other model's
+
+    back = client.get(body["previous"]).json()
+    assert [event["seq"] for event in back["results"]] == [event["seq"] for event in last["results"]]
+
+
+@pytest.mark.django_db
+def test_events_pages_cost_the_same_queries_however_deep_and_long_the_trail(credit_model, audrey, api_for):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = api_for(audrey)
+    client.get("/api/v1/audit/events/")  # the token's first use is written once
+
+    def queries_of(url, params=None) -> tuple[int, dict]:
+        with CaptureQueriesContext(connection) as queries:
+            body = client.get(url, params).json()
+        return len(queries), body
+
+    for number in range(60):
+        agent_event_record(agent_name="drift-monitor", action="drift.checked", obj=credit_model, data={"n": number})
+    first, body = queries_of("/api/v1/audit/events/", {"model": credit_model.slug, "page_size": 20})
+    deeper, body = queries_of(body["next"])
+    deepest, _ = queries_of(body["next"])
+    unfiltered, _ = queries_of("/api/v1/audit/events/")
+    for number in range(120):
+        agent_event_record(agent_name="drift-monitor", action="drift.checked", obj=credit_model, data={"n": number})
+    longer, _ = queries_of("/api/v1/audit/events/", {"model": credit_model.slug, "page_size": 20})
+    assert first == deeper == deepest == longer
+    # Unfiltered, the count is the chain head's range plus the entries not sealed yet.
+    assert unfiltered == first + 1
+
+
+@pytest.mark.django_db
+def test_unfiltered_events_count_is_every_entry_of_the_trail(credit_model, audrey, api_for, drain_access):
+    for number in range(3):
+        agent_event_record(agent_name="drift-monitor", action="drift.checked", obj=credit_model, data={"n": number})
+    client = api_for(audrey)
+    body = client.get("/api/v1/audit/events/").json()
+    # The request's own access entry is queued, and reaches the trail with the next drain.
+    assert body["count"] == AuditEvent.objects.count() == len(body["results"])
+    drain_access()
+    assert client.get("/api/v1/audit/events/", {"page_size": 2}).json()["count"] == AuditEvent.objects.count()
+
+
+@pytest.mark.django_db
 def test_data_scientist_is_refused_the_trail_and_anonymous_must_sign_in(alice, eve, api_for, drain_access):
     for path in ("/api/v1/audit/events/", "/api/v1/audit/verify/"):
         assert api_for(eve).get(path).status_code == 403

@@ -110,8 +110,11 @@ def shadow_figures(version: ModelVersion, *, now: datetime | None = None) -> Sha
     # The gateway writes the scoring records; lifecycle names them by app label, as they belong
     # to the app built on this one.
     scoring_record = apps.get_model("testsuites", "ScoringRecord")
-    # Only shadow scorings that answered count: a challenger that errors has not shadowed.
-    requests = scoring_record.objects.filter(version_id=version.pk, shadow=True, at__gte=since, error="").count()
+    # Only shadow scorings that answered count: a challenger that errors has not shadowed. The
+    # model narrows it to the shadow index's range (model, time), read without the table.
+    requests = scoring_record.objects.filter(
+        model_id=version.model_id, version_id=version.pk, shadow=True, at__gte=since, error=""
+    ).count()
     tier = policy.effective_risk_tier(version.model)
     minimums = policy.shadow_minimums(tier)
     return ShadowFigures(

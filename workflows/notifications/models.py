@@ -65,6 +65,8 @@ class Notification(models.Model):
         ]
         indexes = [
             models.Index(fields=["recipient", "read_at"], name="notification_unread_idx"),
+            # The inbox and the API list: a person's notifications newest first, without a sort.
+            models.Index(fields=["recipient", "-created_at", "-id"], name="notification_inbox_idx"),
             models.Index(
                 fields=["last_attempt_at"], condition=Q(email_wanted=True, sent_at__isnull=True), name="notification_unsent_idx"
             ),

@@ -276,7 +276,20 @@ class ScoringRecord(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["model", "shadow", "-at"], name="scoring_recent_idx")]
+        indexes = [
+            # A model's answers newest first (the traces list, warm-up's replay, the traffic of
+            # the last hours): partial, so that the planner matches ``shadow = false`` exactly
+            # and the order needs no sort. ``shadow`` is repeated as the last column so that
+            # SQLite counts from the index alone (PostgreSQL needs no predicate column).
+            models.Index(
+                fields=["model", "-at", "-id", "shadow"], condition=Q(shadow=False), name="scoring_answers_idx"
+            ),
+            # The shadow scorings' summary per version and the challenger's count, from the index
+            # alone, for any window.
+            models.Index(
+                fields=["model", "at", "version", "error", "shadow"], condition=Q(shadow=True), name="scoring_shadow_idx"
+            ),
+        ]
         constraints = [
             # One answer per trace, and one scoring per version within a trace (a shadow task
             # delivered twice records once).
