@@ -9,8 +9,8 @@ request. The aim is a median under 100 ms and a number of queries that does not 
 data. Last, the memory of one real gunicorn worker (RSS) after it has served each page and API
 list a few times.
 
-    python bench/scale_bench.py --quick                       # against /work/scale-data/scale-0.01.sqlite3
-    python bench/scale_bench.py                               # against /work/scale-data/scale-1.sqlite3
+    python bench/scale_bench.py --quick                       # against .run/scale-data/scale-0.01.sqlite3
+    python bench/scale_bench.py                               # against .run/scale-data/scale-1.sqlite3
     python bench/scale_bench.py --database-url postgres://postgres@127.0.0.1:5432/gov_scale_big
 
 The benchmark applies pending migrations to the generated database first (new indexes), and its

@@ -6,10 +6,10 @@ with global roles in 40 teams, 50,000 grants (and the guardian object permission
 100,000 notifications, 1,000,000 audit entries that verify, and 10,000,000 prediction traces
 for five champion models. ``--quick`` is ``--scale 0.01``.
 
-    python bench/scale_generate.py --quick                      # /work/scale-data/scale-0.01.sqlite3
+    python bench/scale_generate.py --quick                      # .run/scale-data/scale-0.01.sqlite3
     python bench/scale_generate.py --database-url postgres://postgres@127.0.0.1:5432/gov_scale_big
 
-SQLite files go to ``$SCALE_DATA_DIR`` (default ``/work/scale-data``), outside the repository: the
+SQLite files go to ``$SCALE_DATA_DIR`` (default ``.run/scale-data`` in the project, which git ignores): the
 full size takes about 5 GB on SQLite. The target database is wiped first (SQLite: the file is deleted; PostgreSQL: the public schema is
 dropped), then migrated. On PostgreSQL, give a URL whose user owns the tables (the migrating
 user): audit entries are inserted already numbered and hashed, which only the owner may do; the
@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DATA_DIR = Path(os.environ.get("SCALE_DATA_DIR", "/work/scale-data"))
+DATA_DIR = Path(os.environ.get("SCALE_DATA_DIR", ROOT / ".run" / "scale-data"))
 
 # Sizes at scale 1.
 FULL = {
@@ -64,7 +64,7 @@ UTC = dt_timezone.utc
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", default="", help="default: a SQLite file under /work/scale-data")
+    parser.add_argument("--database-url", default="", help="default: a SQLite file under $SCALE_DATA_DIR")
     parser.add_argument("--scale", type=float, default=1.0, help="size factor (1 = a large bank)")
     parser.add_argument("--quick", action="store_true", help="scale 0.01")
     parser.add_argument("--seed", type=int, default=11)
