@@ -292,7 +292,8 @@ def main() -> None:
             "each (a value per round: the median and the 90th percentile of its requests); the queries are "
             "counted on one more request. The data set is built with `bulk_create`: users in role and team "
             "groups, an owner grant per model plus random user and group grants kept in step with guardian's "
-            "direct foreign-key tables, versions on a third of the models."
+            "direct foreign-key tables, versions on a third of the models. The number of queries must not grow "
+            "with the page size."
         ),
         columns=["caller", "page size", "rows", "visible", "median", "p90", "queries"],
         rows=[

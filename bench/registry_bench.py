@@ -324,8 +324,8 @@ def start_mlflow(procs: benchlib.Processes, workdir: Path, port: int, workers: i
         base = urlsplit(database_url).path.lstrip("/")
         store, auth = f"{base}_mlflow", f"{base}_mlflow_auth"
         recreate_postgres_databases(database_url, [store, auth])
-        store_uri = postgres_url(database_url, store).replace("postgres://", "postgresql://", 1)
-        auth_uri = postgres_url(database_url, auth).replace("postgres://", "postgresql://", 1)
+        store_uri = postgres_url(database_url, store).replace("postgres://", "postgresql+psycopg2://", 1)
+        auth_uri = postgres_url(database_url, auth).replace("postgres://", "postgresql+psycopg2://", 1)
     else:
         store_uri, auth_uri = f"sqlite:///{workdir / 'mlflow.db'}", f"sqlite:///{workdir / 'mlflow-auth.db'}"
     ini = workdir / "mlflow-auth.ini"
