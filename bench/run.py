@@ -175,6 +175,7 @@ def main() -> int:
     parser.add_argument("--output", default="", help="default: docs/benchmarks.md, or .run/benchmarks-quick.md with --quick")
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/"),
                         help="a PostgreSQL server where databases may be created and dropped")
+    parser.add_argument("--database-prefix", default="bench_", help="names of the PostgreSQL databases made (bench_)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--postgres", action="store_true", help="with --quick, run on PostgreSQL too")
     args = parser.parse_args()
@@ -224,7 +225,7 @@ def main() -> int:
             continue
         backends = [("SQLite", "")]
         if database and use_postgres:
-            backends.append(("PostgreSQL", database_url(args.postgres_url, f"bench_{stem}")))
+            backends.append(("PostgreSQL", database_url(args.postgres_url, f"{args.database_prefix}{stem}")))
         for backend, url in backends:
             label = f"{stem}-{backend.lower()}"
             result_file = logs / f"{label}.json"
@@ -238,7 +239,7 @@ def main() -> int:
             env = dict(os.environ)
             env.pop("DATABASE_URL", None)
             if url:
-                recreate_database(args.postgres_url, f"bench_{stem}")
+                recreate_database(args.postgres_url, f"{args.database_prefix}{stem}")
                 if database == "arg":
                     command += ["--database-url", url]
                 else:
