@@ -178,6 +178,8 @@ def main() -> int:
     parser.add_argument("--database-prefix", default="bench_", help="names of the PostgreSQL databases made (bench_)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--postgres", action="store_true", help="with --quick, run on PostgreSQL too")
+    parser.add_argument("--render-only", action="store_true",
+                        help="run nothing: write the report from the results the last runs left in .run/bench/")
     args = parser.parse_args()
 
     output = Path(args.output) if args.output else (
@@ -195,7 +197,7 @@ def main() -> int:
         notes.append("Quick form: SQLite only.")
 
     installed = {}
-    for kind in sorted({mlflow for name, _, mlflow in SCRIPTS if mlflow and (not only or name.removesuffix(".py") in only)}):
+    for kind in [] if args.render_only else sorted({mlflow for name, _, mlflow in SCRIPTS if mlflow and (not only or name.removesuffix(".py") in only)}):
         try:
             INSTALL[kind]()
             installed[kind] = True
@@ -230,6 +232,15 @@ def main() -> int:
             label = f"{stem}-{backend.lower()}"
             result_file = logs / f"{label}.json"
             log_file = logs / f"{label}.log"
+            if args.render_only:
+                if result_file.exists():
+                    data = json.loads(result_file.read_text())
+                    took = f", {data['seconds']:.0f} s" if "seconds" in data else ""
+                    body += [f"## {data.get('title', name)} ({backend})", "", f"`bench/{name}`{took}.", ""]
+                    body += render_results(data)
+                else:
+                    notes.append(f"`bench/{name}` on {backend}: no results in {logs}.")
+                continue
             result_file.unlink(missing_ok=True)
             command = [sys.executable, str(path), "--json", str(result_file)]
             if args.quick:
@@ -257,6 +268,8 @@ def main() -> int:
                 body += [f"## `bench/{name}` on {backend}: failed (exit {status})", "", "```", tail, "```", ""]
                 continue
             data = json.loads(result_file.read_text())
+            data["seconds"] = round(seconds, 1)
+            result_file.write_text(json.dumps(data, indent=1))
             body += [f"## {data.get('title', name)} ({backend})", "",
                      f"`bench/{name}`{' --quick' if args.quick else ''}, {seconds:.0f} s.", ""]
             body += render_results(data)
@@ -264,9 +277,10 @@ def main() -> int:
 
     lines = ["# Benchmarks", "", INTRO, "## The machine", "", "| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in description]
-    lines.append(f"| Run | {started:%Y-%m-%d %H:%M} UTC{', quick form' if args.quick else ''} |")
-    lines.append(f"| Load average (1, 5, 15 min) | at the start {', '.join(f'{x:.1f}' for x in load_before)}; "
-                 f"at the end {', '.join(f'{x:.1f}' for x in load_after)} |")
+    if not args.render_only:
+        lines.append(f"| Run | {started:%Y-%m-%d %H:%M} UTC{', quick form' if args.quick else ''} |")
+        lines.append(f"| Load average (1, 5, 15 min) | at the start {', '.join(f'{x:.1f}' for x in load_before)}; "
+                     f"at the end {', '.join(f'{x:.1f}' for x in load_after)} |")
     lines.append("")
     if notes:
         lines += [f"- {note}" for note in notes] + [""]

@@ -99,3 +99,21 @@ def test_a_run_where_every_script_succeeds_exits_0(run, tmp_path, monkeypatch):
     monkeypatch.setattr(run, "SCRIPTS", [("good_bench.py", None, None)])
     monkeypatch.setattr(sys, "argv", ["run.py", "--no-postgres", "--output", str(tmp_path / "report.md")])
     assert run.main() == 0
+
+
+def test_render_only_writes_the_report_from_the_results_left_without_running(run, tmp_path, monkeypatch):
+    (tmp_path / "never_bench.py").write_text("raise SystemExit('must not run')\n")
+    logs = run.BASE_DIR / ".run" / "bench"
+    logs.mkdir(parents=True, exist_ok=True)
+    left = logs / "never_bench-sqlite.json"
+    left.write_text(json.dumps({"title": "Left over", "seconds": 12.0, "sections": [{"heading": "H", "text": "T"}]}))
+    monkeypatch.setattr(run, "BENCH_DIR", tmp_path)
+    monkeypatch.setattr(run, "SCRIPTS", [("never_bench.py", "arg", None)])
+    output = tmp_path / "report.md"
+    monkeypatch.setattr(sys, "argv", ["run.py", "--render-only", "--no-postgres", "--output", str(output)])
+    try:
+        assert run.main() == 0
+    finally:
+        left.unlink()
+    report = output.read_text()
+    assert "## Left over (SQLite)" in report and "`bench/never_bench.py`, 12 s." in report
