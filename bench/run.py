@@ -21,6 +21,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import sqlite3
 import statistics
 import subprocess
@@ -34,6 +35,7 @@ import benchlib  # noqa: E402
 
 BASE_DIR = benchlib.BASE_DIR
 BENCH_DIR = BASE_DIR / "bench"
+LOGS = BASE_DIR / ".run" / "bench"  # each script's output and results file
 
 # (file, how it is given a PostgreSQL database: "arg" --database-url, "env" DATABASE_URL, None:
 # it makes its own SQLite database only; the MLflow it compares with, if any: "tracking" is
@@ -178,6 +180,8 @@ def main() -> int:
     parser.add_argument("--database-prefix", default="bench_", help="names of the PostgreSQL databases made (bench_)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--postgres", action="store_true", help="with --quick, run on PostgreSQL too")
+    parser.add_argument("--script-args", action="append", default=[], metavar="NAME=ARGS",
+                        help="more options for one script, e.g. 'warmup_bench=--repeat 3' (repeatable)")
     parser.add_argument("--render-only", action="store_true",
                         help="run nothing: write the report from the results the last runs left in .run/bench/")
     args = parser.parse_args()
@@ -185,9 +189,13 @@ def main() -> int:
     output = Path(args.output) if args.output else (
         BASE_DIR / ".run" / "benchmarks-quick.md" if args.quick else BASE_DIR / "docs" / "benchmarks.md"
     )
-    logs = BASE_DIR / ".run" / "bench"
+    logs = LOGS
     logs.mkdir(parents=True, exist_ok=True)
     only = {name.strip().removesuffix(".py") for name in args.only.split(",") if name.strip()}
+    script_args = {}
+    for item in args.script_args:
+        name, _, extra = item.partition("=")
+        script_args[name.strip().removesuffix(".py")] = shlex.split(extra)
     use_postgres = not args.no_postgres and (args.postgres or not args.quick)
     notes = []
     if use_postgres and not postgres_answers(args.postgres_url):
@@ -236,7 +244,9 @@ def main() -> int:
                 if result_file.exists():
                     data = json.loads(result_file.read_text())
                     took = f", {data['seconds']:.0f} s" if "seconds" in data else ""
-                    body += [f"## {data.get('title', name)} ({backend})", "", f"`bench/{name}`{took}.", ""]
+                    took += f"; {data['run']}" if data.get("run") else ""
+                    options = f" {data['options']}" if data.get("options") else ""
+                    body += [f"## {data.get('title', name)} ({backend})", "", f"`bench/{name}{options}`{took}.", ""]
                     body += render_results(data)
                 else:
                     notes.append(f"`bench/{name}` on {backend}: no results in {logs}.")
@@ -245,6 +255,7 @@ def main() -> int:
             command = [sys.executable, str(path), "--json", str(result_file)]
             if args.quick:
                 command.append("--quick")
+            command += script_args.get(stem, [])
             if mlflow and not with_mlflow:
                 command.append("--without-mlflow")
             env = dict(os.environ)
@@ -257,6 +268,8 @@ def main() -> int:
                     env["DATABASE_URL"] = url
             print(f"== {name} on {backend}: {' '.join(command[1:])}", flush=True)
             began = time.monotonic()
+            load_at_start = os.getloadavg()[0]
+            when = datetime.datetime.now(datetime.timezone.utc)
             with open(log_file, "wb") as log:
                 status = subprocess.run(command, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
             seconds = time.monotonic() - began
@@ -269,9 +282,11 @@ def main() -> int:
                 continue
             data = json.loads(result_file.read_text())
             data["seconds"] = round(seconds, 1)
+            data["options"] = " ".join(command[4:])
+            data["run"] = f"{when:%Y-%m-%d %H:%M} UTC, load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
             result_file.write_text(json.dumps(data, indent=1))
             body += [f"## {data.get('title', name)} ({backend})", "",
-                     f"`bench/{name}`{' --quick' if args.quick else ''}, {seconds:.0f} s.", ""]
+                     f"`bench/{name}{' ' + data['options'] if data['options'] else ''}`, {seconds:.0f} s; {data['run']}.", ""]
             body += render_results(data)
     load_after = os.getloadavg()
 

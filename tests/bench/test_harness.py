@@ -23,9 +23,11 @@ def load(name):
     return module
 
 
-@pytest.fixture(scope="module")
-def run():
-    return load("run")
+@pytest.fixture
+def run(tmp_path, monkeypatch):
+    module = load("run")
+    monkeypatch.setattr(module, "LOGS", tmp_path / "logs")
+    return module
 
 
 def test_runs_render_as_median_min_max_with_the_unit(run):
@@ -71,7 +73,7 @@ def test_a_failing_script_is_reported_and_fails_the_run_an_absent_one_is_skipped
     (tmp_path / "good_bench.py").write_text(textwrap.dedent("""
         import json, sys
         path = sys.argv[sys.argv.index("--json") + 1]
-        assert "--quick" in sys.argv
+        assert "--quick" in sys.argv and sys.argv[-2:] == ["--repeat", "3"]
         json.dump({"title": "Good", "sections": [{"heading": "H", "columns": ["x"], "rows": [[{"runs": [1, 3, 2], "unit": "s"}]]}]},
                   open(path, "w"))
     """))
@@ -80,10 +82,11 @@ def test_a_failing_script_is_reported_and_fails_the_run_an_absent_one_is_skipped
     monkeypatch.setattr(run, "SCRIPTS", [("good_bench.py", None, None), ("broken_bench.py", None, None),
                                          ("absent_bench.py", None, None)])
     output = tmp_path / "report.md"
-    monkeypatch.setattr(sys, "argv", ["run.py", "--quick", "--no-postgres", "--output", str(output)])
+    monkeypatch.setattr(sys, "argv", ["run.py", "--quick", "--no-postgres", "--output", str(output),
+                                      "--script-args", "good_bench=--repeat 3"])
     assert run.main() == 1
     report = output.read_text()
-    assert "## Good (SQLite)" in report
+    assert "## Good (SQLite)" in report and "`bench/good_bench.py --quick --repeat 3`" in report
     assert "| 2.00 (1.00–3.00) s |" in report
     assert "## `bench/broken_bench.py` on SQLite: failed (exit 1)" in report
     assert "the server stopped: port in use" in report
@@ -103,17 +106,14 @@ def test_a_run_where_every_script_succeeds_exits_0(run, tmp_path, monkeypatch):
 
 def test_render_only_writes_the_report_from_the_results_left_without_running(run, tmp_path, monkeypatch):
     (tmp_path / "never_bench.py").write_text("raise SystemExit('must not run')\n")
-    logs = run.BASE_DIR / ".run" / "bench"
-    logs.mkdir(parents=True, exist_ok=True)
-    left = logs / "never_bench-sqlite.json"
-    left.write_text(json.dumps({"title": "Left over", "seconds": 12.0, "sections": [{"heading": "H", "text": "T"}]}))
+    run.LOGS.mkdir(parents=True)
+    left = run.LOGS / "never_bench-sqlite.json"
+    left.write_text(json.dumps({"title": "Left over", "seconds": 12.0, "options": "--repeat 3",
+                                "sections": [{"heading": "H", "text": "T"}]}))
     monkeypatch.setattr(run, "BENCH_DIR", tmp_path)
     monkeypatch.setattr(run, "SCRIPTS", [("never_bench.py", "arg", None)])
     output = tmp_path / "report.md"
     monkeypatch.setattr(sys, "argv", ["run.py", "--render-only", "--no-postgres", "--output", str(output)])
-    try:
-        assert run.main() == 0
-    finally:
-        left.unlink()
+    assert run.main() == 0
     report = output.read_text()
-    assert "## Left over (SQLite)" in report and "`bench/never_bench.py`, 12 s." in report
+    assert "## Left over (SQLite)" in report and "`bench/never_bench.py --repeat 3`, 12 s." in report
