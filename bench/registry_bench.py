@@ -61,6 +61,23 @@ READER_PASSWORD = "bench-reader-password-1"
 NAME_PREFIX = "bench-model-"
 
 
+HOW = (
+    "Both servers run under gunicorn with the same number of workers (threaded workers of one thread, so "
+    "both keep connections alive) on loopback, on the same kind of database (SQLite files, or PostgreSQL: the "
+    "portal in one database, MLflow's tracking and auth stores in two others on the same server), with "
+    "artifacts on the local disk. The portal runs with persistent database connections "
+    "(`DATABASE_CONN_MAX_AGE=600`, as a deployment runs it; MLflow's SQLAlchemy pool keeps its own) and "
+    "authenticates a Bearer token on every request. MLflow runs its basic-auth app with "
+    "`default_permission = NO_PERMISSIONS` (with the default READ everyone sees every model), per-model READ "
+    "grants, credentials cached (`auth_cache_ttl_seconds`), `--serve-artifacts`, and without its job runner "
+    "(`MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false`). The portal's upload goes through its intake, which opens and "
+    "checks the ONNX file; every model's ONNX bytes differ. The portal's version read writes its access entry "
+    "to the audit trail, as every read of the portal does. A reader's list on the portal is the model list of a "
+    "user holding viewer grants on 100 models; on MLflow, the registered-model search of a user holding READ on "
+    "the same 100 (MLflow filters the search by permission)."
+)
+
+
 # --- HTTP client -------------------------------------------------------------------------------
 class Client:
     """One keep-alive connection (http.client reconnects if the server closes it)."""
@@ -470,6 +487,7 @@ def main() -> int:
     os.environ.update(env)
     backend = "PostgreSQL" if args.database_url else "SQLite"
     results = benchlib.Results("Registry operations against MLflow")
+    results.section(f"{'PostgreSQL' if args.database_url else 'SQLite'}: how it is measured", text=HOW)
     pool = multiprocessing.get_context("fork").Pool(12)
     try:
         procs.spawn([shutil.which("redis-server") or "redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
