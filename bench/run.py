@@ -59,13 +59,13 @@ highest; each run is one round of the script (its rounds are described in its se
 comparison between two systems is a ratio computed within each round, the two sides measured
 back to back in that round with their order alternating from round to round, so that changes in
 the machine's load touch both alike. Counts (queries, rows) are plain numbers. The machine is
-shared: its load average when the run started and ended is given below; on two cores, a load
-above two means other work took turns with the benchmark, and the spread of the runs says how
-much that moved each figure.
+shared: the load average when each script started and ended is given with its figures; on two
+cores, a load above two means other work took turns with the benchmark, and the spread of the
+runs says how much that moved each figure.
 """
 
 
-def machine(postgres_url: str) -> list[tuple[str, str]]:
+def machine(postgres_url: str, render_only: bool = False) -> list[tuple[str, str]]:
     cpu = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -103,7 +103,8 @@ def machine(postgres_url: str) -> list[tuple[str, str]]:
         ("MLflow", f"{benchlib.mlflow_version() or 'not installed'} (tracking server, registry); "
                    f"{benchlib.mlflow_version('mlflow-serve-venv', benchlib.MLFLOW_SERVE_REQUIREMENTS) or 'not installed'} "
                    "(`mlflow models serve`, gateway)"),
-        ("Code", (commit.stdout.strip() or "?") + (" with uncommitted changes" if dirty.stdout.strip() else "")),
+        ("Code" if not render_only else "Code (when this file was written)",
+         (commit.stdout.strip() or "?") + (" with uncommitted changes" if dirty.stdout.strip() else "")),
     ]
 
 
@@ -218,7 +219,7 @@ def main() -> int:
 
     load_before = os.getloadavg()
     started = datetime.datetime.now(datetime.timezone.utc)
-    description = machine(args.postgres_url if use_postgres else "")
+    description = machine(args.postgres_url if use_postgres else "", args.render_only)
     body: list[str] = []
     failures = []
     for name, database, mlflow in SCRIPTS:
