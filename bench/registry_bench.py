@@ -104,7 +104,8 @@ class Client:
         data = response.read()
         elapsed = time.perf_counter() - start
         if response.status not in expect:
-            raise SystemExit(f"{method} {path} on :{self.port}: HTTP {response.status}: {data[:500]!r}")
+            # An exception (not SystemExit), so that a pool worker hands it back instead of dying.
+            raise RuntimeError(f"{method} {path} on :{self.port}: HTTP {response.status}: {data[:500]!r}")
         return elapsed, data
 
     def json(self, method: str, path: str, payload=None, **kwargs) -> tuple[float, dict]:
@@ -366,7 +367,7 @@ def start_mlflow(procs: benchlib.Processes, workdir: Path, port: int, workers: i
         [str(python), "-m", "mlflow", "server", "--backend-store-uri", store_uri,
          "--artifacts-destination", str(workdir / "mlflow-artifacts"), "--serve-artifacts",
          "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--app-name", "basic-auth",
-         "--gunicorn-opts", "--worker-class gthread --threads 1 --keep-alive 60"],
+         "--gunicorn-opts", "--worker-class gthread --threads 1 --keep-alive 60 --timeout 120"],
         "mlflow.log", env=env, cwd=str(workdir),
     )
     return process, log
@@ -384,6 +385,7 @@ def timed_round(side, operation, items) -> dict:
 
 def interleaved(sides: list, operation, items: list, rounds: int) -> dict:
     """{side name: [round results]} with ``items`` split across ``rounds``, sides alternating first."""
+    print(f"{time.strftime('%H:%M:%S')} {len(items)} operations on {', '.join(s.name for s in sides)}", flush=True)
     results = {side.name: [] for side in sides}
     size = max(1, -(-len(items) // rounds))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
@@ -416,12 +418,16 @@ def concurrent_reader(args) -> list[float]:
     client.call("GET", paths[0])
     while time.time() < start_at:
         time.sleep(0.005)
-    timings, index = [], 0
+    timings, index, errors = [], 0, 0
     stop = start_at + seconds
     while time.time() < stop:
-        timings.append(client.call("GET", paths[index % len(paths)])[0])
+        try:
+            timings.append(client.call("GET", paths[index % len(paths)])[0])
+        except (RuntimeError, OSError, http.client.HTTPException):
+            errors += 1  # counted and reported; a new connection for the next request
+            client = Client(port, headers)
         index += 1
-    return timings
+    return timings, errors
 
 
 def concurrent_uploader(args) -> int:
@@ -431,12 +437,16 @@ def concurrent_uploader(args) -> int:
     side.setup, side.experiment_id = setup, experiment_id
     while time.time() < start_at:
         time.sleep(0.005)
-    count, stop = 0, start_at + seconds
+    count, errors, stop = 0, 0, start_at + seconds
     while time.time() < stop:
-        target = targets[count % len(targets)]
-        side.upload(target, onnx_bytes(base, f"{target}-{os.getpid()}-{count}"), client)
-        count += 1
-    return count
+        target = targets[(count + errors) % len(targets)]
+        try:
+            side.upload(target, onnx_bytes(base, f"{target}-{os.getpid()}-{count + errors}"), client)
+            count += 1
+        except (RuntimeError, OSError, http.client.HTTPException):
+            errors += 1
+            client = Client(port, headers)
+    return count, errors
 
 
 def concurrency(side, kind: str, headers: dict, *, seconds: float, readers: int, uploaders: int, models: int,
@@ -445,15 +455,18 @@ def concurrency(side, kind: str, headers: dict, *, seconds: float, readers: int,
     start_at = time.time() + 1.0
     reader_jobs = [(side.port, headers, paths[i::readers] or paths, seconds, start_at) for i in range(readers)]
     read_async = pool.map_async(concurrent_reader, reader_jobs)
-    uploads = 0
+    uploads = upload_errors = 0
     if with_uploads:
         targets = [f"{NAME_PREFIX}{i:05d}" for i in range(models)]
         upload_jobs = [(kind, side.port, headers, targets[i::uploaders], base, seconds, start_at, setup,
                         getattr(side, "experiment_id", "")) for i in range(uploaders)]
-        uploads = sum(pool.map(concurrent_uploader, upload_jobs))
-    timings = [t for result in read_async.get() for t in result]
+        done = pool.map(concurrent_uploader, upload_jobs)
+        uploads, upload_errors = sum(d[0] for d in done), sum(d[1] for d in done)
+    read = read_async.get()
+    timings = [t for result, _ in read for t in result]
     return {"p50": median(timings) * 1000, "p99": percentile(timings, 0.99) * 1000,
-            "ops": len(timings) / seconds, "uploads": uploads / seconds}
+            "ops": len(timings) / seconds, "uploads": uploads / seconds,
+            "errors": sum(e for _, e in read) + upload_errors}
 
 
 def main() -> int:
@@ -501,7 +514,8 @@ def main() -> int:
         connections.close_all()
         portal_process, portal_log = procs.spawn(
             [sys.executable, "-m", "gunicorn", "governance.wsgi:application", "--bind", f"127.0.0.1:{portal_port}",
-             "--workers", str(args.workers), "--worker-class", "gthread", "--threads", "1", "--keep-alive", "60"],
+             "--workers", str(args.workers), "--worker-class", "gthread", "--threads", "1", "--keep-alive", "60",
+             "--timeout", "120"],
             "portal.log", cwd=str(BASE_DIR), env=env,
         )
         benchlib.wait_port(portal_port, portal_process, portal_log)
@@ -514,7 +528,7 @@ def main() -> int:
                 try:
                     admin.json("POST", "/api/2.0/mlflow/users/create", {"username": "reader", "password": READER_PASSWORD})
                     break
-                except (SystemExit, OSError):
+                except (RuntimeError, OSError):
                     admin = Client(mlflow_port, basic("admin", ADMIN_PASSWORD))
                     time.sleep(0.5)
             _, experiment = admin.json("POST", "/api/2.0/mlflow/experiments/create", {"name": "bench"})
@@ -589,6 +603,7 @@ def main() -> int:
                 runs([r["ops"] for r in alone], "ops/s", 1), runs([r["ops"] for r in busy], "ops/s", 1),
                 runs([b["ops"] / a["ops"] for a, b in zip(alone, busy)], "×"),
                 runs([r["uploads"] for r in busy], "uploads/s"),
+                sum(r["errors"] for r in alone + busy),
             ])
         results.section(
             f"{backend}, 8 clients reading versions with and without 2 clients uploading, {args.workers} workers",
@@ -600,7 +615,7 @@ def main() -> int:
                 "(p50 with ÷ without at most 1.25)."
             ),
             columns=["server", "read p50 alone", "read p50 with uploads", "p50 with ÷ alone", "reads/s alone",
-                     "reads/s with uploads", "reads/s with ÷ alone", "uploads/s"],
+                     "reads/s with uploads", "reads/s with ÷ alone", "uploads/s", "failed requests"],
             rows=crows,
         )
 
