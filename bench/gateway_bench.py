@@ -8,7 +8,8 @@
   trace committed before the answer, and a challenger's shadow scoring queued for each request.
 * mlflow: ``mlflow models serve --env-manager local -w W`` of the same ONNX file (MLflow's onnx
   flavour, onnxruntime underneath), MLflow installed in its own virtual environment
-  (``.run/mlflow-venv``, made on first run; never in requirements.txt).
+  (``~/.cache/governance-bench/mlflow-serve-venv``, see bench/benchlib.py, made on first run;
+  never in requirements.txt).
 * onnxruntime: the same ONNX file called directly in this process, one row at a time.
 
 Each server gets the same requests over keep-alive connections from C client processes: one-row
@@ -18,7 +19,7 @@ flavour cannot answer a DataFrame input with a label and a probability matrix). 
 the gateway / MLflow ratios, and the p50 of onnxruntime alone on one row.
 
     python bench/gateway_bench.py [--workers 2] [--clients 4] [--requests 2000] [--big-requests 100]
-                                  [--database-url postgres://.../empty_database]
+                                  [--database-url postgres://.../empty_database] [--quick] [--json PATH]
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib  # noqa: E402
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-MLFLOW_VENV = BASE_DIR / ".run" / "mlflow-venv"
-MLFLOW_VERSION = "3.17.2"
-MLFLOW_REQUIREMENTS = [f"mlflow[auth]=={MLFLOW_VERSION}", "onnx>=1.16", "onnxruntime>=1.18"]
+MLFLOW_VENV = benchlib.mlflow_venv("mlflow-serve-venv")
 
 
 def free_port() -> int:
@@ -63,17 +65,7 @@ def wait_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 
     raise SystemExit(f"nothing listens on {port}: {log.read_text()[-3000:]}")
 
 
-def mlflow_python() -> Path:
-    python = MLFLOW_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
-    check = subprocess.run(
-        [str(python), "-c", f"import mlflow, onnx, onnxruntime; assert mlflow.__version__ == {MLFLOW_VERSION!r}"],
-        capture_output=True,
-    )
-    if check.returncode != 0:
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *MLFLOW_REQUIREMENTS], check=True)
-    return python
+mlflow_python = benchlib.mlflow_serve_python  # MLflow's own virtual environment, made on first use
 
 
 def client_run(args) -> list[float]:
@@ -122,7 +114,10 @@ def main() -> int:
         "--database-url", default="",
         help="an empty PostgreSQL database to use (as in production) instead of a throwaway SQLite file",
     )
+    benchlib.add_arguments(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.requests, args.big_requests = min(args.requests, 200), min(args.big_requests, 8)
 
     workdir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     redis_port, gateway_port, mlflow_port = free_port(), free_port(), free_port()
@@ -180,7 +175,7 @@ def main() -> int:
             "gunicorn.log", cwd=str(BASE_DIR), env=env,
         )
         mlflow_env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE", "GOVERNANCE"))}
-        # MLflow starts its own uvicorn by name: the one of its virtual environment.
+        # MLflow starts its own gunicorn by name: the one of its virtual environment.
         mlflow_env["PATH"] = f"{MLFLOW_VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
         mlflow, mlflow_log = spawn(
             [str(python), "-m", "mlflow", "models", "serve", "-m", str(workdir / "mlflow-model"), "--env-manager",
@@ -213,6 +208,7 @@ def main() -> int:
                     os.killpg(process.pid, signal.SIGKILL)
         shutil.rmtree(workdir, ignore_errors=True)
     report(results, direct, shadow, args)
+    write_json(results, direct, shadow, args)
     return 0
 
 
@@ -293,6 +289,36 @@ def report(results: dict, direct_p50: float, shadow: tuple[int, int], args) -> N
         print(f"traces: {shadow[0]} answers, {shadow[1]} challenger shadow scorings recorded by the worker")
     else:
         print("no challenger, no worker: shadow scoring off")
+
+
+def write_json(results: dict, direct_p50: float, shadow, args) -> None:
+    """The figures in bench/benchlib.py's results format (one run per server and request size)."""
+    if not args.json:
+        return
+    backend = "PostgreSQL" if args.database_url else "SQLite"
+    out = benchlib.Results("Scoring gateway against mlflow models serve")
+    rows = []
+    for label, pair in results.items():
+        g, m = pair["gateway"], pair["mlflow"]
+        rows.append([label, *(benchlib.runs([r[key]], unit, 1) for r in (g, m)
+                              for key, unit in (("rps", "req/s"), ("p50_ms", "ms"), ("p99_ms", "ms"))),
+                     benchlib.runs([g["rps"] / m["rps"]], "×")])
+    shadow_text = (f"Shadow scoring on: one challenger, a Celery worker recorded {shadow[1]:,} shadow scorings for "
+                   f"{shadow[0]:,} answers." if shadow else "No challenger and no Celery worker (shadow scoring off).")
+    out.section(
+        f"{backend}, {args.workers} workers per server, {args.clients} keep-alive clients",
+        text=(f"{args.requests:,} one-row and {args.big_requests:,} 1,000-row requests per server, the sample classifier "
+              f"(8 features, ONNX). {shadow_text} onnxruntime called directly on one row: p50 {direct_p50:.3f} ms. "
+              "The gateway runs threaded gunicorn workers with persistent database connections "
+              "(`DATABASE_CONN_MAX_AGE=600`: a connection per request costs more than the answer); MLflow "
+              f"{benchlib.mlflow_version('mlflow-serve-venv', benchlib.MLFLOW_SERVE_REQUIREMENTS)} answers the same "
+              "values as its tensor input. The aims: at least twice MLflow's requests per second on one-row "
+              "requests, and a one-row p50 within 5 ms of onnxruntime's."),
+        columns=["request", "gateway req/s", "gateway p50", "gateway p99", "MLflow req/s", "MLflow p50", "MLflow p99",
+                 "gateway ÷ MLflow req/s"],
+        rows=rows,
+    )
+    out.write(args.json)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ class LoadedModel:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         # No memory arena: a worker opens a session, scores once and drops it, and the arena's
-        # fresh chunks for each session cost more than plain allocations (bench/warmup_bench.md).
+        # fresh chunks for each session cost more than plain allocations (docs/benchmarks.md, warm-up).
         options.enable_cpu_mem_arena = False
         try:
             self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
