@@ -1,7 +1,7 @@
 """Benchmark: the portal's pages and API lists against a large generated installation.
 
-Run ``bench/scale_generate.py`` first (same ``--quick`` / ``--database-url``; with ``--quick``
-and no quick-size database yet, this script makes it). Then, with the
+The generated SQLite database of the size asked for is made first with ``bench/scale_generate.py``
+when it is missing; a PostgreSQL one (``--database-url``) must be generated beforehand. Then, with the
 real Django stack in-process (the test Client: middleware, sessions, templates, the access
 records every page writes), each case is requested in interleaved rounds (one request per case
 per round) after a warm-up: the median and min–max time per request, and the SQL queries of one
@@ -14,7 +14,7 @@ list a few times.
     python bench/scale_bench.py --database-url postgres://postgres@127.0.0.1:5432/gov_scale_big
 
 The benchmark applies pending migrations to the generated database first (new indexes), and its
-requests append access entries to the trail, as production requests do.
+requests record access events, as production requests do.
 """
 
 from __future__ import annotations
@@ -219,10 +219,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     url = args.database_url or default_url(args.scale)
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-        if not args.quick:
-            raise SystemExit(f"no generated database at {url}: run bench/scale_generate.py first")
-        # The quick size takes seconds: made here when missing.
-        subprocess.run([sys.executable, str(ROOT / "bench" / "scale_generate.py"), "--quick"], check=True)
+        # Made here when missing: seconds at the quick size, about half an hour at full size.
+        size = ["--quick"] if args.quick else ["--scale", str(args.scale)]
+        subprocess.run([sys.executable, str(ROOT / "bench" / "scale_generate.py"), *size], check=True)
     configure(url)
     from django.core.management import call_command
     from django.db import connection
