@@ -110,10 +110,18 @@ TEMPLATES = [
 ]
 
 # --- Database --------------------------------------------------------------------------------
+# Persistent connections: a web or worker thread keeps its connection for up to
+# DATABASE_CONN_MAX_AGE seconds (60 by default; 0 closes it after every request, an empty value
+# keeps it for ever) instead of opening one per request, which costs more than most answers on
+# PostgreSQL. The health check tests a reused connection at the start of each request, so one the
+# server dropped is replaced rather than failing the request. Celery's Django fixup closes
+# connections around each task by the same rule.
+_conn_max_age = os.environ.get("DATABASE_CONN_MAX_AGE", "60").strip()
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "0")),
+        conn_max_age=int(_conn_max_age) if _conn_max_age else None,
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

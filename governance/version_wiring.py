@@ -6,6 +6,7 @@ named here by dotted path and imported on first use:
 
 - ``VERSION_API_FIELDS``: the extra fields of the version API (``GET .../versions/{n}/`` and the
   version lists), in this order after the registry's own, each ``f(version, request)``;
+- ``VERSION_API_RELATED``: what those fields read of each version, prefetched with the versions;
 - ``VERSION_HISTORY_SOURCES``: the sources of a version's one history (the history API and
   the version page's timeline), each ``f(version) -> [HistoryEntry]``, merged oldest first.
 
@@ -30,6 +31,13 @@ VERSION_API_FIELDS: dict[str, str] = {
     "warmup": "workflows.testsuites.selectors.warmup_api",
 }
 
+# What the API fields read of each version, loaded with the versions (a version or a page of
+# them) in a fixed number of queries: each f(queryset) -> queryset adding its prefetches.
+VERSION_API_RELATED: tuple[str, ...] = (
+    "workflows.lifecycle.panels.api_related",
+    "workflows.testsuites.selectors.api_related",
+)
+
 VERSION_HISTORY_SOURCES: tuple[str, ...] = (
     "workflows.lifecycle.history.transition_entries",
     "workflows.lifecycle.history.annotation_entries",
@@ -41,6 +49,13 @@ VERSION_HISTORY_SOURCES: tuple[str, ...] = (
 def version_api_fields() -> dict[str, Callable]:
     """The version API's extra fields: name -> f(version, request)."""
     return dict(zip(VERSION_API_FIELDS, _imported(tuple(VERSION_API_FIELDS.values()))))
+
+
+def version_api_related(versions):
+    """``versions`` (a queryset) with what the version API's fields read of each prefetched."""
+    for related in _imported(VERSION_API_RELATED):
+        versions = related(versions)
+    return versions
 
 
 def version_history_sources() -> list[Callable]:

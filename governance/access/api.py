@@ -86,7 +86,9 @@ class GrantListCreate(APIView):
             if group is None:
                 raise services.GrantError(f"No group called '{data['group']}'.", field="group")
         grant, created = services.grant_give(actor=request.user, model=model, role=data["role"], user=user, group=group)
-        grant = selectors.grant_get(model=model, pk=grant.pk)
+        if not created:
+            # The grant found holds its model and people by id only: read them with it.
+            grant = selectors.grant_get(model=model, pk=grant.pk)
         return Response(GrantSerializer(grant).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 

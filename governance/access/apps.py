@@ -31,6 +31,10 @@ class AccessConfig(AppConfig):
 
         receivers.connect()
         post_migrate.connect(_role_groups_after_migrate, dispatch_uid="access.role_groups")
+        # A migrate or a flush makes the permission rows again: the cached ones are forgotten.
+        from .services import model_permissions_forget
+
+        post_migrate.connect(model_permissions_forget, dispatch_uid="access.model_permissions_forget")
 
 
 def _role_groups_after_migrate(sender, app_config, **kwargs):

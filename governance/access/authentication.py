@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from .models import ApiToken, hash_token
+from .models import ApiToken, hash_token, role_annotations
 
 # last_used_at is written at most this often per token, so reads do not each cost a write.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -26,9 +26,15 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         except UnicodeError:
             _token_refused(request, "malformed_token")
             raise exceptions.AuthenticationFailed("Malformed token.")
-        # One query by the indexed hash; whether the token still works (not revoked, not
-        # expired, its user active) is decided on the row read, as ``ApiTokenQuerySet.usable``.
-        token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
+        # One query by the indexed hash, with the user and their roles; whether the token still
+        # works (not revoked, not expired, its user active) is decided on the row read, as
+        # ``ApiTokenQuerySet.usable``.
+        token = (
+            ApiToken.objects.select_related("user")
+            .annotate(**role_annotations("user_id"))
+            .filter(key_hash=hash_token(raw))
+            .first()
+        )
         if token is None or not token.is_usable:
             _token_refused(request, raw=raw)
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
@@ -36,8 +42,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         request.api_token = token
-        # This user serves this request only: its role checks read its groups once.
-        token.user.roles_read_once = True
+        # This user serves this request only: its role checks use the roles read with it.
+        token.user.roles_read_with(token)
         return token.user, token
 
     def authenticate_header(self, request):

@@ -6,7 +6,7 @@ import secrets
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from .roles import GlobalRole, ObjectRole
@@ -46,6 +46,14 @@ class User(AbstractUser):
     def _role_group_names(self) -> frozenset[str]:
         return frozenset(name for name in self.groups.values_list("name", flat=True) if name in GlobalRole.values)
 
+    def roles_read_with(self, row) -> None:
+        """Serve this request's role checks from ``row``, read with ``role_annotations(...)``
+        (the user's roles in the same query as the user), instead of reading the groups."""
+        self.roles_read_once = True
+        self.__dict__["_role_group_names"] = frozenset(
+            role for role in GlobalRole.values if getattr(row, f"{ROLE_ALIAS}{role}")
+        )
+
     def has_role(self, role: str) -> bool:
         if role == GlobalRole.ADMIN and self.is_superuser:
             return True
@@ -54,6 +62,19 @@ class User(AbstractUser):
     @property
     def display_name(self) -> str:
         return self.get_full_name() or self.username
+
+
+ROLE_ALIAS = "has_role_"
+
+
+def role_annotations(user_ref: str = "pk") -> dict:
+    """Annotations that read whether the user (``user_ref``) holds each global role, in the
+    query that reads the user (``User.roles_read_with`` takes them)."""
+    memberships = User.groups.through.objects
+    return {
+        f"{ROLE_ALIAS}{role}": Exists(memberships.filter(user_id=OuterRef(user_ref), group__name=role))
+        for role in GlobalRole.values
+    }
 
 
 def hash_token(raw: str) -> str:

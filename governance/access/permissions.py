@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.db import connection
 from guardian.core import ObjectPermissionChecker
 
 from .roles import CONTRIBUTE, MANAGE, OPERATE, REVIEW, SEE_ALL_ROLES, VIEW, GlobalRole, ObjectRole
@@ -20,32 +21,86 @@ def sees_all_models(user) -> bool:
     return user.is_superuser or any(user.has_role(role) for role in SEE_ALL_ROLES)
 
 
+# The object permissions a grant carries, on registry.MLModel (see ``roles.OBJECT_ROLE_PERMISSIONS``).
+MODEL_PERMS = (VIEW, CONTRIBUTE, REVIEW, OPERATE, MANAGE)
+
+# Bumped by every write of object permissions in this process (``perms_changed``): a checker made
+# before it reads the grants afresh, so a request that changes grants then checks them sees its
+# own change.
+_perm_writes = [0]
+
+
+def perms_changed() -> None:
+    """Object permissions were written: checkers kept for a request read them again."""
+    _perm_writes[0] += 1
+
+
+def _is_model(obj) -> bool:
+    return obj._meta.label == "registry.MLModel"
+
+
 class ModelPermissionChecker(ObjectPermissionChecker):
-    """guardian's checker, except that superusers get the grants they really hold.
+    """guardian's checker, reading a user's permissions on models from the models' own
+    permission tables in one query (direct and group grants together), and giving superusers
+    only the grants they really hold.
 
     guardian gives a superuser every permission on every object; here a superuser's
     visibility comes from ``sees_all_models``, and their object roles (owner, reviewer...)
     only from grants, so that e.g. an admin is not taken for the owner of every model.
+    Other objects than models are guardian's.
     """
 
     def __init__(self, user):
         super().__init__(user)
-        self._explicit: dict = {}
+        self._model_perms: dict = {}
+        self.writes_seen = _perm_writes[0]
+        # The transaction blocks it was made in (see ``checker_for``).
+        self.blocks = tuple(connection.atomic_blocks)
 
     def prefetch_perms(self, objects):
-        if not self.user.is_superuser:
-            return super().prefetch_perms(objects)
-        models = [model for model in objects if model.pk not in self._explicit]
-        if models:
-            self._explicit.update(_explicit_perms(self.user, models))
+        objects = list(objects)
+        others = [obj for obj in objects if not _is_model(obj)]
+        if others:
+            super().prefetch_perms(others)
+        missing = [obj.pk for obj in objects if _is_model(obj) and obj.pk not in self._model_perms]
+        if missing:
+            self._model_perms.update(_explicit_perms(self.user, missing))
         return True
 
     def get_perms(self, obj) -> list[str]:
-        if not self.user.is_superuser:
+        if not _is_model(obj):
             return super().get_perms(obj)
-        if obj.pk not in self._explicit:
-            self._explicit.update(_explicit_perms(self.user, [obj]))
-        return sorted(self._explicit[obj.pk])
+        if obj.pk not in self._model_perms:
+            self.prefetch_perms([obj])
+        return sorted(self._model_perms[obj.pk])
+
+    def seed(self, model_pk, codenames: Iterable[str]) -> None:
+        """Take the user's permissions on one model as read with it (``perms_annotation``)."""
+        self._model_perms[model_pk] = frozenset(codenames)
+
+
+def checker_for(user) -> ModelPermissionChecker:
+    """The checker of ``user``'s grants: one per request for the user a request acts as (its
+    grants are read once, whatever the number of questions), a new one for any other instance.
+
+    The request's user is marked ``roles_read_once`` (``ActiveUserMiddleware``, the API's token
+    check) and lives for that request only, so a grant given or taken away is seen on the very
+    next request. The grants are read again after a write of permissions in this process, and
+    inside a transaction block the checker was not made in: a service that decides under a row
+    lock (``services.grant_revoke``) decides on the grants as they are once the lock is held.
+    """
+    if not getattr(user, "roles_read_once", False):
+        return ModelPermissionChecker(user)
+    checker = user.__dict__.get("_model_perm_checker")
+    blocks = connection.atomic_blocks
+    if (
+        checker is None
+        or checker.writes_seen != _perm_writes[0]
+        or len(blocks) > len(checker.blocks)
+        or any(block is not made for block, made in zip(blocks, checker.blocks))
+    ):
+        checker = user.__dict__["_model_perm_checker"] = ModelPermissionChecker(user)
+    return checker
 
 
 def model_perms(user, model, checker: ObjectPermissionChecker | None = None) -> set[str]:
@@ -53,25 +108,63 @@ def model_perms(user, model, checker: ObjectPermissionChecker | None = None) -> 
     if not user.is_authenticated or not user.is_active:
         return set()
     if checker is None or (user.is_superuser and not isinstance(checker, ModelPermissionChecker)):
-        checker = ModelPermissionChecker(user)
+        checker = checker_for(user)
     return set(checker.get_perms(model))
 
 
-def _explicit_perms(user, models) -> dict:
-    """{model pk: codenames} granted to the user directly or through groups (two queries)."""
+def _explicit_perms(user, model_pks) -> dict:
+    """{model pk: codenames} granted to the user directly or through groups (one query)."""
     from governance.registry.models import (
         MLModelGroupObjectPermission,
         MLModelUserObjectPermission,
     )
 
-    pks = [model.pk for model in models]
+    pks = list(model_pks)
     found: dict = {pk: set() for pk in pks}
-    direct = MLModelUserObjectPermission.objects.filter(user=user, content_object_id__in=pks)
-    via_groups = MLModelGroupObjectPermission.objects.filter(group__user=user, content_object_id__in=pks)
-    for rows in (direct, via_groups):
-        for pk, codename in rows.values_list("content_object_id", "permission__codename"):
-            found[pk].add(codename)
+    direct = MLModelUserObjectPermission.objects.filter(user=user.pk, content_object_id__in=pks)
+    via_groups = MLModelGroupObjectPermission.objects.filter(group__user=user.pk, content_object_id__in=pks)
+    columns = ("content_object_id", "permission__codename")
+    for pk, codename in direct.values_list(*columns).union(via_groups.values_list(*columns), all=True):
+        found[pk].add(codename)
     return found
+
+
+def _granted(user, codename: str, model_ref: str):
+    """True on the rows whose model (``model_ref``) the user holds ``codename`` on, directly
+    or through a group."""
+    from django.db.models import Exists, OuterRef
+
+    from governance.registry.models import MLModelGroupObjectPermission, MLModelUserObjectPermission
+
+    direct = MLModelUserObjectPermission.objects.filter(
+        user_id=user.pk, content_object_id=OuterRef(model_ref), permission__codename=codename
+    )
+    via_groups = MLModelGroupObjectPermission.objects.filter(
+        group__user=user.pk, content_object_id=OuterRef(model_ref), permission__codename=codename
+    )
+    return Exists(direct) | Exists(via_groups)
+
+
+PERM_ALIAS = "granted_"
+
+
+def perms_annotation(user, model_ref: str = "pk") -> dict:
+    """Annotations that read the user's permissions on each row's model (``model_ref``) in the
+    row's own query; ``perms_seed`` hands them to the user's checker."""
+    from django.db.models import Value
+
+    if _is_inactive(user):
+        return {f"{PERM_ALIAS}{codename}": Value(False) for codename in MODEL_PERMS}
+    return {f"{PERM_ALIAS}{codename}": _granted(user, codename, model_ref) for codename in MODEL_PERMS}
+
+
+def perms_seed(user, model, row=None) -> None:
+    """Give the user's checker the permissions on ``model`` read with ``row`` (default: the
+    model itself), annotated by ``perms_annotation``."""
+    row = model if row is None else row
+    if _is_inactive(user) or not hasattr(row, f"{PERM_ALIAS}{VIEW}"):
+        return
+    checker_for(user).seed(model.pk, [c for c in MODEL_PERMS if getattr(row, f"{PERM_ALIAS}{c}")])
 
 
 # Every helper takes an optional checker from ``prefetch_model_perms`` so that list pages
@@ -87,19 +180,11 @@ def view_granted(user, model_ref="pk"):
     on (directly or through a group): what ``can_view_model`` decides from grants, inside one
     query, for the paths that read a model and the caller's right to it together. Callers check
     ``sees_all_models`` first; superusers and inactive users are decided there and here alike."""
-    from django.db.models import Exists, OuterRef, Value
-
-    from governance.registry.models import MLModelGroupObjectPermission, MLModelUserObjectPermission
+    from django.db.models import Value
 
     if _is_inactive(user):
         return Value(False)
-    direct = MLModelUserObjectPermission.objects.filter(
-        user_id=user.pk, content_object_id=OuterRef(model_ref), permission__codename=VIEW
-    )
-    via_groups = MLModelGroupObjectPermission.objects.filter(
-        group__user=user.pk, content_object_id=OuterRef(model_ref), permission__codename=VIEW
-    )
-    return Exists(direct) | Exists(via_groups)
+    return _granted(user, VIEW, model_ref)
 
 
 def can_contribute(user, model, checker: ObjectPermissionChecker | None = None) -> bool:
@@ -122,7 +207,7 @@ def grant_roles_given_by(user, model, checker: ObjectPermissionChecker | None = 
     if _is_inactive(user):
         return []
     if checker is None:
-        checker = ModelPermissionChecker(user)
+        checker = checker_for(user)
     return [role for role in ObjectRole.values if can_give_grant(user, model, role, checker)]
 
 
@@ -147,7 +232,7 @@ def is_operator(user, model, checker: ObjectPermissionChecker | None = None) -> 
 
 def prefetch_model_perms(user, models: Iterable) -> ObjectPermissionChecker:
     """One checker with the permissions of many models loaded in two queries."""
-    checker = ModelPermissionChecker(user)
+    checker = checker_for(user)
     models = list(models)
     if models and user.is_authenticated and user.is_active:
         checker.prefetch_perms(models)
@@ -230,5 +315,5 @@ def holds_any(user, model, holders: Iterable[str], checker: ObjectPermissionChec
     if _is_inactive(user):
         return False
     if checker is None:
-        checker = ModelPermissionChecker(user)
+        checker = checker_for(user)
     return any(HOLDERS[key].test(user, model, checker) for key in holders)

@@ -21,7 +21,6 @@ from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from guardian.shortcuts import assign_perm, remove_perm
 
 from governance.audit.models import EventKind
 from governance.audit.services import account_event_record, audit_append
@@ -494,10 +493,17 @@ def grant_give(
 
 
 def grant_first_owner(*, model, user: User) -> ModelGrant:
-    """Make the person who registered a model its first owner (a model with no grants yet)."""
+    """Make the person who registered a model its first owner (a model with no grants yet).
+
+    A model without grants holds no permission rows (they are written with grants), so the
+    owner's are written in one insert, without reading any first.
+    """
     if ModelGrant.objects.filter(model=model).exists():
         raise ActionConflict("The model has grants already; its owners manage them.", code="has_owner")
-    grant, _ = _grant_write(actor=user, model=model, role=ObjectRole.OWNER, user=user, group=None)
+    with transaction.atomic():
+        grant = ModelGrant.objects.create(model=model, user=user, role=ObjectRole.OWNER, granted_by=user)
+        _grant_event("grant.given", grant, user, f"{grant.grantee_name} is now {grant.role} of {model.name}.")
+        _sync_perms(model=model, user=user, group=None, granted_roles=[ObjectRole.OWNER], held=())
     return grant
 
 
@@ -564,19 +570,70 @@ def grant_set_roles(
             grant_revoke(actor=actor, grant=current[role])
 
 
-def _sync_perms(*, model, user: User | None, group: Group | None) -> None:
-    """Make the guardian permissions of one grantee on one model match their grants."""
-    holder = user or group
-    grants = ModelGrant.objects.filter(model=model, user=user, group=group)
+def _sync_perms(
+    *,
+    model,
+    user: User | None,
+    group: Group | None,
+    granted_roles: Iterable[str] | None = None,
+    held: Iterable[str] | None = None,
+) -> None:
+    """Make the guardian permissions of one grantee on one model match their grants.
+
+    Reads the grantee's roles on the model and the permission rows they hold (unless the caller
+    knows them: ``granted_roles``, ``held``), then adds the missing rows in one bulk insert and
+    deletes the extra ones in one delete; rows that stay are not touched. A row another
+    transaction inserted meanwhile is left as it is (the insert skips conflicts).
+    """
+    from governance.registry.models import MLModelGroupObjectPermission, MLModelUserObjectPermission
+
+    if granted_roles is None:
+        granted_roles = ModelGrant.objects.filter(model=model, user=user, group=group).values_list("role", flat=True)
     wanted: set[str] = set()
-    for role in grants.values_list("role", flat=True):
+    for role in granted_roles:
         wanted.update(OBJECT_ROLE_PERMISSIONS[role])
-    every = {perm for perms in OBJECT_ROLE_PERMISSIONS.values() for perm in perms}
-    for perm in sorted(every):
-        if perm in wanted:
-            assign_perm(perm, holder, model)
-        else:
-            remove_perm(perm, holder, model)
+    if user is not None:
+        table, holder = MLModelUserObjectPermission, {"user": user}
+    else:
+        table, holder = MLModelGroupObjectPermission, {"group": group}
+    rows = table.objects.filter(content_object=model, **holder)
+    held = set(rows.values_list("permission__codename", flat=True) if held is None else held)
+    by_codename = model_permissions()
+    missing = sorted(wanted - held)
+    if missing:
+        table.objects.bulk_create(
+            [table(content_object=model, permission=by_codename[codename], **holder) for codename in missing],
+            ignore_conflicts=True,
+        )
+    extra = held - wanted
+    if extra:
+        rows.filter(permission__in=[by_codename[codename] for codename in extra]).delete()
+    if missing or extra:
+        permissions.perms_changed()
+
+
+# {codename: Permission} of registry.MLModel, read once per process: the rows are made by
+# migrations and never change while the portal runs. A migrate or a test database flush makes
+# them again (new ids), so post_migrate empties it (``model_permissions_forget``).
+_MODEL_PERMISSIONS: dict = {}
+
+
+def model_permissions() -> dict:
+    """The object permissions of registry.MLModel by codename, from the process's cache."""
+    if not _MODEL_PERMISSIONS:
+        from django.contrib.auth.models import Permission
+        from django.contrib.contenttypes.models import ContentType
+
+        from governance.registry.models import MLModel
+
+        content_type = ContentType.objects.get_for_model(MLModel)
+        found = {p.codename: p for p in Permission.objects.filter(content_type=content_type)}
+        _MODEL_PERMISSIONS.update(found)
+    return _MODEL_PERMISSIONS
+
+
+def model_permissions_forget(**kwargs) -> None:
+    _MODEL_PERMISSIONS.clear()
 
 
 def service_account_get(name: str) -> User:

@@ -18,6 +18,7 @@ from governance.registry.serializers import (
     VersionCreateSerializer,
     VersionSerializer,
 )
+from governance.version_wiring import version_api_related
 
 from .models import Dataset
 from .services import RegistryError
@@ -82,16 +83,18 @@ class DatasetDetail(APIView):
 class VersionListCreate(APIView):
     def get(self, request, slug):
         model = selectors.model_get(user=request.user, slug=slug)
-        return paginated(self, selectors.versions_of(model=model), VersionSerializer, context={"request": request})
+        versions = selectors.versions_of(model=model, related=version_api_related)
+        return paginated(self, versions, VersionSerializer, context={"request": request})
 
     def post(self, request, slug):
         model = selectors.model_get(user=request.user, slug=slug)
         services.version_create_check(user=request.user, model=model)
         data = validated(VersionCreateSerializer, request)
         datasets = {}
+        # Both in one query. Visibility is the service's rule; here only "does such a dataset exist at all".
+        found = Dataset.objects.in_bulk([data["training_dataset"], data["validation_dataset"]])
         for field in ("training_dataset", "validation_dataset"):
-            # Visibility is the service's rule; here only "does such a dataset exist at all".
-            datasets[field] = Dataset.objects.filter(pk=data[field]).first()
+            datasets[field] = found.get(data[field])
             if datasets[field] is None:
                 raise RegistryError(f"No dataset with id {data[field]} that you can see.", field=field)
         repository, commit = services.parse_code_ref(data["code_ref"])
@@ -110,5 +113,5 @@ class VersionListCreate(APIView):
 
 class VersionDetail(APIView):
     def get(self, request, slug, number):
-        version = selectors.version_get(user=request.user, slug=slug, number=number)
+        version = selectors.version_get(user=request.user, slug=slug, number=number, related=version_api_related)
         return _viewed(request, "version.viewed", version, VersionSerializer(version, context={"request": request}).data)

@@ -9,6 +9,7 @@ from django.db.models import F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.http import Http404
 from guardian.shortcuts import get_objects_for_user
 
+from governance.access import permissions
 from governance.access.models import ModelGrant
 from governance.access.permissions import sees_all_models
 from governance.access.roles import ObjectRole
@@ -66,28 +67,45 @@ def model_list(
 
 
 def model_get(*, user, slug: str) -> MLModel:
-    model = models_visible_to(user).filter(slug=slug).first()
+    """The model, if the user may see it, read with the user's permissions on it in one query
+    (they answer every later question of the request about this model without another)."""
+    if not user.is_authenticated or not user.is_active:
+        raise Http404("No such model.")
+    model = MLModel.objects.filter(slug=slug).annotate(**permissions.perms_annotation(user)).first()
     if model is None:
+        raise Http404("No such model.")
+    permissions.perms_seed(user, model)
+    if not permissions.can_view_model(user, model):
         raise Http404("No such model.")
     return model
 
 
-def versions_of(*, model: MLModel) -> QuerySet[ModelVersion]:
-    return model.versions.select_related(
+def versions_of(*, model: MLModel, related=None) -> QuerySet[ModelVersion]:
+    """The model's versions, newest first, with their datasets, submitter and the version they
+    answer; ``related(queryset)`` adds what the caller shows of each (the API's fields)."""
+    versions = model.versions.select_related(
         "training_dataset", "validation_dataset", "submitted_by", "resubmission_of"
     ).order_by("-number")
+    return related(versions) if related else versions
 
 
-def version_get(*, user, slug: str, number: int) -> ModelVersion:
-    model = model_get(user=user, slug=slug)
-    version = (
+def version_get(*, user, slug: str, number: int, related=None) -> ModelVersion:
+    """The version, if the user may see its model: version, model and the user's permissions on
+    it in one query. ``related(queryset)`` adds what the caller shows (the API's fields)."""
+    if not user.is_authenticated or not user.is_active:
+        raise Http404("No such version.")
+    versions = (
         ModelVersion.objects.select_related(
             "model", "training_dataset", "validation_dataset", "submitted_by", "resubmission_of"
         )
-        .filter(model=model, number=number)
-        .first()
+        .filter(model__slug=slug, number=number)
+        .annotate(**permissions.perms_annotation(user, "model_id"))
     )
+    version = (related(versions) if related else versions).first()
     if version is None:
+        raise Http404("No such version.")
+    permissions.perms_seed(user, version.model, row=version)
+    if not permissions.can_view_model(user, version.model):
         raise Http404("No such version.")
     return version
 

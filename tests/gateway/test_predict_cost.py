@@ -25,15 +25,15 @@ def predict(client, model, rows):
     )
 
 
-def test_a_one_row_predict_with_a_token_costs_four_queries(
+def test_a_one_row_predict_with_a_token_costs_three_queries(
     champion, credit_model, victor, api_for, django_assert_max_num_queries
 ):
     client = api_for(victor)
     rows = rows_of(champion)
     assert predict(client, credit_model, rows).status_code == 200  # loads the champion, stamps the token's use
-    # The token with its user, the user's groups, the model with the caller's right to it and
+    # The token with its user and the user's roles, the model with the caller's right to it and
     # the versions that answer, the trace's insert.
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(3):
         response = predict(client, credit_model, rows)
     assert response.status_code == 200
     assert ScoringRecord.objects.filter(trace_id=response.json()["trace_id"], shadow=False).count() == 1

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from governance.api import validated
 from governance.registry import selectors as registry_selectors
 from governance.registry.serializers import VersionSerializer
+from governance.version_wiring import version_api_related
 
 from . import findings, services
 from .history import version_history
@@ -30,7 +31,9 @@ from .serializers import (
 
 
 def _version_response(request, slug, number, status_code=status.HTTP_200_OK) -> Response:
-    version = registry_selectors.version_get(user=request.user, slug=slug, number=number)
+    version = registry_selectors.version_get(
+        user=request.user, slug=slug, number=number, related=version_api_related
+    )
     return Response(VersionSerializer(version, context={"request": request}).data, status=status_code)
 
 

@@ -103,6 +103,17 @@ def submission_snapshots(version_ids) -> dict:
     return found
 
 
+def model_submission_snapshots(model_id) -> dict:
+    """``submission_snapshots`` of every version of a model, in one query."""
+    from .models import TransitionRecord
+
+    found: dict = {}
+    records = TransitionRecord.objects.filter(version__model_id=model_id, name="submit").order_by("at", "pk")
+    for version_id, snapshot in records.values_list("version_id", "policy"):
+        found[version_id] = snapshot
+    return found
+
+
 def submitted_tier(version, snapshots: dict | None = None) -> str:
     """The tier whose quorum the version needs: the one it was submitted under (see
     ``tier_from_submission``); a version not submitted yet would be submitted under the

@@ -82,7 +82,7 @@ def holders_allow(holders: tuple[str, ...], user, model, cache: dict | None = No
             continue
         if (model.pk, key) not in cache:
             # One checker for the holders asked about here: the user's grants load once.
-            checker = checker or permissions.ModelPermissionChecker(user)
+            checker = checker or permissions.checker_for(user)
             cache[(model.pk, key)] = permissions.HOLDERS[key].test(user, model, checker)
         if cache[(model.pk, key)]:
             return True

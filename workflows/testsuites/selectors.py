@@ -28,15 +28,36 @@ from .models import (
 )
 
 
-def test_runs_of(version) -> list[TestRun]:
-    return list(
-        TestRun.objects.filter(version=version)
-        .prefetch_related(Prefetch("results", queryset=CheckResult.objects.order_by("position")))
-        .order_by("sequence")
+def _runs_with_results():
+    return TestRun.objects.prefetch_related(
+        Prefetch("results", queryset=CheckResult.objects.order_by("position"))
+    ).order_by("sequence")
+
+
+def api_related(versions):
+    """The version API's test runs (with their results) and warm-ups, loaded with the versions
+    in three queries whatever their number (``test_runs_of`` and ``latest_warmup_of`` use them)."""
+    return versions.prefetch_related(
+        Prefetch("test_runs", queryset=_runs_with_results()),
+        Prefetch("warmup_runs", queryset=WarmupRun.objects.select_related("champion").order_by("-id")),
     )
 
 
+def _prefetched(version, name: str):
+    return getattr(version, "_prefetched_objects_cache", {}).get(name)
+
+
+def test_runs_of(version) -> list[TestRun]:
+    prefetched = _prefetched(version, "test_runs")
+    if prefetched is not None:
+        return list(prefetched)
+    return list(_runs_with_results().filter(version=version))
+
+
 def latest_warmup_of(version) -> WarmupRun | None:
+    prefetched = _prefetched(version, "warmup_runs")
+    if prefetched is not None:
+        return max(prefetched, key=lambda run: run.pk, default=None)
     return WarmupRun.objects.filter(version=version).select_related("champion").order_by("-id").first()
 
 
@@ -159,7 +180,7 @@ def model_suite_panel_context(request, model) -> dict:
     current, customised = suite_config_of(model)
     user = request.user
     # One read of the user's grants on the model answers every question below.
-    checker = permissions.ModelPermissionChecker(user) if user.is_authenticated else None
+    checker = permissions.checker_for(user) if user.is_authenticated else None
     return {
         "model": model,
         "suite_lines": suite_diff.suite_lines(current),

@@ -33,7 +33,7 @@ def suite_edit(request, slug: str):
     admins independent of the model save one."""
     model = registry_selectors.model_get(user=request.user, slug=slug)
     current, customised = selectors.suite_config_of(model)
-    checker = permissions.ModelPermissionChecker(request.user)  # one read of the user's grants
+    checker = permissions.checker_for(request.user)  # one read of the user's grants
     may_set = selectors.may_set_suite(request.user, model, checker)
     may_propose = selectors.may_propose_suite(request.user, model, checker)
     form, status = None, 200
