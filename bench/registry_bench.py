@@ -67,7 +67,8 @@ HOW = (
     "portal in one database, MLflow's tracking and auth stores in two others on the same server), with "
     "artifacts on the local disk. The portal runs with persistent database connections "
     "(`DATABASE_CONN_MAX_AGE=600`, as a deployment runs it; MLflow's SQLAlchemy pool keeps its own) and "
-    "authenticates a Bearer token on every request. MLflow runs its basic-auth app with "
+    "authenticates a Bearer token on every request; one Celery worker beside it appends the access events "
+    "that reads queue, as in a deployment. MLflow runs its basic-auth app with "
     "`default_permission = NO_PERMISSIONS` (with the default READ everyone sees every model), per-model READ "
     "grants, credentials cached (`auth_cache_ttl_seconds`), `--serve-artifacts`, and without its job runner "
     "(`MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false`). The portal's upload goes through its intake, which opens and "
@@ -512,6 +513,11 @@ def main() -> int:
         from django.db import connections
 
         connections.close_all()
+        # The worker a deployment runs beside the web tier: it appends the queued access events
+        # (and runs whatever the registrations enqueue), on the same cores as both servers.
+        procs.spawn([sys.executable, "-m", "celery", "-A", "governance", "worker", "--pool=solo", "--concurrency=1",
+                     "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel=WARNING"],
+                    "worker.log", cwd=str(BASE_DIR), env=env)
         portal_process, portal_log = procs.spawn(
             [sys.executable, "-m", "gunicorn", "governance.wsgi:application", "--bind", f"127.0.0.1:{portal_port}",
              "--workers", str(args.workers), "--worker-class", "gthread", "--threads", "1", "--keep-alive", "60",
