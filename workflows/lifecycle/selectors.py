@@ -79,10 +79,12 @@ def review_queue(*, user) -> QuerySet[ModelVersion]:
 
 
 def signoffs_of(version: ModelVersion) -> list[SignOff]:
-    """The version's sign-offs, oldest first; uses ``prefetch_related("signoffs")`` when done."""
+    """The version's sign-offs, oldest first; uses ``prefetch_related("signoffs")`` when done.
+    Read here, they come with their findings (the pages name an approval with conditions), in
+    one query whatever their number."""
     prefetched = getattr(version, "_prefetched_objects_cache", {}).get("signoffs")
     if prefetched is not None:
         return sorted(prefetched, key=lambda signoff: (signoff.at, signoff.pk))
-    return list(version.signoffs.order_by("at", "id"))
+    return list(version.signoffs.prefetch_related("findings").order_by("at", "id"))
 
 
