@@ -158,6 +158,26 @@ def perms_annotation(user, model_ref: str = "pk") -> dict:
     return {f"{PERM_ALIAS}{codename}": _granted(user, codename, model_ref) for codename in MODEL_PERMS}
 
 
+def perms_annotation_of(user_ref: str, model_ref: str) -> dict:
+    """Annotations that read, on each row, the permissions of the row's user (``user_ref``) on the
+    row's model (``model_ref``), directly or through groups: ``perms_annotation`` for rows that
+    each name their own user (sign-offs and their signers). ``perms_seed`` takes them alike."""
+    from django.db.models import Exists, OuterRef
+
+    from governance.registry.models import MLModelGroupObjectPermission, MLModelUserObjectPermission
+
+    def granted(codename: str):
+        direct = MLModelUserObjectPermission.objects.filter(
+            user_id=OuterRef(user_ref), content_object_id=OuterRef(model_ref), permission__codename=codename
+        )
+        via_groups = MLModelGroupObjectPermission.objects.filter(
+            group__user=OuterRef(user_ref), content_object_id=OuterRef(model_ref), permission__codename=codename
+        )
+        return Exists(direct) | Exists(via_groups)
+
+    return {f"{PERM_ALIAS}{codename}": granted(codename) for codename in MODEL_PERMS}
+
+
 def perms_seed(user, model, row=None) -> None:
     """Give the user's checker the permissions on ``model`` read with ``row`` (default: the
     model itself), annotated by ``perms_annotation``."""

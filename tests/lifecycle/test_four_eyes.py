@@ -77,3 +77,33 @@ def test_an_approval_counts_only_while_its_signer_may_still_sign(how, credit_mod
     assert approved.state == VersionState.APPROVED
     record = approved.transitions.get(name="approve")
     assert record.annotation == "2 of 2 required approvals: dave, frank."
+
+
+def test_approvals_that_count_read_together_decide_as_each_signer_alone(credit_model, alice, carol, dave, version_in):
+    """The approvals read for all signers at once count exactly where ``signoff_refusal``, asked
+    for each signer on their own, lets them sign: a lost role, a new owner grant and a reviewer
+    grant held through a group are each decided alike."""
+    from workflows.lifecycle.models import ApprovalPolicy
+
+    frank = factories.make_user("frank", "validator")
+    gina = factories.make_user("gina", "validator")
+    reviewers = Group.objects.create(name="credit-reviewers")
+    frank.groups.add(reviewers)
+    factories.grant(model=credit_model, group=reviewers, role="reviewer")
+    factories.grant(model=credit_model, user=gina, role="reviewer")
+    ApprovalPolicy.objects.update(required_approvals=5)
+    version = version_in("in_review")
+    for signer in (carol, dave, frank, gina):
+        sign(ModelVersion.objects.get(pk=version.pk), signer)
+    assert [a.signer for a in services.approvals_that_count(version)] == [carol, dave, frank, gina]
+
+    carol.groups.remove(Group.objects.get(name="validator"))  # no longer a validator
+    factories.grant(model=credit_model, user=dave, role="owner")  # now owns the model: an author
+    version = ModelVersion.objects.get(pk=version.pk)
+    counted = [a.signer for a in services.approvals_that_count(version)]
+    assert counted == [frank, gina]
+    alone = [
+        signoff.signer for signoff in SignOff.objects.filter(version=version).order_by("at", "id")
+        if services.signoff_refusal(version=version, user=type(signoff.signer).objects.get(pk=signoff.signer_id)) is None
+    ]
+    assert counted == alone

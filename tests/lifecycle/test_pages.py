@@ -311,3 +311,33 @@ def test_service_accounts_have_no_queue(in_review, credit_model, client):
     grant(credit_model, "reviewer", robot)
     client.force_login(robot)
     assert list(client.get(reverse("lifecycle:review_queue")).context["rows"]) == []
+
+
+def test_version_page_costs_the_same_with_more_approvals(version_in, carol, dave, frank, gina, alice, client, credit_model):
+    """The approvals that count are read for every signer in one query: three approvals cost
+    what one costs, on the version page as on its panel."""
+    from workflows.lifecycle.models import ApprovalPolicy
+
+    ApprovalPolicy.objects.update(required_approvals=5)
+    for reviewer in (frank, gina):
+        grant(credit_model, "reviewer", reviewer)
+    waiting = version_in("in_review")
+    services.signoff_record(version=waiting, signer=carol, decision="approve", annotation="ok", password=factories.PASSWORD)
+    client.force_login(alice)
+    url = fresh(waiting).get_absolute_url()
+    client.get(url)
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(url).status_code == 200
+    for reviewer in (dave, frank):
+        services.signoff_record(
+            version=fresh(waiting), signer=reviewer, decision="approve", annotation="ok", password=factories.PASSWORD
+        )
+    # gina's approval stops counting once her account is deactivated; the page reads that too.
+    services.signoff_record(version=fresh(waiting), signer=gina, decision="approve", annotation="ok", password=factories.PASSWORD)
+    type(gina).objects.filter(pk=gina.pk).update(is_active=False)
+    assert fresh(waiting).state == "in_review"
+    with CaptureQueriesContext(connection) as four:
+        response = client.get(url)
+    assert response.status_code == 200
+    assert response.context["panel"]["approvals"] == 3
+    assert len(four) == len(one)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
+from governance.access import permissions
 from governance.access.roles import GlobalRole
 from governance.registry.models import MLModel, ModelVersion, VersionState
 
@@ -23,10 +24,32 @@ def authored_by(user) -> Q:
 
 
 
+AUTHOR_REFUSAL = "You submitted this version or own this model; a reviewer independent of it must sign."
+
+
+def authored_by_row(version: ModelVersion, user_ref: str) -> dict:
+    """``authored_by`` read on rows that each name a user (``user_ref``, e.g. sign-offs and their
+    signers) for one version: ``author_`` is true where that user uploaded or submitted it or
+    owned its model when it was submitted (``VersionAuthor``). Owning the model now is its
+    manage grant, read with ``permissions.perms_annotation_of``; ``is_author`` puts the three
+    together as ``authored_by`` does."""
+    return {"author_": Exists(VersionAuthor.objects.filter(version=version.pk, user=OuterRef(user_ref)))}
+
+
+def is_author(version: ModelVersion, user_pk, row) -> bool:
+    """Whether the row annotated by ``authored_by_row`` and ``perms_annotation_of`` says the user
+    is one of the version's authors: the same three cases as ``authored_by``."""
+    return (
+        version.submitted_by_id == user_pk
+        or row.author_
+        or getattr(row, f"{permissions.PERM_ALIAS}{permissions.MANAGE}")
+    )
+
+
 def authorship_refusal(*, version: ModelVersion, user) -> str | None:
     """Why ``user`` may not sign ``version`` as one of its authors, or None."""
     if ModelVersion.objects.filter(pk=version.pk).filter(authored_by(user)).exists():
-        return "You submitted this version or own this model; a reviewer independent of it must sign."
+        return AUTHOR_REFUSAL
     return None
 
 
@@ -56,10 +79,12 @@ def review_queue(*, user) -> QuerySet[ModelVersion]:
 
 
 def signoffs_of(version: ModelVersion) -> list[SignOff]:
-    """The version's sign-offs, oldest first; uses ``prefetch_related("signoffs")`` when done."""
+    """The version's sign-offs, oldest first; uses ``prefetch_related("signoffs")`` when done.
+    Read here, they come with their findings (the pages name an approval with conditions), in
+    one query whatever their number."""
     prefetched = getattr(version, "_prefetched_objects_cache", {}).get("signoffs")
     if prefetched is not None:
         return sorted(prefetched, key=lambda signoff: (signoff.at, signoff.pk))
-    return list(version.signoffs.order_by("at", "id"))
+    return list(version.signoffs.prefetch_related("findings").order_by("at", "id"))
 
 

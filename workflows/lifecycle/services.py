@@ -30,6 +30,7 @@ from django_fsm import can_proceed
 from governance.access import permissions
 from governance.access import selectors as access_selectors
 from governance.access.auth_failures import auth_failure_record
+from governance.access.models import role_annotations
 from governance.audit.models import ActorKind, EventKind
 from governance.audit.services import audit_append
 from governance.errors import ActionConflict, ActionError, ActionForbidden, AnnotationRequired
@@ -40,7 +41,7 @@ from . import findings as findings_module
 from . import policy, promotion
 from .models import DEFAULT_MEANING, Annotation, AuthorRole, Decision, SignOff, TransitionRecord, VersionAuthor
 from .rules import RULES, SIGNERS, USER_TRANSITIONS, Rule, holders_allow
-from .selectors import authorship_refusal
+from .selectors import AUTHOR_REFUSAL, authored_by_row, authorship_refusal, is_author
 
 logger = logging.getLogger(__name__)
 
@@ -345,16 +346,21 @@ def _annotation_write(*, version, author, agent_name: str, text: str) -> Annotat
 # --- Sign-off --------------------------------------------------------------------------------
 
 
-def signoff_refusal(*, version: ModelVersion, user) -> str | None:
+def signoff_refusal(*, version: ModelVersion, user, authored: bool | None = None) -> str | None:
     """Why this user may never sign this version (four eyes), or None when they may.
 
     The state of the version is not looked at here (that is a 409, checked under the lock).
+    ``authored``: whether the user is one of the version's authors, when read already
+    (``approvals_that_count`` reads it for every signer in one query).
     """
     if user is None or not user.is_authenticated or not user.is_active:
         return "Only an active, signed-in person signs off."
     if user.is_service_account:
         return "Service accounts never sign off: a signature is a person's."
-    refusal = authorship_refusal(version=version, user=user)
+    if authored is None:
+        refusal = authorship_refusal(version=version, user=user)
+    else:
+        refusal = AUTHOR_REFUSAL if authored else None
     if refusal:
         return refusal
     if not holders_allow(SIGNERS, user, version.model):
@@ -495,11 +501,25 @@ def approvals_that_count(version: ModelVersion) -> list[SignOff]:
     """The approvals that count towards the quorum, oldest first: those whose signer may still
     sign the version (active, holding the reviewer grant, not an author). The version page shows
     this count; ``signoff_record`` approves on it."""
-    approvals = SignOff.objects.filter(version=version, decision=Decision.APPROVE).select_related("signer")
-    return [
-        approval for approval in approvals.order_by("at", "id")
-        if signoff_refusal(version=version, user=approval.signer) is None
-    ]
+    approvals = (
+        SignOff.objects.filter(version=version, decision=Decision.APPROVE)
+        .select_related("signer")
+        .annotate(**role_annotations("signer_id"))
+        .annotate(**permissions.perms_annotation_of("signer_id", "version__model_id"))
+        .annotate(**authored_by_row(version, "signer_id"))
+        .order_by("at", "id")
+    )
+    counted = []
+    for approval in approvals:
+        # The signer's roles, grants on the model and authorship, read with the approval, are
+        # what ``signoff_refusal`` decides on: the same rule, in one query for every signer.
+        signer = approval.signer
+        signer.roles_read_with(approval)
+        permissions.perms_seed(signer, version.model, approval)
+        authored = is_author(version, signer.pk, approval)
+        if signoff_refusal(version=version, user=signer, authored=authored) is None:
+            counted.append(approval)
+    return counted
 
 
 def _signoff_event(signoff: SignOff) -> None:
