@@ -31,7 +31,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,25 +45,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 MLFLOW_VENV = benchlib.mlflow_venv("mlflow-serve-venv")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server stopped: {log.read_text()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"nothing listens on {port}: {log.read_text()[-3000:]}")
-
-
+free_port, wait_port = benchlib.free_port, benchlib.wait_port
 mlflow_python = benchlib.mlflow_serve_python  # MLflow's own virtual environment, made on first use
 
 
