@@ -75,7 +75,7 @@ class ModelPermissionChecker(ObjectPermissionChecker):
         return sorted(self._model_perms[obj.pk])
 
     def seed(self, model_pk, codenames: Iterable[str]) -> None:
-        """Take the user's permissions on one model as read with it (``perms_annotation``)."""
+        """Take the user's permissions on one model as read with it (``perms_annotation_of``)."""
         self._model_perms[model_pk] = frozenset(codenames)
 
 
@@ -148,20 +148,10 @@ def _granted(user, codename: str, model_ref: str):
 PERM_ALIAS = "granted_"
 
 
-def perms_annotation(user, model_ref: str = "pk") -> dict:
-    """Annotations that read the user's permissions on each row's model (``model_ref``) in the
-    row's own query; ``perms_seed`` hands them to the user's checker."""
-    from django.db.models import Value
-
-    if _is_inactive(user):
-        return {f"{PERM_ALIAS}{codename}": Value(False) for codename in MODEL_PERMS}
-    return {f"{PERM_ALIAS}{codename}": _granted(user, codename, model_ref) for codename in MODEL_PERMS}
-
-
 def perms_annotation_of(user_ref: str, model_ref: str) -> dict:
     """Annotations that read, on each row, the permissions of the row's user (``user_ref``) on the
-    row's model (``model_ref``), directly or through groups: ``perms_annotation`` for rows that
-    each name their own user (sign-offs and their signers). ``perms_seed`` takes them alike."""
+    row's model (``model_ref``), directly or through groups, for rows that each name their own
+    user (sign-offs and their signers); ``perms_seed`` hands them to that user's checker."""
     from django.db.models import Exists, OuterRef
 
     from governance.registry.models import MLModelGroupObjectPermission, MLModelUserObjectPermission
@@ -180,7 +170,7 @@ def perms_annotation_of(user_ref: str, model_ref: str) -> dict:
 
 def perms_seed(user, model, row=None) -> None:
     """Give the user's checker the permissions on ``model`` read with ``row`` (default: the
-    model itself), annotated by ``perms_annotation``."""
+    model itself), annotated by ``perms_annotation_of``."""
     row = model if row is None else row
     if _is_inactive(user) or not hasattr(row, f"{PERM_ALIAS}{VIEW}"):
         return
