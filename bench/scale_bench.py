@@ -106,7 +106,7 @@ def cases(people: dict) -> list[dict]:
     add("GET /api/v1/audit/events/?actor=", "auditor", "api", "/api/v1/audit/events/?actor=user00017")
     add("GET /api/v1/audit/events/?action=", "auditor", "api", "/api/v1/audit/events/?action=login")
     add("GET /api/v1/audit/events/?since=", "auditor", "api", "/api/v1/audit/events/?since=2000-01-01")
-    add("GET …/traces/ (2M)", "auditor", "api", f"/api/v1/models/{big}/traces/")
+    add("GET …/traces/ (a fifth of all traces)", "auditor", "api", f"/api/v1/models/{big}/traces/")
     add("GET /api/v1/notifications/", "validator", "api", "/api/v1/notifications/")
     return page
 
