@@ -72,8 +72,8 @@ HOW = (
     "`default_permission = NO_PERMISSIONS` (with the default READ everyone sees every model), per-model READ "
     "grants, credentials cached (`auth_cache_ttl_seconds`), `--serve-artifacts`, and without its job runner "
     "(`MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false`). The portal's upload goes through its intake, which opens and "
-    "checks the ONNX file; every model's ONNX bytes differ. The portal's version read writes its access entry "
-    "to the audit trail, as every read of the portal does. A reader's list on the portal is the model list of a "
+    "checks the ONNX file; every model's ONNX bytes differ. The portal's version read records an access event, as every read "
+    "of the portal does (queued in Redis, appended to the trail by the worker). A reader's list on the portal is the model list of a "
     "user holding viewer grants on 100 models; on MLflow, the registered-model search of a user holding READ on "
     "the same 100 (MLflow filters the search by permission)."
 )
