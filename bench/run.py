@@ -7,7 +7,7 @@
 Each script runs as a subprocess with ``--json PATH`` (and ``--quick``), once per database: on
 SQLite, and on PostgreSQL with a database of its own (``bench_<script>``, dropped and created
 afresh before each run) on the server of ``--postgres-url``. The results format is described in
-bench/benchlib.py. A script that is absent (``scale_bench.py`` until it exists) is skipped with a
+bench/benchlib.py. A script that is absent from the checkout is skipped with a
 note; a script that fails is reported with the end of its output, and the harness exits 1 once
 all have run. MLflow is installed on first use into its own virtual environment outside the
 checkout (bench/benchlib.py); with ``--quick``, if that installation fails, the MLflow sides are
